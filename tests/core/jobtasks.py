@@ -1,0 +1,93 @@
+"""Small tasks for test_jobs.py.
+
+They live in a module of their own because workers start with "spawn": a worker finds a task by
+importing the module it was defined in. Every wait is bounded, so a failing test cannot leave a
+worker running for long.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from nncore.errors import DataError
+from nncore.jobs import JobChannel
+
+POLL = 0.01
+
+
+def _wait_for(channel: JobChannel, gate: str | None, timeout: float) -> str:
+    """Wait until the gate file exists or a stop is requested; say which (or "timeout")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if channel.stop_requested():
+            return "stopped"
+        if gate is not None and os.path.exists(gate):
+            return "gate"
+        time.sleep(POLL)
+    return "timeout"
+
+
+def epochs_then_wait(channel: JobChannel, epochs: int, gate: str, timeout: float = 20) -> str:
+    """Report `epochs` epochs with progress, then wait for the gate file (or a stop)."""
+    for epoch in range(epochs):
+        channel.report_progress(epoch=epoch, batch=10, batches_per_epoch=10)
+        channel.report_epoch({"epoch": epoch, "loss": 1.0 / (epoch + 1)})
+    channel.report_event("warning", "Loss went up at epoch 1.")
+    return _wait_for(channel, gate, timeout)
+
+
+def many_progress_reports(channel: JobChannel, count: int) -> int:
+    for batch in range(count):
+        channel.report_progress(epoch=0, batch=batch, batches_per_epoch=count)
+    return count
+
+
+def until_stopped(channel: JobChannel, timeout: float = 20) -> str:
+    return _wait_for(channel, None, timeout)
+
+
+def report_pid_then_wait(channel: JobChannel, timeout: float = 20) -> str:
+    channel.report_epoch({"pid": os.getpid()})
+    return _wait_for(channel, None, timeout)
+
+
+def record(channel: JobChannel, log: str, label: str) -> str:
+    """Append `label` to the file `log`, to show the order in which jobs ran."""
+    with open(log, "a", encoding="utf-8") as file:
+        file.write(label + "\n")
+    return label
+
+
+def read_lines(path: str) -> list[str]:
+    file = Path(path)
+    return file.read_text(encoding="utf-8").splitlines() if file.exists() else []
+
+
+def raise_data_error(channel: JobChannel, message: str) -> None:
+    raise DataError(message)
+
+
+def divide_by_zero(channel: JobChannel) -> float:
+    return 1 / 0
+
+
+def crash(channel: JobChannel, how: str) -> None:
+    """Die the way a worker really dies: `os._exit` (a native abort) or SIGKILL (the OOM killer)."""
+    channel.report_epoch({"epoch": 0, "loss": 0.5})
+    if how == "exit":
+        os._exit(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+
+
+def worker_pid(channel: JobChannel) -> int:
+    return os.getpid()
+
+
+def import_tensorflow(channel: JobChannel) -> str:
+    import tensorflow as tf
+
+    return tf.__version__
