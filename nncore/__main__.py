@@ -1,0 +1,179 @@
+"""Command line: `python -m nncore train ...` and `python -m nncore predict ...`.
+
+The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
+one-line message on stderr for anything the user got wrong; warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from nncore.config import (
+    ACTIVATIONS,
+    OPTIMIZERS,
+    SCALINGS,
+    Experiment,
+    parse_layers,
+)
+from nncore.errors import NNCoreError
+
+USER_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    try:
+        return args.run(args)
+    except NNCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nncore", description="Train and use neural networks on tabular data."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model on a CSV file")
+    train.add_argument("--data", required=True, type=Path, help="the CSV file")
+    train.add_argument("--target", help="the column to predict (or set it in --config)")
+    train.add_argument("--out", required=True, type=Path, help="folder for the model and reports")
+    train.add_argument("--config", type=Path, help="experiment.json; options below override it")
+    train.add_argument(
+        "--layers", help=f"hidden layers, e.g. 50:relu,32:relu ({', '.join(ACTIVATIONS)})"
+    )
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--loss", help="mse, mae, huber, binary_crossentropy, ... (default: auto)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--validation-split", type=float, help="fraction of rows for validation")
+    train.add_argument("--test-split", type=float, help="fraction of rows held out for testing")
+    train.add_argument("--no-early-stopping", action="store_true")
+    train.add_argument("--patience", type=int)
+    train.add_argument("--scaling", choices=SCALINGS)
+    train.add_argument("--task", choices=("auto", "regression", "binary", "multiclass"))
+    train.add_argument("--seed", type=int)
+    train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="predict with a saved model")
+    predict.add_argument("--model", required=True, type=Path, help="model.keras or model.h5")
+    predict.add_argument(
+        "--schema", type=Path, help="schema.json (default: the one beside the model)"
+    )
+    predict.add_argument("--data", required=True, type=Path, help="the CSV file")
+    predict.add_argument("--out", required=True, type=Path, help="where to write predictions")
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise NNCoreError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+
+
+def experiment_from_args(args: argparse.Namespace) -> Experiment:
+    experiment = Experiment.from_json(_read(args.config)) if args.config else Experiment()
+    data = experiment.data
+    data_changes = {
+        "target": args.target,
+        "scaling": args.scaling,
+        "task": args.task,
+        "validation_fraction": args.validation_split,
+        "test_fraction": args.test_split,
+    }
+    data = dataclasses.replace(data, **{k: v for k, v in data_changes.items() if v is not None})
+    if not data.target:
+        raise NNCoreError("No target column: pass --target COLUMN (or set it in --config).")
+    compile_changes = {
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
+        "loss": args.loss,
+    }
+    compile_ = dataclasses.replace(
+        experiment.compile, **{k: v for k, v in compile_changes.items() if v is not None}
+    )
+    training_changes = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "patience": args.patience,
+        "early_stopping": False if args.no_early_stopping else None,
+    }
+    training = dataclasses.replace(
+        experiment.training, **{k: v for k, v in training_changes.items() if v is not None}
+    )
+    changes = {"data": data, "compile": compile_, "training": training}
+    if args.layers is not None:
+        changes["layers"] = parse_layers(args.layers)
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    # Through JSON once more, so options get the same checks as a config file.
+    return Experiment.from_dict(experiment.replace(**changes).to_dict())
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nncore.csvio import read_csv
+
+    experiment = experiment_from_args(args)
+    frame = read_csv(_read(args.data))
+
+    from nncore.pipeline import run_experiment
+    from nncore.train import Listener
+
+    def show_epoch(epoch: int, logs: dict[str, float]) -> None:
+        values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
+        print(f"epoch {epoch + 1}: {values}", flush=True)
+
+    result = run_experiment(
+        frame,
+        experiment,
+        args.out,
+        listener=None if args.quiet else Listener(on_epoch_end=show_epoch),
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.message:
+        print(result.message, file=sys.stderr)
+    scores = result.metrics["validation"]["network"]
+    shown = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)}
+    print(f"validation: {json.dumps(shown)}")
+    print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from nncore.csvio import read_csv
+    from nncore.predict import check_fits, load_model, load_schema, predict
+
+    schema_path = args.schema or args.model.with_name("schema.json")
+    if not schema_path.exists():
+        raise NNCoreError(
+            f"No schema beside the model ({schema_path} is missing). Pass --schema schema.json, "
+            "the file saved with the model."
+        )
+    schema = load_schema(schema_path)
+    frame = read_csv(_read(args.data))
+    if not args.model.exists():
+        raise NNCoreError(f"No model file at {args.model}. Check the path.")
+    model = load_model(args.model)
+    check_fits(model, schema)
+    table = predict(model, frame, schema)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {len(table)} predictions to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

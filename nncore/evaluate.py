@@ -1,0 +1,127 @@
+"""Scores with scikit-learn, beside baselines trained on the same split.
+
+A dummy model (the mean, or the most frequent class) and a linear or logistic regression show
+whether the network earns its keep.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+
+def scores(task: str, y_true: np.ndarray, output: np.ndarray, n_classes: int = 0) -> dict:
+    """Metrics for `output` (regression values, or class probabilities) against `y_true`.
+
+    Regression targets and values are in the target's own units; classification targets are
+    class indices and the output one probability per class (or of the positive class).
+    """
+    if task == "regression":
+        y_pred = np.asarray(output, dtype=float).reshape(-1)
+        return {
+            "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+            "r2": float(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan"),
+        }
+    probabilities = class_probabilities(output, task)
+    labels = list(range(max(n_classes, probabilities.shape[1])))
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = probabilities.argmax(axis=1)
+    average = "binary" if task == "binary" else "macro"
+    result = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _quiet(skm.balanced_accuracy_score, y_true, y_pred),
+        "precision": float(
+            skm.precision_score(y_true, y_pred, average=average, labels=labels, zero_division=0)
+        ),
+        "recall": float(
+            skm.recall_score(y_true, y_pred, average=average, labels=labels, zero_division=0)
+        ),
+        "f1": float(skm.f1_score(y_true, y_pred, average=average, labels=labels, zero_division=0)),
+        "log_loss": float(skm.log_loss(y_true, _normalized(probabilities), labels=labels)),
+        "roc_auc": _roc_auc(task, y_true, probabilities, labels),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+    return result
+
+
+def class_probabilities(output: np.ndarray, task: str) -> np.ndarray:
+    output = np.asarray(output, dtype=float)
+    if task == "binary":
+        positive = output.reshape(-1)
+        return np.column_stack([1 - positive, positive])
+    return output
+
+
+def _normalized(probabilities: np.ndarray) -> np.ndarray:
+    # float32 softmax outputs sum to 1 only within rounding; log_loss warns about that.
+    clipped = np.clip(probabilities, 1e-7, 1)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
+def _quiet(fn, *args) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(fn(*args))
+
+
+def _roc_auc(task, y_true, probabilities, labels) -> float:
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return float("nan")  # undefined with one class among the rows scored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if task == "binary":
+            return float(skm.roc_auc_score(y_true, probabilities[:, 1]))
+        if len(present) < len(labels):
+            return float("nan")
+        return float(skm.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels))
+
+
+def baselines(
+    task: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    n_classes: int = 0,
+) -> dict[str, dict]:
+    """Scores of a dummy model and a linear/logistic regression on the same rows.
+
+    Targets are as the network saw them: regression values in target units, class indices.
+    """
+    if task == "regression":
+        models = {"dummy (mean)": DummyRegressor(), "linear regression": LinearRegression()}
+    else:
+        models = {
+            "dummy (most frequent)": DummyClassifier(strategy="prior"),
+            "logistic regression": LogisticRegression(max_iter=1000),
+        }
+    results = {}
+    for name, model in models.items():
+        if task != "regression" and len(np.unique(y_train)) < 2:
+            continue  # a classifier cannot be fitted on a single class
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x_train, y_train)
+        if task == "regression":
+            output = model.predict(x_eval)
+        else:
+            output = _full_probabilities(model, x_eval, n_classes)
+            if task == "binary":
+                output = output[:, 1]
+        results[name] = scores(task, y_eval, output, n_classes)
+    return results
+
+
+def _full_probabilities(model, x, n_classes: int) -> np.ndarray:
+    """predict_proba widened to every class (a class absent from training gets 0)."""
+    probabilities = model.predict_proba(x)
+    full = np.zeros((len(x), max(n_classes, 2)))
+    full[:, model.classes_.astype(int)] = probabilities
+    return full

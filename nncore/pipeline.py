@@ -1,0 +1,211 @@
+"""One run from a DataFrame and an experiment to scores and saved files.
+
+The command line calls `run_experiment` directly; the studio calls it in a worker process
+through `train_job`. It imports TensorFlow, so the UI process never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nncore.config import Experiment
+from nncore.errors import DataError
+from nncore.profile import ColumnPlan, plan_columns
+
+ARTIFACTS = ("model.keras", "model.h5", "schema.json", "experiment.json", "metrics.json")
+
+
+@dataclass
+class RunResult:
+    """What a run produced; small and picklable, so it can leave a worker process."""
+
+    out_dir: Path
+    plan: ColumnPlan
+    history: list[dict[str, float]]
+    metrics: dict
+    stopped_by: str
+    message: str
+    best_epoch: int | None
+    seconds: float
+    samples_per_second: float
+    split_note: str
+    # Validation rows as the evaluation page needs them: true targets (target units or class
+    # indices) and the network's outputs (values, or probabilities per class).
+    y_val: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    output_val: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    # Positions of the validation rows among the rows that have a target.
+    validation_rows: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        return {name: self.out_dir / name for name in ARTIFACTS + ("history.csv",)}
+
+
+def run_experiment(
+    frame: pd.DataFrame,
+    experiment: Experiment,
+    out_dir: str | Path,
+    listener=None,
+) -> RunResult:
+    """Plan the columns, split, preprocess, train, evaluate and save one experiment."""
+    import keras
+
+    from nncore import evaluate
+    from nncore.export import compile_portable, portable_model, write_artifacts
+    from nncore.model import build_model, compile_model
+    from nncore.predict import raw_outputs
+    from nncore.preprocess import prepare
+    from nncore.train import train
+
+    started = time.perf_counter()
+    plan = plan_columns(frame, experiment.data)
+    prepared = prepare(frame, plan, experiment.data, seed=experiment.seed)
+    schema = prepared.schema
+    task = plan.task
+    n_classes = len(plan.classes)
+    loss = experiment.compile.resolved_loss(task)
+
+    keras.utils.set_random_seed(experiment.seed)
+    network = build_model(schema.width, experiment.layers, task, n_classes)
+    compile_model(network, experiment.compile, task)
+    y_train, y_val = prepared.y_train, prepared.y_val
+    if loss == "categorical_crossentropy":
+        y_train, y_val = (np.eye(n_classes, dtype=np.float32)[y] for y in (y_train, y_val))
+    outcome = train(
+        network,
+        prepared.x_train,
+        y_train,
+        prepared.x_val,
+        y_val,
+        experiment.training,
+        seed=experiment.seed,
+        sample_weight=_class_weights(prepared.y_train, task, n_classes, experiment),
+        listener=listener,
+    )
+    if not outcome.history:
+        raise DataError(
+            outcome.message
+            or "Training ended before the first epoch finished; nothing was learned."
+        )
+
+    portable = portable_model(network, schema)
+    compile_portable(portable, experiment.compile, loss)
+    out = Path(out_dir)
+    write_artifacts(portable, schema, experiment, out)
+    pd.DataFrame(outcome.history).rename_axis("epoch").to_csv(out / "history.csv")
+
+    target = schema.target
+
+    def in_target_units(y: np.ndarray) -> np.ndarray:
+        return y * target.scale + target.center if task == "regression" else y
+
+    frame_rows = frame[frame[plan.target].notna()]
+    parts = {"validation": prepared.split.validation}
+    if len(prepared.split.test):
+        parts["test"] = prepared.split.test
+    metrics: dict = {"task": task, "loss": loss, "split": prepared.split.note}
+    y_true = {"validation": prepared.y_val, "test": prepared.y_test}
+    x_rows = {"validation": prepared.x_val, "test": prepared.x_test}
+    output_val = None
+    from nncore.predict import model_inputs
+
+    for part, rows in parts.items():
+        output = raw_outputs(portable, model_inputs(frame_rows.iloc[rows], schema))
+        if part == "validation":
+            output_val = output
+        truth = in_target_units(y_true[part])
+        metrics[part] = {
+            "network": evaluate.scores(task, truth, output, n_classes),
+            "baselines": evaluate.baselines(
+                task,
+                prepared.x_train,
+                in_target_units(prepared.y_train),
+                x_rows[part],
+                truth,
+                n_classes,
+            ),
+            "rows": int(len(rows)),
+        }
+    metrics["training"] = {
+        "epochs_run": len(outcome.history),
+        "stopped_by": outcome.stopped_by,
+        "best_epoch": None if outcome.best_epoch is None else outcome.best_epoch + 1,
+        "seconds": round(outcome.seconds, 3),
+        "samples_per_second": round(outcome.samples_per_second, 1),
+        "rows": {"train": int(len(prepared.split.train))},
+    }
+    metrics = _plain(metrics)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    keras.backend.clear_session(free_memory=True)
+    return RunResult(
+        out_dir=out,
+        plan=plan,
+        history=outcome.history,
+        metrics=metrics,
+        stopped_by=outcome.stopped_by,
+        message=outcome.message,
+        best_epoch=outcome.best_epoch,
+        seconds=time.perf_counter() - started,
+        samples_per_second=outcome.samples_per_second,
+        split_note=prepared.split.note,
+        y_val=in_target_units(prepared.y_val),
+        output_val=output_val,
+        validation_rows=prepared.split.validation,
+        warnings=list(plan.warnings),
+    )
+
+
+def _class_weights(y: np.ndarray, task: str, n_classes: int, experiment: Experiment):
+    if task == "regression" or experiment.training.class_weight == "none":
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    codes = y.astype(int)
+    present = np.unique(codes)
+    weights = compute_class_weight("balanced", classes=present, y=codes)
+    lookup = np.ones(max(n_classes, 2), np.float32)
+    lookup[present] = weights
+    return lookup[codes]
+
+
+def _plain(value):
+    """JSON-ready: numpy scalars as Python numbers, NaN (an undefined score) as None."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str) -> RunResult:
+    """`run_experiment` as a job for `nncore.jobs`: progress out, stop requests in."""
+    from nncore.train import Listener
+
+    listener = Listener(
+        on_epoch_end=lambda epoch, logs: channel.report_epoch({"epoch": epoch + 1, **logs}),
+        on_progress=lambda progress: channel.report_progress(**progress),
+        should_stop=channel.stop_requested,
+    )
+    return run_experiment(frame, experiment, out_dir, listener=listener)
+
+
+def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict) -> pd.DataFrame:
+    """Predictions for `frame` with a saved model, as a job (TensorFlow stays in the worker)."""
+    from nncore.predict import check_fits, load_model, predict
+    from nncore.preprocess import Schema
+
+    schema = Schema.from_dict(schema_dict)
+    model = load_model(model_path)
+    check_fits(model, schema)
+    return predict(model, frame, schema)

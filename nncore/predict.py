@@ -1,0 +1,141 @@
+"""Raw rows in, predictions out: a class with its probabilities, or a number.
+
+`model_inputs` (no TensorFlow) checks and converts the rows as `schema.json` describes: missing
+columns are named, extra columns ignored, missing numbers filled with the training median, dates
+split into parts; unseen categories are left to the model, which ignores them. `predict` (in a
+worker process) runs the portable model on them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from nncore.errors import DataError, ModelFileError
+from nncore.preprocess import MISSING_CATEGORY, Schema, feature_frame
+
+if TYPE_CHECKING:
+    import keras
+
+PREDICT_BATCH = 8192
+
+
+def load_schema(path: str | Path) -> Schema:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"Cannot read the schema file {Path(path).name} ({exc}). Use the schema.json saved "
+            "with the model."
+        ) from None
+    return Schema.from_dict(raw)
+
+
+def model_inputs(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
+    """The portable model's inputs for `frame`: one (rows, 1) array per input name."""
+    if len(frame) == 0:
+        raise DataError("The data has no rows to predict. Upload a file with at least one row.")
+    features = feature_frame(frame, schema)
+    inputs = {}
+    for item in schema.numeric:
+        values = features[item.column].fillna(item.fill).to_numpy(np.float32)
+        inputs[item.name] = values.reshape(-1, 1)
+    for item in schema.categorical:
+        values = features[item.column].fillna(MISSING_CATEGORY).to_numpy(dtype=str)
+        inputs[item.name] = values.reshape(-1, 1)
+    return inputs
+
+
+def raw_outputs(model: keras.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's outputs for `inputs`, in large batches (strings need TensorFlow tensors)."""
+    import tensorflow as tf
+
+    n = len(next(iter(inputs.values())))
+    call = _compiled_call(model)
+    outputs = []
+    for start in range(0, n, PREDICT_BATCH):
+        batch = {k: tf.constant(v[start : start + PREDICT_BATCH]) for k, v in inputs.items()}
+        outputs.append(call(batch).numpy())
+    return np.concatenate(outputs, axis=0)
+
+
+def _compiled_call(model: keras.Model):
+    import tensorflow as tf
+
+    call = getattr(model, "_nncore_predict", None)
+    if call is None:
+        call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+        model._nncore_predict = call
+    return call
+
+
+def predictions_frame(outputs: np.ndarray, schema: Schema) -> pd.DataFrame:
+    """Outputs as a table: `prediction`, and for classification one probability per class."""
+    target = schema.target
+    if target.task == "regression":
+        return pd.DataFrame({f"predicted {target.name}": outputs.reshape(-1).astype(float)})
+    if target.task == "binary":
+        positive = outputs.reshape(-1).astype(float)
+        probabilities = np.column_stack([1 - positive, positive])
+    else:
+        probabilities = outputs.astype(float)
+    labels = np.asarray(target.classes, dtype=object)[probabilities.argmax(axis=1)]
+    table = {f"predicted {target.name}": labels}
+    for i, label in enumerate(target.classes):
+        table[f"probability {label}"] = probabilities[:, i]
+    return pd.DataFrame(table)
+
+
+def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Predictions for each row of `frame`, index kept, one output row per input row."""
+    outputs = raw_outputs(model, model_inputs(frame, schema))
+    table = predictions_frame(outputs, schema)
+    table.index = frame.index
+    return table
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a model file with Keras' safe settings; unreadable files give a clear error."""
+    import keras
+
+    path = Path(path)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable".
+        raise ModelFileError(
+            f"Cannot load the model file {path.name}: {str(exc).splitlines()[0][:200]}. Use a "
+            ".keras or .h5 file saved by this studio."
+        ) from None
+
+
+def check_fits(model: keras.Model, schema: Schema) -> None:
+    """Refuse a model whose inputs or outputs do not match the schema."""
+    names = set(getattr(model, "input_names", None) or [t.name for t in model.inputs])
+    expected = set(schema.input_names)
+    if names != expected:
+        missing = sorted(expected - names)
+        extra = sorted(names - expected)
+        raise ModelFileError(
+            "The model does not fit this schema: "
+            + "; ".join(
+                part
+                for part in (
+                    f"it lacks inputs {missing}" if missing else "",
+                    f"it has inputs the schema does not know {extra}" if extra else "",
+                )
+                if part
+            )
+            + ". Use the schema.json saved with this model."
+        )
+    width = model.outputs[0].shape[-1]
+    task = schema.target.task
+    expected_width = len(schema.target.classes) if task == "multiclass" else 1
+    if width != expected_width:
+        raise ModelFileError(
+            f"The model gives {width} output(s) but a {task} task with this schema needs "
+            f"{expected_width}. Use the schema.json saved with this model."
+        )
