@@ -1,0 +1,135 @@
+"""The command line: train and predict, exit 2 with one line for user mistakes."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pandas as pd
+import pytest
+from frames import mixed_frame
+
+
+def cli(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "nncore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "data.csv"
+    mixed_frame(task="binary").to_csv(data, index=False)
+    done = cli(
+        "train",
+        "--data",
+        data,
+        "--target",
+        "label",
+        "--out",
+        root / "run",
+        "--layers",
+        "12:relu,6:tanh",
+        "--epochs",
+        "4",
+        "--seed",
+        "1",
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    return root, data, done
+
+
+def test_train_writes_every_artifact(trained):
+    root, _, done = trained
+    assert {p.name for p in (root / "run").iterdir()} == {
+        "model.keras",
+        "model.h5",
+        "metrics.json",
+        "schema.json",
+        "experiment.json",
+        "history.csv",
+    }
+    experiment = json.loads((root / "run" / "experiment.json").read_text())
+    assert [layer["units"] for layer in experiment["layers"]] == [12, 6]
+    assert experiment["seed"] == 1
+    assert "validation:" in done.stdout
+    schema = json.loads((root / "run" / "schema.json").read_text())
+    roles = {c["name"]: c["role"] for c in schema["columns"]}
+    assert roles == {"x1": "numeric", "x2": "numeric", "color": "categorical", "when": "datetime"}
+
+
+def test_config_file_reruns_the_same_experiment(trained, tmp_path):
+    root, data, _ = trained
+    done = cli(
+        "train",
+        "--data",
+        data,
+        "--config",
+        root / "run" / "experiment.json",
+        "--out",
+        tmp_path,
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "history.csv").read_text() == (root / "run" / "history.csv").read_text()
+
+
+@pytest.mark.parametrize("model", ["model.keras", "model.h5"])
+def test_predict_writes_one_row_per_input_row(trained, model, tmp_path):
+    root, data, _ = trained
+    out = tmp_path / "preds.csv"
+    done = cli("predict", "--model", root / "run" / model, "--data", data, "--out", out)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    assert len(table) == len(pd.read_csv(data))
+    assert list(table.columns) == ["predicted label", "probability no", "probability yes"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "nope"], "nope"),
+        (["--target", "label", "--loss", "mse"], "does not fit a binary task"),
+        (["--target", "label", "--layers", "ten:relu"], "should look like 50:relu"),
+        (["--target", "label", "--layers", "10:relux"], "is not one of"),
+        (["--target", "label", "--learning-rate", "-1"], "learning_rate"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(trained, args, message, tmp_path):
+    _, data, _ = trained
+    done = cli("train", "--data", data, "--out", tmp_path, "--epochs", "1", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_unreadable_data_and_missing_columns_exit_2(trained, tmp_path):
+    root, data, _ = trained
+    bad = tmp_path / "bad.csv"
+    with zipfile.ZipFile(bad, "w") as workbook:  # what an .xlsx renamed .csv holds
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        workbook.writestr("xl/workbook.xml", "<workbook/>")
+    done = cli("train", "--data", bad, "--target", "y", "--out", tmp_path / "o")
+    assert done.returncode == 2 and "Excel" in done.stderr and "Traceback" not in done.stderr
+    partial = tmp_path / "partial.csv"
+    pd.read_csv(data).drop(columns=["x2"]).to_csv(partial, index=False)
+    done = cli(
+        "predict",
+        "--model",
+        root / "run" / "model.keras",
+        "--data",
+        partial,
+        "--out",
+        tmp_path / "p.csv",
+    )
+    assert done.returncode == 2 and "'x2'" in done.stderr and "Traceback" not in done.stderr
+    done = cli(
+        "predict", "--model", tmp_path / "none.keras", "--data", data, "--out", tmp_path / "p.csv"
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -1,0 +1,168 @@
+"""Saved models take raw rows and predict exactly as in memory, in both formats."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from frames import TARGETS, mixed_frame, tiny_experiment
+
+from nncore.config import CompileSpec
+from nncore.errors import DataError
+from nncore.export import compile_portable, portable_model, save_h5, save_keras
+from nncore.model import build_model, compile_model
+from nncore.predict import load_schema, model_inputs, predict, raw_outputs
+from nncore.preprocess import feature_frame, prepare
+from nncore.profile import plan_columns
+from nncore.train import train
+
+
+@pytest.mark.parametrize(
+    ("task", "scaling"),
+    [
+        ("regression", "standard"),
+        ("binary", "minmax"),
+        ("multiclass", "robust"),
+        ("regression", "none"),
+        ("multiclass", "none"),
+    ],
+)
+def test_portable_model_computes_what_sklearn_and_the_network_compute(task, scaling):
+    frame = mixed_frame(task=task)
+    experiment = tiny_experiment(task, scaling=scaling)
+    plan = plan_columns(frame, experiment.data)
+    prepared = prepare(frame, plan, experiment.data, seed=0)
+    keras.utils.set_random_seed(0)
+    network = build_model(prepared.schema.width, experiment.layers, task, len(plan.classes))
+    compile_model(network, experiment.compile, task)
+    train(
+        network,
+        prepared.x_train,
+        prepared.y_train,
+        prepared.x_val,
+        prepared.y_val,
+        experiment.training.__class__(epochs=2),
+        seed=0,
+    )
+    rows = frame.iloc[prepared.split.validation].copy()
+    rows.iloc[0, rows.columns.get_loc("color")] = "purple"  # a category never seen in training
+    rows.iloc[1, rows.columns.get_loc("x2")] = np.nan  # a missing number
+
+    schema = prepared.schema
+    features = feature_frame(rows, schema)
+    features[[i.column for i in schema.numeric]] = features[
+        [i.column for i in schema.numeric]
+    ].fillna({i.column: i.fill for i in schema.numeric})
+    expected = network(prepared.transformer.transform(features).astype(np.float32)).numpy()
+    if task == "regression":
+        expected = expected * schema.target.scale + schema.target.center
+
+    portable = portable_model(network, schema)
+    got = raw_outputs(portable, model_inputs(rows, schema))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+LOAD_AND_PREDICT = """
+import sys, numpy as np, keras, pandas as pd
+from nncore.predict import load_schema, model_inputs, raw_outputs
+schema = load_schema(sys.argv[1])
+rows = pd.read_csv(sys.argv[2])
+for name in ("model.keras", "model.h5"):
+    model = keras.saving.load_model(sys.argv[3] + "/" + name, compile=False, safe_mode=True)
+    np.save(sys.argv[4] + "/" + name + ".npy", raw_outputs(model, model_inputs(rows, schema)))
+"""
+
+
+@pytest.mark.parametrize("task", list(TARGETS))
+def test_saved_files_predict_raw_rows_as_in_memory(trained_runs, task, tmp_path):
+    frame, result = trained_runs[task]
+    rows = frame[frame[result.plan.target].notna()].iloc[result.validation_rows]
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_AND_PREDICT,
+            str(result.out_dir / "schema.json"),
+            str(tmp_path / "rows.csv"),
+            str(result.out_dir),
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    for name in ("model.keras", "model.h5"):
+        got = np.load(tmp_path / f"{name}.npy")
+        np.testing.assert_allclose(got, result.output_val, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("order", [("h5", "keras"), ("keras", "h5")])
+def test_both_save_orders_keep_the_optimizer_and_predictions(trained_runs, order, tmp_path):
+    frame, result = trained_runs["multiclass"]
+    schema = load_schema(result.out_dir / "schema.json")
+    model = keras.saving.load_model(result.out_dir / "model.keras", compile=False)
+    spec = CompileSpec(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True)
+    compile_portable(model, spec, "sparse_categorical_crossentropy")
+    for ext in order:
+        (save_h5 if ext == "h5" else save_keras)(model, tmp_path / f"m.{ext}")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    assert config["compile_config"]["optimizer"]["class_name"] == "SGD"
+    rows = frame.head(20)
+    expected = raw_outputs(model, model_inputs(rows, schema))
+    for ext in ("keras", "h5"):
+        loaded = keras.saving.load_model(tmp_path / f"m.{ext}")  # compiled, as users may
+        assert isinstance(loaded.optimizer, keras.optimizers.SGD)
+        assert loaded.optimizer.get_config()["nesterov"] is True
+        np.testing.assert_allclose(
+            raw_outputs(loaded, model_inputs(rows, schema)), expected, rtol=1e-6
+        )
+
+
+def test_artifacts_hold_no_pickle(trained_runs):
+    _, result = trained_runs["binary"]
+    members = zipfile.ZipFile(result.out_dir / "model.keras").namelist()
+    assert set(members) == {"metadata.json", "config.json", "model.weights.h5"} | {
+        m for m in members if m.startswith("assets/")
+    }
+    for path in result.out_dir.iterdir():
+        assert not path.read_bytes().startswith(b"\x80")  # pickle protocol 2+ header
+
+
+def test_prediction_names_missing_columns_and_ignores_extra_ones(trained_runs):
+    frame, result = trained_runs["binary"]
+    schema = load_schema(result.out_dir / "schema.json")
+    with pytest.raises(DataError, match=r"lacks 2 columns.*'x1'.*'color'"):
+        model_inputs(frame.drop(columns=["x1", "color"]), schema)
+    model = keras.saving.load_model(result.out_dir / "model.keras", compile=False)
+    plain = predict(model, frame.head(30), schema)
+    extra = predict(model, frame.head(30).assign(unrelated=1, another="x"), schema)
+    pd.testing.assert_frame_equal(plain, extra)
+
+
+def test_prediction_table_for_classes_and_numbers(trained_runs):
+    frame, result = trained_runs["multiclass"]
+    schema = load_schema(result.out_dir / "schema.json")
+    model = keras.saving.load_model(result.out_dir / "model.h5", compile=False)
+    rows = frame.head(25).copy()
+    rows["color"] = ["violet"] * 25  # unseen everywhere: tolerated
+    rows["when"] = "not a date"  # unreadable dates become missing parts
+    table = predict(model, rows, schema)
+    assert list(table.columns) == ["predicted kind"] + [
+        f"probability {c}" for c in schema.target.classes
+    ]
+    assert len(table) == 25 and table.index.equals(rows.index)
+    np.testing.assert_allclose(table.filter(like="probability").sum(axis=1), 1.0, rtol=1e-5)
+    assert set(table["predicted kind"]) <= set(schema.target.classes)
+
+    frame, result = trained_runs["regression"]
+    schema = load_schema(result.out_dir / "schema.json")
+    model = keras.saving.load_model(result.out_dir / "model.keras", compile=False)
+    table = predict(model, frame.head(10), schema)
+    assert list(table.columns) == ["predicted price"]
+    # The model answers in the target's units, not in standardized ones.
+    assert 50 < table["predicted price"].mean() < 400
