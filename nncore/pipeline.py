@@ -60,7 +60,7 @@ def run_experiment(
     from nncore import evaluate
     from nncore.export import compile_portable, portable_model, write_artifacts
     from nncore.model import build_model, compile_model
-    from nncore.predict import raw_outputs
+    from nncore.predict import model_inputs, raw_outputs
     from nncore.preprocess import prepare
     from nncore.train import train
 
@@ -114,8 +114,6 @@ def run_experiment(
     y_true = {"validation": prepared.y_val, "test": prepared.y_test}
     x_rows = {"validation": prepared.x_val, "test": prepared.x_test}
     output_val = None
-    from nncore.predict import model_inputs
-
     for part, rows in parts.items():
         output = raw_outputs(portable, model_inputs(frame_rows.iloc[rows], schema))
         if part == "validation":
