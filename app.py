@@ -1,0 +1,11 @@
+"""NN Studio: the router. Each step of the workflow is one page in pages/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="NN Studio", page_icon=":material/neurology:", layout="wide")
+
+PAGES = [
+    st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),
+]
+
+st.navigation(PAGES).run()

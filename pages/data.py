@@ -1,0 +1,259 @@
+"""Data: load a table, then choose what to predict, how to use each column, scale and split."""
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from nncore.config import ROLES, SCALINGS, TASKS
+from nncore.errors import NNCoreError
+from nncore.profile import ColumnProfile, plan_columns, profile_columns
+from nncore.samples import SAMPLES, sample_csv
+from ui import Keys, init_state, md, read_table, show_error
+
+# The widgets seeded from Keys.DATA_SPEC; a new dataset clears them so they seed afresh.
+SPEC_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
+PREVIEW_ROWS = 50
+
+TASK_LABELS = {
+    "auto": "auto: decide from the target",
+    "regression": "regression: predict a number",
+    "binary": "binary: one of two classes",
+    "multiclass": "multiclass: one of several classes",
+}
+SCALING_LABELS = {
+    "standard": "standard",
+    "minmax": "min–max",
+    "robust": "robust",
+    "none": "none",
+}
+SCALING_HELP = (
+    "Scale your data before fitting: a network learns best when every input is on a similar "
+    "scale, so a column in thousands does not drown one in fractions. The scaler learns its "
+    "numbers from the training rows only and is saved with the model.  \n"
+    "**standard**: mean 0, standard deviation 1 (the usual choice).  \n"
+    "**min–max**: from 0 to 1.  \n"
+    "**robust**: median 0 and interquartile range 1, for columns with outliers.  \n"
+    "**none**: the numbers as they are."
+)
+ROLE_HELP = (
+    "numeric: use the number; categorical: one input per value (one-hot); datetime: year, "
+    "month, day, weekday (and hour); ignore: leave the column out."
+)
+
+
+def load(data: bytes, name: str, source: str | None = None, target: str | None = None) -> None:
+    """Read CSV bytes into the session's dataset; on failure keep the old one and say why."""
+    try:
+        frame, how = read_table(data)
+        profiles = profile_columns(frame)
+    except NNCoreError as exc:
+        st.session_state[Keys.LOAD_ERROR] = exc
+        return
+    st.session_state[Keys.DATASET] = frame
+    st.session_state[Keys.DATASET_NAME] = name
+    st.session_state[Keys.DATASET_SOURCE] = source or how
+    st.session_state[Keys.PROFILES] = profiles
+    st.session_state[Keys.PLAN] = None
+    st.session_state[Keys.LOAD_ERROR] = None
+    # Keep the scaling and split the user chose; the rest belongs to the old table.
+    st.session_state[Keys.DATA_SPEC] = dataclasses.replace(
+        st.session_state[Keys.DATA_SPEC],
+        target=target or str(frame.columns[-1]),
+        task="auto",
+        roles=(),
+    )
+    for key in SPEC_WIDGETS:
+        st.session_state.pop(key, None)
+
+
+def load_sample(name: str) -> None:
+    sample = SAMPLES[name]
+    source = f"{sample.description} A sample from scikit-learn."
+    load(sample_csv(name), sample.title, source, sample.target)
+
+
+def load_upload() -> None:
+    upload = st.session_state["upload"]
+    if upload is None:
+        st.session_state[Keys.LOAD_ERROR] = None
+    else:
+        load(upload.getvalue(), upload.name)
+
+
+def seed(key: str, value: object) -> None:
+    """Give widget `key` the stored setting `value`, unless the widget already holds one."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def roles_table(
+    profiles: list[ColumnProfile], target: str, overrides: dict[str, str]
+) -> pd.DataFrame:
+    """One row per column except the target: what it holds and the role it gets."""
+    rows = [p for p in profiles if p.name != target]
+    return pd.DataFrame(
+        {
+            "kind": [p.kind for p in rows],
+            "missing": [p.missing for p in rows],
+            "unique": [p.unique for p in rows],
+            "suggested": [p.role for p in rows],
+            "role": [overrides.get(p.name, p.role) for p in rows],
+            "reason": [p.reason for p in rows],
+        },
+        index=pd.Index([p.name for p in rows], name="column"),
+    )
+
+
+def role_overrides(edited: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The (column, role) pairs where the user's role differs from the suggested one."""
+    pairs = zip(edited.index, edited["role"], edited["suggested"], strict=True)
+    return tuple(
+        (column, role) for column, role, suggested in pairs if role in ROLES and role != suggested
+    )
+
+
+init_state()
+st.title("Data")
+
+# ------------------------------------------------------------------------------ load a table
+samples, upload = st.columns([3, 2], gap="large")
+with samples:
+    st.markdown("**Try a sample** — one click loads it")
+    for column, sample in zip(st.columns(len(SAMPLES)), SAMPLES.values(), strict=True):
+        column.button(
+            sample.title,
+            key=f"sample_{sample.name}",
+            help=sample.description,
+            on_click=load_sample,
+            args=(sample.name,),
+            width="stretch",
+        )
+with upload:
+    st.file_uploader("**…or upload a CSV**", key="upload", on_change=load_upload)
+
+frame = st.session_state[Keys.DATASET]
+if st.session_state[Keys.LOAD_ERROR] is not None:
+    show_error(st.session_state[Keys.LOAD_ERROR])
+    if frame is not None:
+        st.caption(f"Still using {md(st.session_state[Keys.DATASET_NAME])}.")
+if frame is None:
+    st.info("Pick a sample or upload a CSV to begin.", icon=":material/upload_file:")
+    st.stop()
+
+st.subheader(md(st.session_state[Keys.DATASET_NAME]), anchor=False)
+st.caption(
+    f"{len(frame):,} rows × {frame.shape[1]:,} columns · "
+    f"{md(st.session_state[Keys.DATASET_SOURCE])}"
+)
+st.dataframe(frame.head(PREVIEW_ROWS), height=240)
+
+# ------------------------------------------------------------------- widgets -> data settings
+spec = st.session_state[Keys.DATA_SPEC]
+if st.session_state[Keys.PROFILES] is None:  # a dataset put in place by other code
+    st.session_state[Keys.PROFILES] = profile_columns(frame)
+profiles = st.session_state[Keys.PROFILES]
+columns = [str(c) for c in frame.columns]
+
+st.subheader("What to predict", anchor=False)
+target_col, task_col = st.columns(2)
+seed("target", spec.target if spec.target in columns else columns[-1])
+target = target_col.selectbox("Target column", columns, key="target")
+seed("task", spec.task)
+task = task_col.selectbox(
+    "Task",
+    ("auto", *TASKS),
+    key="task",
+    format_func=TASK_LABELS.get,
+    help="Leave on auto unless the guess is wrong, e.g. whole-number codes that are "
+    "categories, not amounts.",
+)
+task_box = st.container()
+
+st.subheader("Columns", anchor=False)
+st.caption("Change a column's role to use it differently or to leave it out.")
+edited = st.data_editor(
+    roles_table(profiles, target, spec.role_overrides()),
+    key="roles",
+    disabled=("kind", "missing", "unique", "suggested", "reason"),
+    column_config={
+        "role": st.column_config.SelectboxColumn(
+            "role", options=ROLES, required=True, help=ROLE_HELP
+        ),
+        "suggested": st.column_config.TextColumn("suggested"),
+    },
+    column_order=("kind", "missing", "unique", "suggested", "role", "reason"),
+)
+plan_box = st.container()
+
+st.subheader("Scaling and split", anchor=False)
+scale_col, split_col = st.columns(2)
+seed("scaling", spec.scaling)
+scaling = scale_col.radio(
+    "Scaling of numeric columns",
+    SCALINGS,
+    key="scaling",
+    format_func=SCALING_LABELS.get,
+    horizontal=True,
+    help=SCALING_HELP,
+)
+seed("validation_fraction", spec.validation_fraction)
+validation = split_col.slider(
+    "Validation rows",
+    0.05,
+    0.5,
+    step=0.05,
+    format="percent",
+    key="validation_fraction",
+    help="Held out during training to watch for overfitting and to stop early.",
+)
+seed("test_fraction", spec.test_fraction)
+test = split_col.slider(
+    "Test rows",
+    0.0,
+    0.5,
+    step=0.05,
+    format="percent",
+    key="test_fraction",
+    help="Held out until the end for an honest final score; 0 skips the test set.",
+)
+
+try:
+    spec = dataclasses.replace(
+        spec,
+        target=target,
+        task=task,
+        roles=role_overrides(edited),
+        scaling=scaling,
+        validation_fraction=round(validation, 2),
+        test_fraction=round(test, 2),
+    )
+except NNCoreError as exc:
+    show_error(exc)
+    st.stop()
+st.session_state[Keys.DATA_SPEC] = spec
+
+# ------------------------------------------------------------------------ engine -> render
+try:
+    plan = plan_columns(frame, spec, profiles)
+except NNCoreError as exc:
+    st.session_state[Keys.PLAN] = None
+    with task_box:
+        show_error(exc)
+    st.stop()
+st.session_state[Keys.PLAN] = plan
+
+with task_box:
+    st.markdown(f"**Task:** {md(plan.task_reason)}")
+    if plan.classes:
+        st.caption("Classes: " + md(", ".join(map(str, plan.classes))))
+with plan_box:
+    used = len(plan.features)
+    st.caption(f"The model reads {used} column{'' if used == 1 else 's'}.")
+    if plan.excluded:
+        st.markdown(
+            "**Left out:**\n"
+            + "\n".join(f"- {md(column)}: {md(reason)}" for column, reason in plan.excluded)
+        )
+    for warning in plan.warnings:
+        st.warning(md(warning), icon=":material/warning:")

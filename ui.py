@@ -1,0 +1,83 @@
+"""Small helpers the pages share: session-state keys, one initialiser, a guard, error display.
+
+Domain objects (the dataset, the data settings, the experiment) live in `st.session_state` under
+the `Keys` below, so a design survives page switches. Widget keys belong to their page; a page
+seeds its widgets from these objects, because Streamlit drops the state of widgets it does not
+draw.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from nncore.config import DataSpec, Experiment
+from nncore.csvio import read_csv, sniff
+from nncore.errors import NNCoreError
+
+
+class Keys:
+    """Names of the domain objects in `st.session_state`."""
+
+    DATASET = "dataset"  # pandas DataFrame as read, or None before any is loaded
+    DATASET_NAME = "dataset_name"  # str: the file name or the sample's title
+    DATASET_SOURCE = "dataset_source"  # str: where it came from and how it was read
+    PROFILES = "profiles"  # list[ColumnProfile] of DATASET, computed once when it is loaded
+    DATA_SPEC = "data_spec"  # DataSpec: target, task, roles, scaling, split (source of truth)
+    PLAN = "plan"  # ColumnPlan of DATASET under DATA_SPEC, or None while it cannot be planned
+    EXPERIMENT = "experiment"  # Experiment: layers, compile, training; its data is DATA_SPEC
+    LOAD_ERROR = "load_error"  # NNCoreError of the last failed load, or None
+
+
+_DEFAULTS = {
+    Keys.DATASET: lambda: None,
+    Keys.DATASET_NAME: lambda: "",
+    Keys.DATASET_SOURCE: lambda: "",
+    Keys.PROFILES: lambda: None,
+    Keys.DATA_SPEC: DataSpec,
+    Keys.PLAN: lambda: None,
+    Keys.EXPERIMENT: Experiment,
+    Keys.LOAD_ERROR: lambda: None,
+}
+
+
+def init_state() -> None:
+    """Give every key its default, leaving the ones already set alone."""
+    for key, default in _DEFAULTS.items():
+        if key not in st.session_state:
+            st.session_state[key] = default()
+
+
+def require(key: str, fix_page: str, message: str) -> None:
+    """Stop the page with `message` and a link to `fix_page` unless `key` holds a value."""
+    if st.session_state.get(key) is None:
+        st.info(message, icon=":material/info:")
+        st.page_link(fix_page)
+        st.stop()
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_$~\[\]<>#|])")
+
+
+def md(text: str) -> str:
+    """`text` escaped for st.markdown and alerts, so column names like 'Price ($)' show as is."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def show_error(exc: NNCoreError) -> None:
+    """Show a user's mistake in plain words, never as a traceback."""
+    lines = str(exc).split("\n")
+    text = "\n\n".join(f"- {md(line[2:])}" if line.startswith("- ") else md(line) for line in lines)
+    st.error(text, icon=":material/error:")
+
+
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Reading the CSV…")
+def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
+    """The CSV `data` as a DataFrame, and how it was read in words. Raises DataError.
+
+    Cached by the bytes' value only: the same file read twice is parsed once. Only pandas and
+    plain types are returned: they unpickle from the cache even after Streamlit reloads nncore.
+    """
+    return read_csv(data), sniff(data).describe()
