@@ -360,3 +360,19 @@ def parse_layers(text: str) -> tuple[LayerSpec, ...]:
             )
         layers.append(LayerSpec(units=units, activation=activation))
     return tuple(layers)
+
+
+def output_units(task: str, n_classes: int) -> int:
+    """Units of the output layer: one per class for multiclass, else one."""
+    return n_classes if task == "multiclass" else 1
+
+
+def count_parameters(n_inputs: int, layers: tuple[LayerSpec, ...], n_outputs: int) -> int:
+    """Parameters of the network, computed without Keras (the UI's live summary)."""
+    total, width = 0, n_inputs
+    for spec in layers:
+        total += width * spec.units
+        # With batch normalization the Dense layer has no bias; the normalization has 4 per unit.
+        total += 4 * spec.units if spec.batch_norm else spec.units
+        width = spec.units
+    return total + width * n_outputs + n_outputs

@@ -11,14 +11,10 @@ from collections.abc import Sequence
 
 import keras
 
-from nncore.config import CompileSpec, LayerSpec
+from nncore.config import CompileSpec, LayerSpec, output_units
 from nncore.errors import DataError
 
 OUTPUT_ACTIVATION = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}
-
-
-def output_units(task: str, n_classes: int) -> int:
-    return n_classes if task == "multiclass" else 1
 
 
 def build_model(
@@ -122,14 +118,3 @@ def compile_model(model: keras.Model, spec: CompileSpec, task: str) -> str:
         optimizer=make_optimizer(spec), loss=make_loss(loss), metrics=make_metrics(task, loss)
     )
     return loss
-
-
-def count_parameters(n_inputs: int, layers: Sequence[LayerSpec], n_outputs: int) -> int:
-    """Parameters of the training model, computed without building it (for the UI's summary)."""
-    total, width = 0, n_inputs
-    for spec in layers:
-        total += width * spec.units + (0 if spec.batch_norm else spec.units)
-        if spec.batch_norm:
-            total += 4 * spec.units
-        width = spec.units
-    return total + width * n_outputs + n_outputs

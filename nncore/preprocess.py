@@ -473,3 +473,21 @@ def class_index(classes: tuple, value: Any) -> int | None:
     keys = [_class_key(c) for c in classes]
     key = _class_key(value)
     return keys.index(key) if key in keys else None
+
+
+def estimate_width(frame: pd.DataFrame, plan: ColumnPlan) -> int:
+    """How many numbers one row becomes, before any split (the model page's live summary).
+
+    The trained model may have a few inputs fewer: one-hot encoding learns its categories from
+    the training rows only.
+    """
+    width = 0
+    for column, role in plan.features:
+        if role == "numeric":
+            width += 1
+        elif role == "datetime":
+            width += len(datetime_parts(frame[column]))
+        else:
+            values = as_category_text(frame[column])
+            width += values.nunique() + int(values.isna().any())
+    return width

@@ -155,3 +155,15 @@ def test_task_is_inferred_per_target(task):
     plan = plan_columns(mixed_frame(task=task), DataSpec(target=TARGETS[task]))
     assert plan.task == task
     assert plan.task_reason.startswith(task)
+
+
+@pytest.mark.parametrize("task", list(TARGETS))
+def test_width_estimate_matches_the_prepared_width(task):
+    from nncore.preprocess import estimate_width
+
+    frame = mixed_frame(task=task)
+    spec = DataSpec(target=TARGETS[task])
+    plan = plan_columns(frame, spec)
+    # x1, x2, 4 date parts, and 3 colors plus "(missing)".
+    assert estimate_width(frame, plan) == 2 + 4 + 4
+    assert prepare(frame, plan, spec, seed=0).schema.width == 10

@@ -161,3 +161,19 @@ def test_reduce_lr_on_plateau_lowers_the_learning_rate():
     outcome = train(fresh_model(), x, y, xv, yv, spec, seed=0)
     rates = [h["learning_rate"] for h in outcome.history]
     assert rates[-1] < rates[0]
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        (),
+        (LayerSpec(50), LayerSpec(32)),
+        (LayerSpec(7, batch_norm=True, dropout=0.3), LayerSpec(3, l2=0.01)),
+    ],
+)
+@pytest.mark.parametrize(("task", "classes"), [("regression", 0), ("multiclass", 4)])
+def test_parameter_count_without_keras_matches_keras(layers, task, classes):
+    from nncore.config import count_parameters, output_units
+
+    model = build_model(9, layers, task, classes)
+    assert count_parameters(9, layers, output_units(task, classes)) == model.count_params()
