@@ -8,7 +8,13 @@ draw.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +22,7 @@ import streamlit as st
 from nncore.config import DataSpec, Experiment
 from nncore.csvio import read_csv, sniff
 from nncore.errors import NNCoreError
+from nncore.jobs import Job, JobRunner
 
 
 class Keys:
@@ -29,6 +36,9 @@ class Keys:
     PLAN = "plan"  # ColumnPlan of DATASET under DATA_SPEC, or None while it cannot be planned
     EXPERIMENT = "experiment"  # Experiment: layers, compile, training; its data is DATA_SPEC
     LOAD_ERROR = "load_error"  # NNCoreError of the last failed load, or None
+    RUNS = "runs"  # list[Run], oldest first: every training of this session
+    CURRENT_RUN = "current_run"  # id of the run Evaluate and Predict show, or None
+    WORK_DIR = "work_dir"  # str: this session's temporary folder for run files
 
 
 _DEFAULTS = {
@@ -40,6 +50,9 @@ _DEFAULTS = {
     Keys.PLAN: lambda: None,
     Keys.EXPERIMENT: Experiment,
     Keys.LOAD_ERROR: lambda: None,
+    Keys.RUNS: list,
+    Keys.CURRENT_RUN: lambda: None,
+    Keys.WORK_DIR: lambda: tempfile.mkdtemp(prefix="nnstudio-"),
 }
 
 
@@ -81,3 +94,58 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     plain types are returned: they unpickle from the cache even after Streamlit reloads nncore.
     """
     return read_csv(data), sniff(data).describe()
+
+
+# Trainings allowed at once on this server; each holds TensorFlow (~400 MB). One fits a 1 GB host.
+MAX_CONCURRENT_JOBS = int(os.environ.get("NNSTUDIO_MAX_JOBS", "1"))
+# A running job nobody has looked at for this long belongs to a closed tab: it is stopped.
+ABANDON_AFTER_SECONDS = float(os.environ.get("NNSTUDIO_ABANDON_AFTER", "600"))
+
+
+@st.cache_resource
+def job_runner() -> JobRunner:
+    """The server's one job runner: infrastructure shared by all sessions, holding no user data
+    itself (each session keeps only its own `Job` handles)."""
+    return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
+
+
+@dataclass
+class Run:
+    """One training of this session: its settings, its job and where its files go."""
+
+    id: str
+    name: str
+    experiment: Experiment
+    job: Job
+    out_dir: Path
+    started: float = field(default_factory=time.time)
+
+    def result(self):
+        """The `nncore.pipeline.RunResult`, once the job has one; else None."""
+        if self.job.status in ("done", "stopped"):
+            try:
+                return self.job.result(timeout=0)
+            except NNCoreError:
+                return None
+        return None
+
+
+def start_run(experiment: Experiment, frame: pd.DataFrame) -> Run:
+    """Submit a training of `experiment` on `frame` and record it as this session's newest run."""
+    from nncore.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
+
+    runs: list[Run] = st.session_state[Keys.RUNS]
+    run_id = uuid.uuid4().hex[:8]
+    out_dir = Path(st.session_state[Keys.WORK_DIR]) / f"run-{run_id}"
+    name = f"run {len(runs) + 1}"
+    job = job_runner().submit(train_job, frame, experiment, str(out_dir), name=name)
+    run = Run(id=run_id, name=name, experiment=experiment, job=job, out_dir=out_dir)
+    runs.append(run)
+    st.session_state[Keys.CURRENT_RUN] = run_id
+    return run
+
+
+def current_run() -> Run | None:
+    runs: list[Run] = st.session_state.get(Keys.RUNS) or []
+    wanted = st.session_state.get(Keys.CURRENT_RUN)
+    return next((r for r in runs if r.id == wanted), runs[-1] if runs else None)
