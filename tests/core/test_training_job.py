@@ -23,6 +23,9 @@ SCRIPT = textwrap.dedent(
     with JobRunner(max_concurrent=1) as runner:
         quick = runner.submit(train_job, frame, tiny_experiment("binary"), out + "/quick")
         stopped = runner.submit(train_job, frame, long_run, out + "/stopped")
+        deadline = time.monotonic() + 60
+        while quick.status == "queued" and time.monotonic() < deadline:
+            time.sleep(0.01)  # the dispatcher hands the first job to the free slot
         report["queued_position"] = stopped.queue_position()
         quick_result = quick.result(timeout=300)
         deadline = time.monotonic() + 300
