@@ -7,6 +7,7 @@ st.set_page_config(page_title="NN Studio", page_icon=":material/neurology:", lay
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),
     st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 
 st.navigation(PAGES).run()

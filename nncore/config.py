@@ -376,3 +376,11 @@ def count_parameters(n_inputs: int, layers: tuple[LayerSpec, ...], n_outputs: in
         total += 4 * spec.units if spec.batch_norm else spec.units
         width = spec.units
     return total + width * n_outputs + n_outputs
+
+
+_HIGHER_IS_BETTER = ("accuracy", "auc", "r2")
+
+
+def monitor_mode(monitor: str) -> str:
+    """ "max" for scores where higher is better (accuracy, auc), "min" for losses and errors."""
+    return "max" if monitor.endswith(_HIGHER_IS_BETTER) else "min"

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nncore.config import TrainSpec
+from nncore.config import TrainSpec, monitor_mode
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ProgressCallback = Callable[[dict[str, float]], None]
@@ -28,7 +28,6 @@ ProgressCallback = Callable[[dict[str, float]], None]
 # the Python round trip between calls costs little.
 CHUNK_SECONDS = 0.1
 EVAL_BATCH = 4096
-_HIGHER_IS_BETTER = ("accuracy", "auc", "r2")
 
 
 @dataclass
@@ -49,10 +48,6 @@ class TrainOutcome:
     restored_best: bool = False
     seconds: float = 0.0
     samples_per_second: float = 0.0
-
-
-def monitor_mode(monitor: str) -> str:
-    return "max" if monitor.endswith(_HIGHER_IS_BETTER) else "min"
 
 
 def train(
