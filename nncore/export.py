@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 
 import keras
@@ -106,9 +107,13 @@ def save_h5(model: keras.Model, path: str | Path) -> Path:
     """
     path = Path(path)
     saved = copy.deepcopy(getattr(model, "_compile_config", None))
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # .h5 is asked for on purpose; Keras' "legacy" note is noise
     try:
         model.save(path)
     finally:
+        absl.setLevel(level)
         if saved is not None:
             model._compile_config = saved
     return path

@@ -1,0 +1,285 @@
+"""Train: optimizer, loss and fitting settings; start a job and watch it learn, live."""
+
+import time
+
+import streamlit as st
+
+from nncore import plots
+from nncore.config import (
+    LOSS_HELP,
+    LOSSES_BY_TASK,
+    OPTIMIZERS,
+    CompileSpec,
+    Experiment,
+    TrainSpec,
+    monitor_mode,
+)
+from nncore.errors import NNCoreError
+from ui import Keys, Run, current_run, init_state, require, show_error, start_run
+
+POLL_SECONDS = 1.0
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
+OPTIMIZER_HELP = (
+    "sgd: plain stochastic gradient descent, the notes' starting point; momentum and nesterov "
+    "speed it up. adam (the default) adapts a step size per weight and works well untuned; adamw "
+    "adds weight decay; rmsprop, adagrad and nadam are adam's relatives."
+)
+LR_HELP = (
+    "How big a step each update takes. Too small and learning crawls; too large and the loss "
+    "jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1."
+)
+METRICS_BY_TASK = {
+    "regression": ("loss", "mae", "rmse"),
+    "binary": ("loss", "accuracy", "auc"),
+    "multiclass": ("loss", "accuracy"),
+}
+
+init_state()
+st.title("Train")
+require(Keys.DATASET, fix_page="pages/data.py", message="Load a CSV or pick a sample first.")
+plan = st.session_state[Keys.PLAN]
+if plan is None:
+    st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
+    st.page_link("pages/data.py")
+    st.stop()
+
+experiment: Experiment = st.session_state[Keys.EXPERIMENT]
+task = plan.task
+
+
+def compile_settings(saved: CompileSpec) -> CompileSpec:
+    left, right = st.columns(2)
+    optimizer = left.selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        index=OPTIMIZERS.index(saved.optimizer),
+        key="optimizer",
+        help=OPTIMIZER_HELP,
+    )
+    rates = sorted({*LEARNING_RATES, saved.learning_rate})
+    learning_rate = right.select_slider(
+        "Learning rate",
+        rates,
+        value=saved.learning_rate,
+        key="learning_rate",
+        help=LR_HELP,
+        format_func=lambda v: f"{v:g}",
+    )
+    momentum, nesterov = 0.0, False
+    if optimizer in ("sgd", "rmsprop"):
+        momentum = left.slider("Momentum", 0.0, 0.99, saved.momentum, 0.01, key="momentum")
+    if optimizer == "sgd":
+        nesterov = right.checkbox("Nesterov momentum", saved.nesterov, key="nesterov")
+    losses = ("auto", *LOSSES_BY_TASK[task])
+    loss = left.selectbox(
+        "Loss",
+        losses,
+        index=losses.index(saved.loss) if saved.loss in losses else 0,
+        key="loss",
+        format_func=lambda name: f"auto ({LOSSES_BY_TASK[task][0]})" if name == "auto" else name,
+        help="Only the losses that fit a "
+        + task
+        + " task are offered. "
+        + " ".join(f"{name}: {LOSS_HELP[name]}." for name in LOSSES_BY_TASK[task]),
+    )
+    return CompileSpec(optimizer, learning_rate, momentum, nesterov, loss)
+
+
+def training_settings(saved: TrainSpec) -> TrainSpec:
+    left, middle, right = st.columns(3)
+    epochs = left.number_input(
+        "Epochs", 1, 10_000, saved.epochs, key="epochs", help="Passes over the training rows."
+    )
+    sizes = sorted({*BATCH_SIZES, saved.batch_size})
+    batch_size = middle.select_slider(
+        "Batch size",
+        sizes,
+        value=saved.batch_size,
+        key="batch_size",
+        help="Rows per update. Smaller batches give noisier, more frequent steps.",
+    )
+    class_weight = saved.class_weight
+    if task != "regression":
+        balanced = right.checkbox(
+            "Balance class weights",
+            saved.class_weight == "balanced",
+            key="class_weight",
+            help="Weigh rare classes up so the network cannot ignore them.",
+        )
+        class_weight = "balanced" if balanced else "none"
+    early = left.checkbox(
+        "Early stopping",
+        saved.early_stopping,
+        key="early_stopping",
+        help="Stop when the validation score has not improved for `patience` epochs.",
+    )
+    monitors = [f"val_{m}" for m in METRICS_BY_TASK[task]]
+    monitor = middle.selectbox(
+        "Watch",
+        monitors,
+        index=monitors.index(saved.monitor) if saved.monitor in monitors else 0,
+        key="monitor",
+        help="The validation score early stopping and 'best weights' follow.",
+    )
+    patience = right.number_input(
+        "Patience (epochs)", 0, 10_000, saved.patience, key="patience", disabled=not early
+    )
+    restore = left.checkbox(
+        "Keep the best weights",
+        saved.restore_best_weights,
+        key="restore_best_weights",
+        help="At the end (or on Stop) go back to the epoch with the best validation score.",
+    )
+    reduce_lr = middle.checkbox(
+        "Lower the learning rate on plateaus",
+        saved.reduce_lr_on_plateau,
+        key="reduce_lr",
+        help="Halve the learning rate when the validation score stalls for 5 epochs.",
+    )
+    return TrainSpec(
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        early_stopping=early,
+        monitor=monitor,
+        patience=int(patience),
+        restore_best_weights=restore,
+        reduce_lr_on_plateau=reduce_lr,
+        class_weight=class_weight,
+        min_delta=saved.min_delta,
+        reduce_lr_factor=saved.reduce_lr_factor,
+        reduce_lr_patience=saved.reduce_lr_patience,
+    )
+
+
+with st.container(border=True):
+    st.subheader("Compile")
+    try:
+        compile_spec = compile_settings(experiment.compile)
+    except NNCoreError as exc:
+        show_error(exc)
+        compile_spec = experiment.compile
+    st.subheader("Fit")
+    try:
+        train_spec = training_settings(experiment.training)
+    except NNCoreError as exc:
+        show_error(exc)
+        train_spec = experiment.training
+    seed = st.number_input(
+        "Seed",
+        0,
+        2**31 - 1,
+        experiment.seed,
+        key="seed",
+        help="The same seed gives the same split, weights and scores.",
+    )
+
+experiment = experiment.replace(
+    data=st.session_state[Keys.DATA_SPEC],
+    compile=compile_spec,
+    training=train_spec,
+    seed=int(seed),
+)
+st.session_state[Keys.EXPERIMENT] = experiment
+layers = " → ".join(f"{s.units} {s.activation}" for s in experiment.layers) or "no hidden layer"
+st.caption(f"Network: {plan.task} on {len(plan.features)} columns; hidden layers: {layers}.")
+
+
+def start() -> None:
+    try:
+        experiment.compile.resolved_loss(task)
+        start_run(experiment, st.session_state[Keys.DATASET])
+    except NNCoreError as exc:
+        st.session_state["start_error"] = exc
+
+
+run = current_run()
+busy = run is not None and run.job.status in ("queued", "running")
+st.button(
+    "Start training",
+    key="start",
+    type="primary",
+    on_click=start,
+    disabled=busy,
+    icon=":material/play_arrow:",
+)
+if error := st.session_state.pop("start_error", None):
+    show_error(error)
+
+
+def best_epoch(history: list[dict], monitor: str) -> int | None:
+    values = [h.get(monitor, h.get(monitor.removeprefix("val_"))) for h in history]
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    pick = max if monitor_mode(monitor) == "max" else min
+    return values.index(pick(values))
+
+
+def show_progress(run: Run) -> None:
+    job = run.job
+    job.touch()
+    status = job.status
+    progress = job.progress() or {}
+    history = job.history()
+    epochs = run.experiment.training.epochs
+    if status == "queued":
+        st.info(
+            f"{run.name} is waiting for a free trainer: position {job.queue_position()} in "
+            "the queue.",
+            icon=":material/hourglass_top:",
+        )
+    elif status == "running":
+        epoch = int(progress.get("epoch", len(history))) + 1
+        steps = max(1, int(progress.get("steps", 1)))
+        step = int(progress.get("step", 0))
+        done = (epoch - 1 + step / steps) / epochs
+        st.progress(
+            min(1.0, done), text=f"{run.name}: epoch {epoch} of {epochs}, batch {step} of {steps}"
+        )
+        elapsed = job.elapsed
+        eta = elapsed * (1 - done) / done if done > 0.01 else None
+        cols = st.columns(3)
+        cols[0].metric("Elapsed", f"{elapsed:.0f} s")
+        cols[1].metric("Remaining (at most)", f"{eta:.0f} s" if eta is not None else "…")
+        cols[2].metric("Samples per second", f"{progress.get('samples_per_second', 0):,.0f}")
+        st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop:")
+    elif status == "failed":
+        st.error(job.error() or "The training failed.", icon=":material/error:")
+    else:
+        result = run.result()
+        if result is not None:
+            history = result.history
+            text = result.message or f"Finished {len(history)} epochs."
+            st.success(f"{run.name}: {text}", icon=":material/check_circle:")
+            st.page_link(
+                "pages/evaluate.py", label="See how well it does", icon=":material/insights:"
+            )
+
+    monitor = run.experiment.training.monitor
+    best = best_epoch(history, monitor)
+    result = run.result() if status in ("done", "stopped") else None
+    stopped = (
+        len(history) - 1 if result is not None and result.stopped_by == "early_stopping" else None
+    )
+    names = plots.metric_names(history) or ["loss"]
+    columns = st.columns(min(len(names), 3))
+    for i, metric in enumerate(names):
+        figure = plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)
+        columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
+    if status in ("done", "stopped", "failed") and st.session_state.get("seen_end") != run.id:
+        # Once per run: a full rerun turns the live polling off and enables Start again.
+        st.session_state["seen_end"] = run.id
+        st.rerun()
+
+
+if run is not None:
+    st.subheader(f"Training: {run.name}")
+
+    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    def live() -> None:
+        show_progress(run)
+
+    live()
+    started = time.strftime("%H:%M:%S", time.localtime(run.started))
+    st.caption(f"{run.name} started at {started}; its files stay until this session ends.")

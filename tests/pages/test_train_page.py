@@ -1,0 +1,112 @@
+"""The Train page: settings, a real background training, live charts, Stop."""
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from nncore.config import Experiment, LayerSpec
+from nncore.samples import load_sample
+from ui import Keys
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+WAIT_SECONDS = 240
+
+
+def open_train_page(sample: str = "iris", rows: int | None = None, layers=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.button(key=f"sample_{sample}").click().run()
+    if rows is not None:
+        frame = load_sample(sample)
+        at.session_state[Keys.DATASET] = frame.sample(rows, replace=True, random_state=0)
+    if layers is not None:
+        at.session_state[Keys.EXPERIMENT] = Experiment(layers=layers)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    return at
+
+
+def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception
+        if done(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("the page did not reach the expected state in time")
+
+
+def current_job(at: AppTest):
+    return at.session_state[Keys.RUNS][-1].job
+
+
+def test_guard_without_data_links_to_the_data_page():
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert "Load a CSV or pick a sample first." in at.info[0].value
+    assert "start" not in [b.key for b in at.button]
+
+
+def test_only_losses_that_fit_the_task_are_offered():
+    at = open_train_page("iris")
+    assert at.selectbox(key="loss").options == [
+        "auto (sparse_categorical_crossentropy)",
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+    ]
+    at = open_train_page("diabetes")
+    assert at.selectbox(key="loss").options == ["auto (mse)", "mse", "mae", "huber"]
+
+
+def test_settings_are_kept_in_the_experiment_and_survive_a_page_switch():
+    at = open_train_page("iris")
+    at.selectbox(key="optimizer").set_value("sgd").run()
+    at.slider(key="momentum").set_value(0.9).run()
+    at.checkbox(key="nesterov").check().run()
+    at.select_slider(key="learning_rate").set_value(0.01).run()
+    at.number_input(key="epochs").set_value(7).run()
+    at.checkbox(key="early_stopping").uncheck().run()
+    experiment = at.session_state[Keys.EXPERIMENT]
+    assert (experiment.compile.optimizer, experiment.compile.learning_rate) == ("sgd", 0.01)
+    assert experiment.compile.momentum == 0.9 and experiment.compile.nesterov
+    assert experiment.training.epochs == 7 and not experiment.training.early_stopping
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="optimizer").value == "sgd"
+    assert at.number_input(key="epochs").value == 7
+
+
+def test_a_training_runs_in_the_background_and_its_curves_are_drawn():
+    at = open_train_page("iris", layers=(LayerSpec(8),))
+    at.number_input(key="epochs").set_value(5).run()
+    at.button(key="start").click().run()
+    assert not at.exception
+    job = current_job(at)
+    run_until(at, lambda _: job.done())
+    assert job.status == "done", job.error()
+    assert "Finished 5 epochs" in at.success[0].value or "Early stopping" in at.success[0].value
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) == 2  # loss and accuracy, training against validation
+    assert not at.button(key="start").disabled
+
+
+def test_stop_ends_a_long_training_and_keeps_its_result():
+    at = open_train_page("breast_cancer", rows=4000, layers=(LayerSpec(64), LayerSpec(64)))
+    at.number_input(key="epochs").set_value(2000).run()
+    at.checkbox(key="early_stopping").uncheck().run()
+    at.button(key="start").click().run()
+    job = current_job(at)
+    run_until(at, lambda _: len(job.history()) >= 2)
+    assert at.button(key="start").disabled
+    assert at.get("progress")
+    at.button(key="stop").click().run()
+    run_until(at, lambda _: job.done(), seconds=60)
+    assert job.status == "stopped"
+    result = at.session_state[Keys.RUNS][-1].result()
+    assert result.stopped_by == "user" and 2 <= len(result.history) < 2000
+    assert (result.out_dir / "model.keras").exists()
