@@ -125,3 +125,26 @@ def _full_probabilities(model, x, n_classes: int) -> np.ndarray:
     full = np.zeros((len(x), max(n_classes, 2)))
     full[:, model.classes_.astype(int)] = probabilities
     return full
+
+
+def threshold_scores(y_true: np.ndarray, p_positive: np.ndarray, threshold: float) -> dict:
+    """Binary scores when the positive class is predicted at p_positive >= threshold.
+
+    At 0.5 these are the scores `scores("binary", ...)` reports, except for probabilities of
+    exactly 0.5, which count as positive here. Lowering the threshold raises recall at the
+    cost of precision.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}.")
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    y_pred = (np.asarray(p_positive, dtype=float).reshape(-1) >= threshold).astype(int)
+    labels = [0, 1]
+    return {
+        "threshold": float(threshold),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _quiet(skm.balanced_accuracy_score, y_true, y_pred),
+        "precision": float(skm.precision_score(y_true, y_pred, labels=labels, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, y_pred, labels=labels, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, y_pred, labels=labels, zero_division=0)),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }

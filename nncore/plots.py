@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from nncore.config import TASKS, LayerSpec
 
@@ -370,3 +372,405 @@ def _text(x: float, y: float, text: str, size: int, yanchor: str) -> dict:
         "yanchor": yanchor,
         "font": {"size": size},
     }
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], normalize: bool = False
+) -> go.Figure:
+    """Counts of true (rows) against predicted (columns) classes.
+
+    With `normalize`, cells show the share of each true class (rows sum to 100%), and the
+    colours follow those shares; the counts stay in the cells and the hover text.
+    """
+    counts = np.asarray(matrix, dtype=int)
+    labels = [str(label) for label in labels]
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(
+            f"A confusion matrix for {len(labels)} classes must be {len(labels)}x{len(labels)}, "
+            f"got shape {counts.shape}."
+        )
+    row_totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
+    if normalize:
+        z = shares.tolist()
+        text = [
+            [f"{s:.0%}<br>({c:,})" for s, c in zip(rs, rc, strict=True)]
+            for rs, rc in zip(shares, counts, strict=True)
+        ]
+    else:
+        z = counts.tolist()
+        text = [[f"{c:,}" for c in row] for row in counts]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            customdata=np.dstack([counts, shares]).tolist(),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalize else max(int(counts.max(initial=0)), 1),
+            colorbar={"title": {"text": "share of row" if normalize else "rows"}},
+            hovertemplate=(
+                "true %{y}<br>predicted %{x}<br>%{customdata[0]:,} rows "
+                "(%{customdata[1]:.1%} of true %{y})<extra></extra>"
+            ),
+        )
+    )
+    return _layout(
+        fig,
+        "Confusion matrix" + (" (share of each true class)" if normalize else ""),
+        xaxis={"title": {"text": "predicted"}, "type": "category", "showgrid": False},
+        yaxis={
+            "title": {"text": "true"},
+            "type": "category",
+            "autorange": "reversed",
+            "showgrid": False,
+        },
+    )
+
+
+def roc_curves(
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence,
+    threshold: float | None = None,
+) -> go.Figure:
+    """ROC curves: the positive class (`classes[1]`) for two classes, else one per class.
+
+    `y_true` holds class indices and `probabilities` one column per class (a single column,
+    or a 1-D array, is read as the positive class's probability). `threshold` marks the point
+    reached by predicting the positive class at p >= threshold (two classes only). The AUC
+    of each curve is in the legend.
+    """
+    from sklearn import metrics as skm
+
+    y, p = _class_inputs(y_true, probabilities, classes)
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            name="chance",
+            mode="lines",
+            line={"dash": "dash", "color": MUTED_COLOR, "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    for color, name, positive, score in _one_vs_rest(y, p, classes):
+        fpr, tpr, cut = skm.roc_curve(positive, score)
+        area = skm.auc(fpr, tpr)
+        fig.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                name=f"{name} (AUC {area:.3f})",
+                mode="lines",
+                line={"color": color, "width": 2},
+                text=_threshold_text(cut),
+                hovertemplate=(
+                    f"{name}<br>false positive rate %{{x:.3f}}<br>true positive rate "
+                    "%{y:.3f}<br>%{text}<extra></extra>"
+                ),
+            )
+        )
+        if threshold is not None and p.shape[1] == 2:
+            predicted = score >= threshold
+            point = (predicted[~positive].mean(), predicted[positive].mean())
+            fig.add_trace(_threshold_marker(threshold, *point, "false positive rate", "recall"))
+    _note_skipped(fig, y, classes)
+    return _layout(
+        fig,
+        "ROC curve" if p.shape[1] == 2 else "ROC curves (each class against the rest)",
+        xaxis={"title": {"text": "false positive rate"}, "range": [-0.01, 1.01]},
+        yaxis={"title": {"text": "true positive rate (recall)"}, "range": [-0.01, 1.01]},
+        legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom"},
+    )
+
+
+def precision_recall_curves(
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence,
+    threshold: float | None = None,
+) -> go.Figure:
+    """Precision against recall, like `roc_curves`; the legend gives the average precision.
+
+    For two classes the dotted line is the precision of guessing (the positive rate).
+    """
+    from sklearn import metrics as skm
+
+    y, p = _class_inputs(y_true, probabilities, classes)
+    fig = go.Figure()
+    for color, name, positive, score in _one_vs_rest(y, p, classes):
+        precision, recall, cut = skm.precision_recall_curve(positive, score)
+        average = skm.average_precision_score(positive, score)
+        fig.add_trace(
+            go.Scatter(
+                x=recall,
+                y=precision,
+                name=f"{name} (AP {average:.3f})",
+                mode="lines",
+                line={"color": color, "width": 2, "shape": "hv"},
+                text=_threshold_text(np.append(cut, np.inf)),
+                hovertemplate=(
+                    f"{name}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<br>%{{text}}"
+                    "<extra></extra>"
+                ),
+            )
+        )
+        if p.shape[1] == 2:
+            rate = positive.mean()
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, 1],
+                    y=[rate, rate],
+                    name=f"chance ({rate:.2f})",
+                    mode="lines",
+                    line={"dash": "dot", "color": MUTED_COLOR, "width": 1},
+                    hoverinfo="skip",
+                )
+            )
+            if threshold is not None:
+                predicted = score >= threshold
+                hits = (predicted & positive).sum()
+                point = (
+                    hits / positive.sum(),
+                    hits / predicted.sum() if predicted.any() else 1.0,
+                )
+                fig.add_trace(_threshold_marker(threshold, *point, "recall", "precision"))
+    _note_skipped(fig, y, classes)
+    return _layout(
+        fig,
+        "Precision and recall"
+        if p.shape[1] == 2
+        else "Precision and recall (each class against the rest)",
+        xaxis={"title": {"text": "recall"}, "range": [-0.01, 1.01]},
+        yaxis={"title": {"text": "precision"}, "range": [-0.01, 1.05]},
+        legend={"x": 0.02, "xanchor": "left", "y": 0.02, "yanchor": "bottom"},
+    )
+
+
+def _class_inputs(y_true, probabilities, classes) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true).astype(int).reshape(-1)
+    p = np.asarray(probabilities, dtype=float)
+    if p.ndim == 1 or p.shape[1] == 1:
+        p = p.reshape(-1)
+        p = np.column_stack([1 - p, p])
+    if p.shape != (len(y), len(classes)):
+        raise ValueError(
+            f"Expected probabilities of shape ({len(y)}, {len(classes)}) for {len(y)} rows and "
+            f"{len(classes)} classes, got {p.shape}."
+        )
+    return y, p
+
+
+def _one_vs_rest(y: np.ndarray, p: np.ndarray, classes: Sequence):
+    """(colour, class name, is-this-class, its probability) for each class with a curve.
+
+    Two classes give one curve, of the positive class; a class needs rows of its own and rows
+    of others among `y` to have a curve at all.
+    """
+    ks = [1] if p.shape[1] == 2 else range(p.shape[1])
+    for k in ks:
+        positive = y == k
+        if positive.any() and not positive.all():
+            yield CLASS_COLORS[k % len(CLASS_COLORS)], str(classes[k]), positive, p[:, k]
+
+
+def _note_skipped(fig: go.Figure, y: np.ndarray, classes: Sequence) -> None:
+    ks = [1] if len(classes) == 2 else range(len(classes))
+    skipped = [str(classes[k]) for k in ks if (y == k).all() or not (y == k).any()]
+    if skipped:
+        fig.add_annotation(
+            text=f"no curve for {', '.join(skipped)}: needs rows of it and of other classes",
+            x=0.5,
+            y=1.0,
+            xref="paper",
+            yref="paper",
+            yanchor="bottom",
+            showarrow=False,
+            font={"color": MUTED_COLOR, "size": 12},
+        )
+
+
+def _threshold_text(cuts: np.ndarray) -> list[str]:
+    return [f"p ≥ {c:.3f}" if np.isfinite(c) else "nothing predicted positive" for c in cuts]
+
+
+def _threshold_marker(threshold: float, x: float, y: float, x_name: str, y_name: str):
+    return go.Scatter(
+        x=[float(x)],
+        y=[float(y)],
+        name=f"threshold {threshold:g}",
+        mode="markers",
+        marker={"size": 12, "color": "black", "symbol": "circle-open", "line": {"width": 2}},
+        hovertemplate=(
+            f"threshold {threshold:g}<br>{x_name} %{{x:.3f}}<br>{y_name} %{{y:.3f}}<extra></extra>"
+        ),
+    )
+
+
+def _sample(n: int, limit: int = MAX_SCATTER_POINTS) -> np.ndarray:
+    """Row positions to draw: all of them, or `limit` picked the same way every time."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
+def _finite_pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    actual = np.asarray(y_true, dtype=float).reshape(-1)
+    predicted = np.asarray(y_pred, dtype=float).reshape(-1)
+    if actual.shape != predicted.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(actual)} and {len(predicted)}."
+        )
+    keep = np.isfinite(actual) & np.isfinite(predicted)
+    return actual[keep], predicted[keep]
+
+
+def _shown(n_shown: int, n: int) -> str | None:
+    return f"{n_shown:,} of {n:,} rows drawn" if n_shown < n else None
+
+
+def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
+    """Each row's prediction against its actual value, beside the line of perfect predictions.
+
+    R² (in the title) is computed on all rows; at most 5,000 of them are drawn, the same ones
+    every time.
+    """
+    from sklearn import metrics as skm
+
+    actual, predicted = _finite_pairs(y_true, y_pred)
+    r2 = skm.r2_score(actual, predicted) if len(actual) > 1 else float("nan")
+    rows = _sample(len(actual))
+    fig = go.Figure(
+        go.Scatter(
+            x=actual[rows],
+            y=predicted[rows],
+            name="rows",
+            mode="markers",
+            marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
+            hovertemplate=f"actual {target} %{{x:.4g}}<br>predicted %{{y:.4g}}<extra></extra>",
+        )
+    )
+    if len(actual):
+        low = float(min(actual.min(), predicted.min()))
+        high = float(max(actual.max(), predicted.max()))
+        fig.add_trace(
+            go.Scatter(
+                x=[low, high],
+                y=[low, high],
+                name="perfect prediction",
+                mode="lines",
+                line={"dash": "dash", "color": MUTED_COLOR, "width": 1},
+                hoverinfo="skip",
+            )
+        )
+    return _layout(
+        fig,
+        f"Predicted vs actual {target} · R² {r2:.3f}",
+        title_subtitle_text=_shown(len(rows), len(actual)),
+        xaxis={"title": {"text": f"actual {target}"}},
+        yaxis={"title": {"text": f"predicted {target}"}},
+        legend={"x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top"},
+    )
+
+
+def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
+    """Residuals (actual - predicted) against the prediction, with their histogram beside.
+
+    The scatter draws at most 5,000 rows; the histogram counts all of them.
+    """
+    actual, predicted = _finite_pairs(y_true, y_pred)
+    errors = actual - predicted
+    rows = _sample(len(errors))
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.78, 0.22], horizontal_spacing=0.02
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=predicted[rows],
+            y=errors[rows],
+            name="rows",
+            mode="markers",
+            marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
+            hovertemplate="predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    if len(errors):
+        counts, edges = np.histogram(errors, bins=min(40, max(5, len(errors) // 10)))
+        fig.add_trace(
+            go.Bar(
+                x=counts,
+                y=(edges[:-1] + edges[1:]) / 2,
+                width=np.diff(edges),
+                orientation="h",
+                name="residuals",
+                marker={"color": TRAINING_COLOR, "opacity": 0.7},
+                customdata=np.column_stack([edges[:-1], edges[1:]]),
+                hovertemplate=(
+                    "residual %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>%{x:,} rows"
+                    "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_hline(y=0, line={"dash": "dash", "color": MUTED_COLOR, "width": 1})
+    fig.update_xaxes(title_text=f"predicted {target}", row=1, col=1)
+    fig.update_xaxes(title_text="rows", row=1, col=2)
+    fig.update_yaxes(title_text=f"residual (actual − predicted {target})", row=1, col=1)
+    return _layout(
+        fig,
+        f"Residuals of {target}",
+        title_subtitle_text=_shown(len(rows), len(errors)),
+        showlegend=False,
+        bargap=0.05,
+    )
+
+
+def baseline_comparison(metrics: dict, metric: str) -> go.Figure:
+    """The network's `metric` beside the baselines' on the same rows.
+
+    `metrics` is one part of a run's metrics, such as `metrics["validation"]`:
+    `{"network": {...scores...}, "baselines": {"dummy (mean)": {...}, ...}}`.
+    """
+    network = metrics.get("network", {})
+    if metric not in network:
+        known = [k for k, v in network.items() if isinstance(v, int | float)]
+        raise ValueError(f"No {metric!r} among the network's scores; it has {', '.join(known)}.")
+    models = {"network": network, **metrics.get("baselines", {})}
+    names = list(models)
+    values = [_number(scores.get(metric)) for scores in models.values()]
+    label = metric_label(metric)
+    better = "lower" if _lower_is_better(metric) else "higher"
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker={"color": [VALIDATION_COLOR if n == "network" else MUTED_COLOR for n in names]},
+            text=["n/a" if math.isnan(v) else f"{v:.4g}" for v in values],
+            textposition="auto",
+            hovertemplate=f"%{{y}}<br>{label} %{{x:.4g}}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        f"{label[:1].upper()}{label[1:]}: the network against baselines",
+        title_subtitle_text=f"{better} is better",
+        xaxis={"title": {"text": label}},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(220, 90 + 50 * len(names)),
+        showlegend=False,
+    )
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")

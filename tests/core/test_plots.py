@@ -5,8 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 
-from nncore import plots
+from nncore import evaluate, plots
 from nncore.config import LayerSpec, count_parameters
 
 
@@ -142,6 +143,208 @@ def test_architecture_shows_units_badges_and_log_heights():
 def test_architecture_refuses_an_unknown_task():
     with pytest.raises(ValueError, match="regression, binary, multiclass"):
         plots.architecture(3, (), "ranking", 1)
+
+
+# --- classification ----------------------------------------------------------------------------
+
+
+def binary_rows(n=400, seed=0):
+    """Labels and positive-class probabilities that separate the classes only partly."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = 1 / (1 + np.exp(-(2.0 * y - 1 + rng.normal(0, 1.2, n))))
+    return y, p
+
+
+def multiclass_rows(n=300, k=3, seed=1):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += 1.5
+    return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_confusion_matrix_rows_are_true_and_columns_predicted(normalize):
+    matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 4]]
+    fig = plots.confusion_matrix(matrix, ["a", "b", "c"], normalize=normalize)
+    heat = fig.data[0]
+    assert list(heat.x) == ["a", "b", "c"] and list(heat.y) == ["a", "b", "c"]
+    assert fig.layout.xaxis.title.text == "predicted" and fig.layout.yaxis.title.text == "true"
+    if normalize:
+        assert np.allclose(heat.z, np.array(matrix) / np.sum(matrix, axis=1, keepdims=True))
+        assert heat.text[1][1] == "70%<br>(7)"
+    else:
+        assert [list(row) for row in heat.z] == matrix
+        assert heat.text[1][0] == "2"
+
+
+def test_confusion_matrix_with_an_empty_row_and_a_wrong_shape():
+    fig = plots.confusion_matrix([[0, 0], [3, 1]], ["no", "yes"], normalize=True)
+    assert list(fig.data[0].z[0]) == [0, 0]
+    with pytest.raises(ValueError, match="2x2"):
+        plots.confusion_matrix([[1, 2, 3]], ["no", "yes"])
+
+
+def test_binary_roc_curve_shows_sklearn_auc_and_the_threshold_point_on_the_curve():
+    y, p = binary_rows()
+    probabilities = np.column_stack([1 - p, p])
+    fig = plots.roc_curves(y, probabilities, ["no", "yes"], threshold=0.3)
+    assert [t.name for t in fig.data] == [
+        "chance",
+        f"yes (AUC {roc_auc_score(y, p):.3f})",
+        "threshold 0.3",
+    ]
+    curve, point = fig.data[1], fig.data[2]
+    x, y_point = point.x[0], point.y[0]
+    assert (x, y_point) == (np.mean(p[y == 0] >= 0.3), np.mean(p[y == 1] >= 0.3))
+    assert on_polyline(x, y_point, np.array(curve.x), np.array(curve.y))
+
+
+def on_polyline(x, y, xs, ys):
+    """Whether (x, y) lies on a segment between consecutive points of the curve."""
+    for x0, y0, x1, y1 in zip(xs[:-1], ys[:-1], xs[1:], ys[1:], strict=True):
+        inside = min(x0, x1) - 1e-12 <= x <= max(x0, x1) + 1e-12
+        inside &= min(y0, y1) - 1e-12 <= y <= max(y0, y1) + 1e-12
+        if inside and abs((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) < 1e-9:
+            return True
+    return False
+
+
+def test_binary_curves_accept_the_positive_probability_alone():
+    y, p = binary_rows()
+    one_column = plots.roc_curves(y, p, [0, 1])
+    assert one_column.data[1].name == f"1 (AUC {roc_auc_score(y, p):.3f})"
+
+
+def test_multiclass_roc_curves_one_per_class():
+    y, probabilities = multiclass_rows()
+    fig = plots.roc_curves(y, probabilities, ["red", "green", "blue"])
+    names = [t.name for t in fig.data]
+    expected = [
+        f"{c} (AUC {roc_auc_score(y == k, probabilities[:, k]):.3f})"
+        for k, c in enumerate(["red", "green", "blue"])
+    ]
+    assert names == ["chance", *expected]
+
+
+def test_roc_curves_skip_a_class_missing_from_the_rows():
+    y, probabilities = multiclass_rows()
+    keep = y != 2
+    fig = plots.roc_curves(y[keep], probabilities[keep], ["red", "green", "blue"])
+    assert len(fig.data) == 3
+    assert "no curve for blue" in fig.layout.annotations[0].text
+
+
+def test_precision_recall_curve_shows_average_precision_and_the_threshold_vertex():
+    y, p = binary_rows()
+    fig = plots.precision_recall_curves(y, np.column_stack([1 - p, p]), ["no", "yes"], 0.6)
+    names = [t.name for t in fig.data]
+    assert names == [
+        f"yes (AP {average_precision_score(y, p):.3f})",
+        f"chance ({y.mean():.2f})",
+        "threshold 0.6",
+    ]
+    curve, point = fig.data[0], fig.data[2]
+    predicted = p >= 0.6
+    precision = (predicted & (y == 1)).sum() / predicted.sum()
+    recall = (predicted & (y == 1)).sum() / (y == 1).sum()
+    assert (point.x[0], point.y[0]) == pytest.approx((recall, precision))
+    vertices = set(zip(np.round(curve.x, 12), np.round(curve.y, 12), strict=True))
+    assert (round(recall, 12), round(precision, 12)) in vertices
+
+
+def test_multiclass_precision_recall_curves():
+    y, probabilities = multiclass_rows()
+    fig = plots.precision_recall_curves(y, probabilities, ["a", "b", "c"])
+    assert [t.name for t in fig.data] == [
+        f"{c} (AP {average_precision_score(y == k, probabilities[:, k]):.3f})"
+        for k, c in enumerate("abc")
+    ]
+
+
+def test_threshold_scores_at_one_half_match_the_scores():
+    y, p = binary_rows()
+    at_half = evaluate.threshold_scores(y, p, 0.5)
+    reported = evaluate.scores("binary", y, p)
+    for name in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "confusion_matrix"):
+        assert at_half[name] == reported[name], name
+
+
+def test_threshold_scores_trade_precision_for_recall_as_the_threshold_falls():
+    y, p = binary_rows()
+    high, low = evaluate.threshold_scores(y, p, 0.7), evaluate.threshold_scores(y, p, 0.3)
+    assert low["recall"] > high["recall"]
+    assert low["precision"] < high["precision"]
+    assert evaluate.threshold_scores(y, p, 0.0)["recall"] == 1.0
+    assert sum(map(sum, low["confusion_matrix"])) == len(y)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        evaluate.threshold_scores(y, p, 1.5)
+
+
+# --- regression ---------------------------------------------------------------------------------
+
+
+def regression_rows(n, seed=2):
+    rng = np.random.default_rng(seed)
+    actual = rng.normal(50, 10, n)
+    return actual, actual + rng.normal(0, 3, n)
+
+
+def test_predicted_vs_actual_draws_every_row_with_r2_and_the_diagonal():
+    actual, predicted = regression_rows(200)
+    fig = plots.predicted_vs_actual(actual, predicted, "price")
+    assert f"R² {r2_score(actual, predicted):.3f}" in fig.layout.title.text
+    assert list(fig.data[0].x) == list(actual) and list(fig.data[0].y) == list(predicted)
+    line = fig.data[1]
+    assert list(line.x) == list(line.y)
+    assert fig.layout.xaxis.title.text == "actual price"
+
+
+def test_predicted_vs_actual_subsamples_large_inputs_the_same_way_each_time():
+    actual, predicted = regression_rows(20_000)
+    first = plots.predicted_vs_actual(actual, predicted, "price")
+    again = plots.predicted_vs_actual(actual, predicted, "price")
+    assert len(first.data[0].x) == 5000
+    assert list(first.data[0].x) == list(again.data[0].x)
+    assert set(first.data[0].x) <= set(actual)
+    # R² still covers every row.
+    assert f"R² {r2_score(actual, predicted):.3f}" in first.layout.title.text
+    assert "5,000 of 20,000" in first.layout.title.subtitle.text
+
+
+def test_residuals_scatter_zero_line_and_a_histogram_of_all_rows():
+    actual, predicted = regression_rows(8000)
+    fig = plots.residuals(actual, predicted, "price")
+    scatter, histogram = fig.data
+    assert len(scatter.x) == 5000
+    assert sum(histogram.x) == 8000
+    assert any(shape.y0 == 0 == shape.y1 for shape in fig.layout.shapes)
+    rows = np.isin(predicted, scatter.x)
+    assert np.allclose(np.sort(actual[rows] - predicted[rows]), np.sort(scatter.y))
+
+
+def test_regression_figures_skip_rows_without_a_value():
+    fig = plots.predicted_vs_actual([1.0, 2.0, np.nan, 4.0], [1.1, 2.1, 3.0, np.inf], "y")
+    assert list(fig.data[0].x) == [1.0, 2.0]
+    plots.residuals([], [], "y").to_json()
+
+
+def test_baseline_comparison_bars_the_network_against_each_baseline():
+    metrics = {
+        "network": {"rmse": 2.5, "r2": 0.8},
+        "baselines": {"dummy (mean)": {"rmse": 9.0}, "linear regression": {"rmse": 4.0}},
+    }
+    fig = plots.baseline_comparison(metrics, "rmse")
+    bars = fig.data[0]
+    assert list(bars.y) == ["network", "dummy (mean)", "linear regression"]
+    assert list(bars.x) == [2.5, 9.0, 4.0]
+    assert fig.layout.title.subtitle.text == "lower is better"
+    r2 = plots.baseline_comparison(metrics, "r2")
+    assert r2.data[0].text[1] == "n/a"
+    assert r2.layout.title.subtitle.text == "higher is better"
+    with pytest.raises(ValueError, match="'accuracy'.*rmse, r2"):
+        plots.baseline_comparison(metrics, "accuracy")
 
 
 # --- boundaries ---------------------------------------------------------------------------------
