@@ -135,6 +135,9 @@ def start_run(experiment: Experiment, frame: pd.DataFrame) -> Run:
     from nncore.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
 
     runs: list[Run] = st.session_state[Keys.RUNS]
+    # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
+    # is of a stale class that no longer pickles.
+    experiment = Experiment.from_dict(experiment.to_dict())
     run_id = uuid.uuid4().hex[:8]
     out_dir = Path(st.session_state[Keys.WORK_DIR]) / f"run-{run_id}"
     name = f"run {len(runs) + 1}"
