@@ -254,10 +254,10 @@ def architecture(
     params = layer_parameters(n_inputs, layers, n_outputs)
     total = sum(params)
 
-    blocks = [(input_label, n_inputs, "", [], None)]
+    blocks = [(input_label, n_inputs, "", None, None)]
     for i, spec in enumerate(layers):
-        blocks.append((f"hidden {i + 1}", spec.units, spec.activation, _badges(spec), params[i]))
-    blocks.append(("output", n_outputs, _OUTPUT_ACTIVATION[task], [], params[-1]))
+        blocks.append((f"hidden {i + 1}", spec.units, spec.activation, spec, params[i]))
+    blocks.append(("output", n_outputs, _OUTPUT_ACTIVATION[task], None, params[-1]))
 
     crowded = len(blocks) > 12
     font = 9 if len(blocks) > 20 else 11 if crowded else 13
@@ -266,7 +266,7 @@ def architecture(
     width = 0.55
     shapes, notes = [], []
     centers_x, hover = [], []
-    for i, (name, units, activation, badges, count) in enumerate(blocks):
+    for i, (name, units, activation, spec, count) in enumerate(blocks):
         half = 0.15 + 0.85 * math.log2(units + 1) / tallest  # log-scaled, never flat
         kind = "input" if i == 0 else "output" if i == len(blocks) - 1 else "hidden"
         fill, line = {
@@ -310,14 +310,14 @@ def architecture(
         caption = [name if not crowded or kind != "hidden" else str(i)]
         if activation:
             caption.append(activation)
-        caption += badges
+        caption += _badges(spec, short=crowded)
         notes.append(_text(i, -half - 0.05, "<br>".join(caption), font - 1, "top"))
         centers_x.append(i)
         what = "features" if kind == "input" else "units"
         detail = [f"<b>{name}</b>", f"{units:,} {what}"]
         if activation:
             detail.append(f"activation {activation}")
-        detail += badges
+        detail += _badges(spec)
         if count is not None:
             detail.append(f"{count:,} parameters")
         hover.append("<br>".join(detail))
@@ -336,28 +336,38 @@ def architecture(
         )
     )
     n_hidden = len(layers)
+    pad = max(0, 5 - len(blocks)) / 2
     return _layout(
         fig,
         f"{n_hidden} hidden layer{'s' if n_hidden != 1 else ''} · {total:,} parameters",
         shapes=shapes,
         annotations=notes,
-        xaxis={"visible": False, "range": [-0.6, len(blocks) - 0.4], "fixedrange": True},
+        # Few blocks are centred in the room of five, so that they do not grow wide.
+        xaxis={
+            "visible": False,
+            "range": [-0.6 - pad, len(blocks) - 0.4 + pad],
+            "fixedrange": True,
+        },
         yaxis={"visible": False, "range": [-2.2, 1.15], "fixedrange": True},
         height=340,
         showlegend=False,
+        hoverdistance=60,  # the blocks are wider than the default 20 pixels
     )
 
 
-def _badges(spec: LayerSpec) -> list[str]:
+def _badges(spec: LayerSpec | None, short: bool = False) -> list[str]:
+    """Dropout, L1/L2 and batch normalization of a hidden layer; `short` for crowded stacks."""
+    if spec is None:
+        return []
     badges = []
     if spec.dropout:
-        badges.append(f"dropout {spec.dropout:g}")
+        badges.append(f"D {spec.dropout:g}" if short else f"dropout {spec.dropout:g}")
     if spec.l1:
-        badges.append(f"L1 {spec.l1:g}")
+        badges.append("L1" if short else f"L1 {spec.l1:g}")
     if spec.l2:
-        badges.append(f"L2 {spec.l2:g}")
+        badges.append("L2" if short else f"L2 {spec.l2:g}")
     if spec.batch_norm:
-        badges.append("batch norm")
+        badges.append("BN" if short else "batch norm")
     return badges
 
 

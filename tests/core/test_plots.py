@@ -107,8 +107,9 @@ def test_metric_names_put_loss_first_and_skip_epoch_and_learning_rate():
 # --- architecture -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_hidden", [0, 1, 3, 32])
-@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize(
+    ("n_hidden", "task"), [(0, "binary"), (1, "regression"), (3, "multiclass"), (32, "binary")]
+)
 def test_architecture_has_a_block_per_layer_and_the_total_in_its_title(n_hidden, task):
     layers = tuple(
         LayerSpec(units=2 ** (1 + i % 9), batch_norm=i % 2 == 1, dropout=0.2 * (i % 3 == 0))
