@@ -262,6 +262,11 @@ def show_progress(run: Run) -> None:
     stopped = (
         len(history) - 1 if result is not None and result.stopped_by == "early_stopping" else None
     )
+    if task == "regression" and run.experiment.data.scale_target:
+        st.caption(
+            "The network learns a standardized target (mean 0, spread 1), so the losses and "
+            "errors below are in those units; Evaluate reports them in the target's own units."
+        )
     names = plots.metric_names(history) or ["loss"]
     columns = st.columns(min(len(names), 3))
     for i, metric in enumerate(names):
