@@ -1,9 +1,248 @@
 """Model: design the hidden layers of the network; the output layer follows from the task."""
 
+import re
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from ui import Keys, init_state, require
+from nncore import plots
+from nncore.config import ACTIVATIONS, LayerSpec, count_parameters, output_units
+from nncore.errors import NNCoreError
+from nncore.preprocess import estimate_width
+from nncore.profile import ColumnPlan
+from ui import Keys, init_state, md, require, show_error
+
+MAX_LAYERS = 32
+ERROR = "model_error"  # the NNCoreError of the last refused edit, shown once
+# Per-layer widget keys are f"{field}_{position}"; a change of structure clears them to re-seed.
+LAYER_WIDGET = re.compile(r"(units|activation|dropout|l1|l2|batch_norm)_\d+")
+PRESETS = {
+    "notes": ("Notes", (LayerSpec(50), LayerSpec(32)), "The notes' model: Dense 50 relu → 32 relu"),
+    "small": ("Small", (LayerSpec(16),), "Dense 16 relu: quick, for small tables"),
+    "wide": ("Wide", (LayerSpec(256), LayerSpec(128)), "Dense 256 relu → Dense 128 relu"),
+    "deep": ("Deep", (LayerSpec(64),) * 5, "5 × Dense 64 relu"),
+}
+PENALTY = "A penalty on the size of this layer's weights, added to the loss: "
+HELP = {
+    "dropout": "Share of this layer's outputs switched off at random while training, so the "
+    "network cannot lean on any one unit; it fights overfitting.",
+    "batch_norm": "Normalize this layer's sums over each batch before the activation; it often "
+    "steadies and speeds up the training of deeper networks.",
+    "l1": PENALTY + "it pushes unhelpful weights to exactly 0.",
+    "l2": PENALTY + "it keeps all weights small.",
+    "activation": (
+        "How each unit bends its input; the bends let a network learn more than straight lines.  \n"
+        "**relu**: 0 below zero, the input above. Fast and the usual choice, but a unit pushed "
+        "below zero for every row can *die* and stop learning.  \n"
+        "**leaky_relu**, **elu**: keep a small slope below zero, so no unit dies.  \n"
+        "**selu**: self-normalizing; keeps outputs near mean 0, variance 1 in deep stacks.  \n"
+        "**gelu**, **swish**: smooth relu-like curves from modern networks.  \n"
+        "**tanh** (−1…1), **sigmoid** (0…1): saturate at large inputs, where the gradient nearly "
+        "vanishes, so deep stacks of them learn slowly.  \n"
+        "**linear**: no bend; linear layers stacked are still one linear map."
+    ),
+}
+
+
+def set_layers(layers: tuple[LayerSpec, ...]) -> None:
+    """Store a new structure and clear the per-layer widgets so they re-seed from it."""
+    try:
+        experiment = st.session_state[Keys.EXPERIMENT].replace(layers=tuple(layers))
+    except NNCoreError as exc:
+        st.session_state[ERROR] = exc
+        return
+    st.session_state[Keys.EXPERIMENT] = experiment
+    for key in [k for k in st.session_state if LAYER_WIDGET.fullmatch(str(k))]:
+        del st.session_state[key]
+
+
+def add_layer() -> None:
+    layers = st.session_state[Keys.EXPERIMENT].layers
+    set_layers((*layers, layers[-1] if layers else LayerSpec(32)))
+
+
+def remove_layer(i: int) -> None:
+    layers = st.session_state[Keys.EXPERIMENT].layers
+    set_layers(layers[:i] + layers[i + 1 :])
+
+
+def move_layer(i: int, step: int) -> None:
+    layers = list(st.session_state[Keys.EXPERIMENT].layers)
+    layers[i], layers[i + step] = layers[i + step], layers[i]
+    set_layers(tuple(layers))
+
+
+def edit_layer(i: int) -> None:
+    """Build layer i from its widgets; a refused value is shown and the widgets reset."""
+    state = st.session_state
+    layers = list(state[Keys.EXPERIMENT].layers)
+    try:
+        layers[i] = LayerSpec(
+            units=int(state[f"units_{i}"]),
+            activation=state[f"activation_{i}"],
+            dropout=round(float(state[f"dropout_{i}"]), 2),
+            l1=float(state[f"l1_{i}"]),
+            l2=float(state[f"l2_{i}"]),
+            batch_norm=bool(state[f"batch_norm_{i}"]),
+        )
+    except NNCoreError as exc:
+        state[ERROR] = exc
+        seed(i, layers[i], overwrite=True)
+        return
+    state[Keys.EXPERIMENT] = state[Keys.EXPERIMENT].replace(layers=tuple(layers))
+
+
+def seed(i: int, layer: LayerSpec, overwrite: bool = False) -> None:
+    """Give layer i's widgets the stored values, unless they already hold one."""
+    for field in ("units", "activation", "dropout", "l1", "l2", "batch_norm"):
+        if overwrite or f"{field}_{i}" not in st.session_state:
+            st.session_state[f"{field}_{i}"] = getattr(layer, field)
+
+
+def output_layer(plan: ColumnPlan) -> tuple[int, str, str]:
+    """Units, activation and the reason for the output layer, which follows from the task."""
+    units = output_units(plan.task, len(plan.classes))
+    if plan.task == "regression":
+        return units, "linear", "a regression predicts any number, so nothing squeezes it."
+    if plan.task == "binary":
+        return units, "sigmoid", f"the probability of {plan.classes[1]}, between 0 and 1."
+    return units, "softmax", "one probability per class, together summing to 1."
+
+
+def layer_editor(i: int, layer: LayerSpec, count: int) -> None:
+    """The widgets of hidden layer i, seeded from `layer`; edits go through `edit_layer`."""
+    seed(i, layer)
+    edit = {"on_change": edit_layer, "args": (i,)}
+    with st.container(border=True):
+        units, activation, dropout, *buttons = st.columns(
+            [3, 4, 4, 1, 1, 1], vertical_alignment="bottom"
+        )
+        units.number_input(f"Layer {i + 1} units", 1, 4096, key=f"units_{i}", **edit)
+        activation.selectbox(
+            "Activation", ACTIVATIONS, key=f"activation_{i}", help=HELP["activation"], **edit
+        )
+        dropout.slider(
+            "Dropout", 0.0, 0.9, step=0.05, key=f"dropout_{i}", help=HELP["dropout"], **edit
+        )
+        actions = (
+            ("up", ":material/arrow_upward:", "Move up", i == 0, move_layer, (i, -1)),
+            ("down", ":material/arrow_downward:", "Move down", i == count - 1, move_layer, (i, 1)),
+            ("remove", ":material/delete:", "Remove", False, remove_layer, (i,)),
+        )
+        for column, (name, icon, tip, off, action, args) in zip(buttons, actions, strict=True):
+            column.button(
+                "", icon=icon, key=f"{name}_{i}", help=tip, disabled=off, on_click=action, args=args
+            )
+        norm, penalties = st.columns([1, 2], vertical_alignment="center")
+        norm.checkbox("Batch norm", key=f"batch_norm_{i}", help=HELP["batch_norm"], **edit)
+        with penalties.expander("Regularization (L1, L2)", expanded=bool(layer.l1 or layer.l2)):
+            for column, name in zip(st.columns(2), ("l1", "l2"), strict=True):
+                column.number_input(
+                    name.upper(),
+                    0.0,
+                    1.0,
+                    step=1e-4,
+                    format="%.4f",
+                    key=f"{name}_{i}",
+                    help=HELP[name],
+                    **edit,
+                )
+
+
+def summary_table(
+    n_inputs: int, layers: tuple[LayerSpec, ...], head: tuple[int, str]
+) -> pd.DataFrame:
+    """One row per layer: its units, activation, extras and parameters."""
+    rows = [("input", n_inputs, "", "")]
+    for i, layer in enumerate(layers):
+        extras = [f"dropout {layer.dropout:g}"] if layer.dropout else []
+        extras += ["batch norm"] if layer.batch_norm else []
+        extras += [
+            f"{name} {value:g}" for name, value in (("L1", layer.l1), ("L2", layer.l2)) if value
+        ]
+        rows.append((f"hidden {i + 1}", layer.units, layer.activation, ", ".join(extras)))
+    rows.append(("output", *head, ""))
+    table = pd.DataFrame(rows, columns=["layer", "units", "activation", "extras"]).set_index(
+        "layer"
+    )
+    table["parameters"] = [0, *plots.layer_parameters(n_inputs, layers, head[0])]
+    return table
+
 
 init_state()
 st.title("Model")
 require(Keys.DATASET, fix_page="pages/data.py", message="Load a CSV or pick a sample first.")
+plan: ColumnPlan | None = st.session_state[Keys.PLAN]
+if plan is None:
+    st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
+    st.page_link("pages/data.py")
+    st.stop()
+
+# ------------------------------------------------------------------------ widgets -> layers
+design, summary = st.columns([3, 2], gap="large")
+with design:
+    st.markdown("**Start from a preset**, then change any layer.")
+    for column, (name, (title, preset, about)) in zip(
+        st.columns(len(PRESETS)), PRESETS.items(), strict=True
+    ):
+        column.button(
+            title,
+            key=f"preset_{name}",
+            help=about,
+            on_click=set_layers,
+            args=(preset,),
+            width="stretch",
+        )
+    if st.session_state.get(ERROR) is not None:
+        show_error(st.session_state.pop(ERROR))
+
+    st.subheader("Hidden layers", anchor=False)
+    layers = st.session_state[Keys.EXPERIMENT].layers
+    for i, layer in enumerate(layers):
+        layer_editor(i, layer, len(layers))
+    if not layers:
+        kind = {"regression": "linear", "binary": "logistic"}.get(plan.task, "softmax")
+        st.info(
+            f"No hidden layers: the inputs feed the output directly, which is {kind} "
+            "regression. Add a layer to learn curves and interactions.",
+            icon=":material/info:",
+        )
+    st.button(
+        "Add layer",
+        key="add_layer",
+        icon=":material/add:",
+        on_click=add_layer,
+        disabled=len(layers) >= MAX_LAYERS,
+        help=f"Appends a copy of the last layer; at most {MAX_LAYERS} layers.",
+    )
+
+    n_outputs, head_activation, why = output_layer(plan)
+    st.subheader("Output layer", anchor=False)
+    st.markdown(
+        f"**{n_outputs} unit{'' if n_outputs == 1 else 's'}, {head_activation}**: {md(why)}"
+    )
+    if plan.task == "multiclass":
+        st.caption("Classes: " + md(", ".join(map(str, plan.classes))))
+
+# ------------------------------------------------------------------------- engine -> render
+with summary:
+    n_inputs = estimate_width(st.session_state[Keys.DATASET], plan)
+    inputs, params = st.columns(2)
+    inputs.metric(
+        "Inputs",
+        f"{n_inputs:,}",
+        help="Numbers one row becomes: one per numeric "
+        "column, one per category of a categorical column, a few per date.",
+    )
+    params.metric(
+        "Parameters",
+        f"{count_parameters(n_inputs, layers, n_outputs):,}",
+        help="Weights and biases the training will fit.",
+    )
+    st.dataframe(summary_table(n_inputs, layers, (n_outputs, head_activation)))
+    figure = plots.architecture(n_inputs, layers, plan.task, n_outputs)
+    st.plotly_chart(figure, key="architecture")
+
+if (Path(__file__).resolve().parent / "train.py").exists():
+    st.page_link("pages/train.py", label="Next: train this model", icon=":material/arrow_forward:")
