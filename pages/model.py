@@ -163,11 +163,9 @@ def summary_table(
         ]
         rows.append((f"hidden {i + 1}", layer.units, layer.activation, ", ".join(extras)))
     rows.append(("output", *head, ""))
-    table = pd.DataFrame(rows, columns=["layer", "units", "activation", "extras"]).set_index(
-        "layer"
-    )
+    table = pd.DataFrame(rows, columns=["layer", "units", "activation", "extras"])
     table["parameters"] = [0, *plots.layer_parameters(n_inputs, layers, head[0])]
-    return table
+    return table.set_index("layer")
 
 
 init_state()
