@@ -1,12 +1,355 @@
-"""Predict: download a trained model, or use it on new rows."""
+"""Predict: download a trained model, or use it on new rows (a CSV file, or one row typed in).
 
+Predictions run as jobs in a worker process (TensorFlow never loads in the server); this page
+only reads the run's files, checks new rows against its schema and shows what comes back.
+"""
+
+import io
+import math
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from ui import Keys, init_state
+from nncore.csvio import read_csv
+from nncore.errors import NNCoreError
+from nncore.jobs import CANCELLED_MESSAGE, Job
+from nncore.pipeline import predict_job
+from nncore.predict import load_schema, model_inputs
+from nncore.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
+from ui import Keys, Run, current_run, init_state, job_runner, md, show_error
+
+POLL_SECONDS = 1.0
+# A small file predicts in well under a second once a worker runs; wait that long in place
+# before handing over to polling (a worker starting up, or busy with a training).
+WAIT_SECONDS = 15.0
+DOWNLOADS = (  # file, widget key, label
+    ("model.keras", "download_keras", "model.keras"),
+    ("model.h5", "download_h5", "model.h5"),
+    ("schema.json", "download_schema", "schema.json"),
+    ("experiment.json", "download_experiment", "experiment.json"),
+)
+EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
+# Page state: one dict per kind of prediction ("file", "row"), kept across page switches.
+STATE = {"file": "predict_file_state", "row": "predict_row_state"}
+
+
+def pick_run(key: str) -> Run:
+    """The run to use: the current one, with a choice when the session has several."""
+    runs: list[Run] = st.session_state[Keys.RUNS]
+    run = current_run()
+    if len(runs) > 1:
+        by_id = {r.id: r for r in reversed(runs)}
+        st.session_state[key] = run.id  # follows runs chosen or started on other pages
+
+        def choose() -> None:
+            st.session_state[Keys.CURRENT_RUN] = st.session_state[key]
+
+        st.selectbox(
+            "Run",
+            list(by_id),
+            key=key,
+            on_change=choose,
+            format_func=lambda i: f"{by_id[i].name} · {by_id[i].job.status}",
+        )
+        run = by_id[st.session_state[key]]
+    return run
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def wait_for_training(run: Run) -> None:
+    run.job.touch()
+    if run.job.done():
+        st.rerun()  # once: the next run finds the job ended and draws no fragment
+    position = run.job.queue_position()
+    where = f"position {position} in the queue" if position else run.job.status
+    st.info(f"{md(run.name)} is still training ({where}).", icon=":material/hourglass_top:")
+    st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
+
+
+def finished(run: Run):
+    """The run's result; otherwise say why there is none and stop the page."""
+    run.job.touch()
+    if run.job.status in ("queued", "running"):
+        wait_for_training(run)
+        st.stop()
+    result = run.result()
+    if result is None:
+        st.error(md(run.job.error() or CANCELLED_MESSAGE), icon=":material/error:")
+        st.page_link("pages/train.py", label="Train again", icon=":material/model_training:")
+        st.stop()
+    return result
+
+
+def slot(kind: str) -> dict:
+    """The page's state for one kind of prediction: the job in flight, the last result."""
+    return st.session_state.setdefault(
+        STATE[kind], {"job": None, "pending": None, "shown": None, "error": None}
+    )
+
+
+def submit(kind: str, run: Run, schema: Schema, frame: pd.DataFrame, source: str) -> None:
+    """Check `frame` here (missing columns are named at once), then predict it in a worker."""
+    state = slot(kind)
+    try:
+        model_inputs(frame, schema)
+    except NNCoreError as exc:
+        state["error"] = exc
+        return
+    state["job"] = job_runner().submit(
+        predict_job,
+        str(run.out_dir / "model.keras"),
+        frame,
+        schema.to_dict(),
+        name=f"predict with {run.name}",
+    )
+    state["pending"] = {"rows": frame, "source": source, "run": run.name, "run_id": run.id}
+    state["error"] = None
+
+
+def settle(kind: str) -> bool:
+    """Wait a little for the job of `kind` and keep what it gives; True while it is running."""
+    state = slot(kind)
+    job: Job | None = state["job"]
+    if job is None:
+        return False
+    job.touch()
+    if not job.done():
+        with st.spinner("Predicting…"):
+            job.wait(WAIT_SECONDS)
+    if not job.done():
+        return True
+    try:
+        state["shown"] = {**state["pending"], "table": job.result(timeout=0)}
+    except NNCoreError as exc:
+        state["error"] = exc  # the last predictions stay on show
+    state["job"] = state["pending"] = None
+    return False
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def wait_for_prediction(kind: str) -> None:
+    job: Job = slot(kind)["job"]
+    job.touch()
+    if job.done():
+        st.rerun()  # once: the next run settles the job and draws no fragment
+    position = job.queue_position()
+    st.info(
+        f"Waiting for a free worker: position {position} in the queue."
+        if position
+        else "Predicting…",
+        icon=":material/hourglass_top:",
+    )
+
+
+def bundle(paths: dict[str, Path]) -> bytes:
+    """Every file of the run as one zip archive, made in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in paths.items():
+            if path.exists():
+                archive.write(path, arcname=name)
+    return buffer.getvalue()
+
+
+def beside(predictions: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The predictions followed by the input rows they were made from."""
+    rows = rows.drop(columns=[c for c in predictions.columns if c in rows.columns])
+    return pd.concat([predictions, rows], axis=1)
+
+
+def load_upload(run: Run, schema: Schema) -> None:
+    upload = st.session_state["predict_upload"]
+    if upload is None:
+        return  # a cleared uploader keeps the predictions on show
+    try:
+        frame = read_csv(upload.getvalue())
+    except NNCoreError as exc:
+        slot("file")["error"] = exc
+        return
+    submit("file", run, schema, frame, upload.name)
+
+
+def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
+    low = item.minimum if math.isfinite(item.minimum) else None
+    high = item.maximum if math.isfinite(item.maximum) else None
+    value = item.fill
+    if low is not None and high is not None:
+        value = min(max(value, low), high)
+    where = f"From {low:g} to {high:g} in training; " if low is not None else ""
+    help_text = f"{where}the median was {item.fill:g}."
+    if column.dtype.lower().startswith(("int", "uint")):
+        return st.number_input(
+            column.name,
+            None if low is None else math.ceil(low),
+            None if high is None else math.floor(high),
+            round(value),
+            key=key,
+            help=help_text,
+        )
+    span = (high - low) if low is not None and high is not None else 0.0
+    step = 10.0 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01
+    return st.number_input(
+        column.name, low, high, float(value), step, format="%g", key=key, help=help_text
+    )
+
+
+def date_field(column: RawColumn, numbers: dict[str, NumericInput], key: str) -> str:
+    """A date (and time, if training saw times) as ISO text, as a CSV would hold it."""
+    typical = {
+        part: round(numbers[f"{column.name}__{part}"].fill)
+        for part in column.datetime_parts
+        if f"{column.name}__{part}" in numbers
+    }
+    try:
+        default = date(typical.get("year", 2000), typical.get("month", 1), typical.get("day", 1))
+    except ValueError:  # e.g. a median of day 31 in a median month of 30 days
+        default = date(typical.get("year", 2000), typical.get("month", 1), 28)
+    default = min(max(default, EARLIEST), LATEST)
+    help_text = "The model reads its " + ", ".join(column.datetime_parts) + "."
+    if "hour" in column.datetime_parts:
+        moment = datetime(default.year, default.month, default.day, typical.get("hour", 0))
+        return st.datetime_input(
+            column.name, moment, EARLIEST, LATEST, key=key, help=help_text
+        ).isoformat(sep=" ")
+    return st.date_input(
+        column.name, default, EARLIEST, LATEST, key=key, help=help_text
+    ).isoformat()
+
+
+def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
+    """A form with one field per column the model reads; the row once it is submitted."""
+    numbers = {item.column: item for item in schema.numeric}
+    categories = {item.column: item.categories for item in schema.categorical}
+    values = {}
+    with st.form("one_row"):
+        columns = st.columns(3)
+        for i, column in enumerate(schema.columns):
+            key = f"{key_prefix}_{i}"
+            with columns[i % len(columns)]:
+                if column.role == "numeric":
+                    values[column.name] = number_field(column, numbers[column.name], key)
+                elif column.role == "categorical":
+                    options = categories[column.name]
+                    choice = st.selectbox(column.name, options, key=key)
+                    values[column.name] = None if choice == MISSING_CATEGORY else choice
+                else:
+                    values[column.name] = date_field(column, numbers, key)
+        submitted = st.form_submit_button("Predict", icon=":material/online_prediction:")
+    return pd.DataFrame({name: [value] for name, value in values.items()}) if submitted else None
+
+
+def show_row_prediction(shown: dict, schema: Schema) -> None:
+    answer = shown["table"].iloc[0]
+    target = schema.target
+    heading = f"Predicted {target.name}"
+    if target.task == "regression":
+        st.metric(heading, f"{answer.iloc[0]:,.6g}")
+        return
+    label, chart = st.columns([1, 3])
+    label.metric(heading, str(answer.iloc[0]))
+    probabilities = pd.Series(
+        [float(answer[f"probability {c}"]) for c in target.classes],
+        index=[str(c) for c in target.classes],
+        name="probability",
+    )
+    chart.bar_chart(
+        probabilities,
+        horizontal=True,
+        x_label="class",
+        y_label="probability",
+        height=90 + 32 * len(target.classes),
+    )
+
 
 init_state()
 st.title("Predict")
 if not st.session_state[Keys.RUNS]:
-    st.info("Train a model first.", icon=":material/info:")
+    st.info("Train a model first: predictions need a trained network.", icon=":material/info:")
     st.page_link("pages/train.py")
     st.stop()
+
+run = pick_run("predict_run")
+result = finished(run)
+schema = load_schema(run.out_dir / "schema.json")
+target = schema.target
+st.caption(
+    f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
+    f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}. Only models "
+    "trained in this session can be used here for now; loading model files comes later."
+)
+
+# --------------------------------------------------------------------------------- downloads
+st.subheader("Download the model", anchor=False)
+st.caption(
+    "The .keras and .h5 files take raw rows (see schema.json); experiment.json reruns the "
+    "training; the bundle adds the scores and the history."
+)
+paths = result.paths
+buttons = st.columns(len(DOWNLOADS) + 1)
+for column, (name, key, label) in zip(buttons[:-1], DOWNLOADS, strict=True):
+    column.download_button(
+        label,
+        paths[name].read_bytes(),
+        file_name=name,
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )
+buttons[-1].download_button(
+    "Everything (.zip)",
+    bundle(paths),
+    file_name=f"{run.name.replace(' ', '-')}.zip",
+    mime="application/zip",
+    key="download_bundle",
+    on_click="ignore",
+    icon=":material/folder_zip:",
+    type="primary",
+)
+
+# ------------------------------------------------------------------------------ a CSV file
+st.subheader("Predict a CSV file", anchor=False)
+needed = ", ".join(column.name for column in schema.columns)
+st.file_uploader(
+    "Rows to predict",
+    key="predict_upload",
+    on_change=load_upload,
+    args=(run, schema),
+    help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
+)
+state = slot("file")
+if settle("file"):
+    wait_for_prediction("file")
+if state["error"] is not None:
+    show_error(state["error"])
+if (shown := state["shown"]) is not None:
+    table = beside(shown["table"], shown["rows"])
+    st.caption(
+        f"{len(table):,} row{'s' if len(table) != 1 else ''} of {md(shown['source'])}, "
+        f"predicted by {md(shown['run'])}."
+    )
+    st.dataframe(table, height=300)
+    st.download_button(
+        "Download the predictions (.csv)",
+        table.to_csv(index=False).encode("utf-8"),
+        file_name=f"{Path(shown['source']).stem}-predictions.csv",
+        mime="text/csv",
+        key="download_predictions",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+# --------------------------------------------------------------------------------- one row
+st.subheader("Predict one row", anchor=False)
+row = one_row_form(schema, key_prefix=f"row_{run.id}")
+if row is not None:
+    submit("row", run, schema, row, "the form")
+state = slot("row")
+if settle("row"):
+    wait_for_prediction("row")
+if state["error"] is not None:
+    show_error(state["error"])
+if state["shown"] is not None and state["shown"]["run_id"] == run.id:
+    show_row_prediction(state["shown"], schema)

@@ -1,0 +1,188 @@
+"""The Evaluate page: scores beside baselines, and the charts of each task."""
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.pipeline import train_job
+from nncore.samples import SAMPLES, load_sample
+from ui import Keys, Run, job_runner
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+SAMPLE_OF = {"multiclass": "iris", "binary": "breast_cancer", "regression": "diabetes"}
+
+
+def submit(frame: pd.DataFrame, target: str, tmp: Path, name: str, **data) -> Run:
+    experiment = Experiment(
+        data=DataSpec(target=target, **data), layers=(LayerSpec(8),), training=TrainSpec(epochs=3)
+    )
+    job = job_runner().submit(train_job, frame, experiment, str(tmp / name), name=name)
+    return Run(uuid.uuid4().hex[:8], name, experiment, job, tmp / name)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Run]:
+    """One finished run per task (the binary one with test rows), and one that failed."""
+    tmp = tmp_path_factory.mktemp("evaluate")
+    runs = {}
+    for i, (task, sample) in enumerate(SAMPLE_OF.items(), start=1):
+        frame = load_sample(sample).sample(120, random_state=0)
+        test = 0.2 if task == "binary" else 0.0
+        runs[task] = submit(frame, SAMPLES[sample].target, tmp, f"run {i}", test_fraction=test)
+    flat = pd.DataFrame({"x": range(10), "y": ["same"] * 10})
+    runs["failed"] = submit(flat, "y", tmp, "run 4")
+    for run in runs.values():
+        run.job.wait(300)
+    assert [r.job.status for r in runs.values()] == ["done", "done", "done", "failed"]
+    return runs
+
+
+def open_page(*runs) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if runs:
+        at.session_state[Keys.DATASET] = load_sample("iris")
+        at.session_state[Keys.DATASET_NAME] = "Iris flowers"
+        at.session_state[Keys.DATA_SPEC] = DataSpec(target="species")
+        at.session_state[Keys.RUNS] = list(runs)
+        at.session_state[Keys.CURRENT_RUN] = runs[-1].id
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """The Plotly charts on the page by key, as their figure specs."""
+    return {
+        chart.proto.id.rsplit("-", 1)[-1]: json.loads(chart.proto.spec)
+        for chart in at.get("plotly_chart")
+    }
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [spec["layout"]["title"]["text"] for spec in charts(at).values()]
+
+
+def trace_names(spec: dict) -> list[str]:
+    return [trace.get("name") for trace in spec["data"]]
+
+
+def test_without_a_run_the_page_links_to_training():
+    at = open_page()
+    assert "Train a model first" in at.info[0].value
+    assert at.page_link[0].proto.page == "train"
+    assert not at.dataframe and not at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
+def test_scores_beside_the_baselines_and_the_charts_of_the_task(runs, task):
+    at = open_page(runs[task])
+    assert not at.error
+    table = at.dataframe[0].value
+    baselines = {
+        "multiclass": ["dummy (most frequent)", "logistic regression"],
+        "binary": ["dummy (most frequent)", "logistic regression"],
+        "regression": ["dummy (mean)", "linear regression"],
+    }[task]
+    assert list(table.index) == ["network", *baselines]
+    expected = {
+        "regression": ["mean absolute error", "root mean squared error", "R²"],
+        "binary": ["accuracy", "precision", "recall", "F1", "ROC AUC"],
+        "multiclass": ["accuracy", "balanced accuracy", "F1", "log loss"],
+    }[task]
+    assert set(expected) <= set(table.columns)
+    network = runs[task].result().metrics["validation"]["network"]
+    first = next(iter(network))
+    assert table.iloc[0, 0] == pytest.approx(network[first])
+    titles = chart_titles(at)
+    assert titles[0].endswith("the network against baselines")
+    if task == "regression":
+        assert titles[1].startswith("Predicted vs actual progression")
+        assert titles[2] == "Residuals of progression"
+        assert not at.toggle and not at.slider
+    else:
+        assert titles[1:] == [
+            "Confusion matrix",
+            "ROC curve" if task == "binary" else "ROC curves (each class against the rest)",
+            "Precision and recall"
+            if task == "binary"
+            else "Precision and recall (each class against the rest)",
+        ]
+        assert bool(at.slider) == (task == "binary")
+    assert len(at.dataframe) == (2 if task == "binary" else 1)  # the test rows, when held out
+    assert at.session_state[Keys.CURRENT_RUN] == runs[task].id
+
+
+def test_the_comparison_follows_the_chosen_score(runs):
+    at = open_page(runs["regression"])
+    at.selectbox(key="compare_metric").select("r2").run()
+    assert chart_titles(at)[0] == "R²: the network against baselines"
+
+
+def test_the_threshold_recomputes_the_scores_and_marks_the_curves(runs):
+    at = open_page(runs["binary"])
+    assert [m.label for m in at.metric] == ["accuracy", "precision", "recall", "F1"]
+    at_half = [m.value for m in at.metric]
+    spec = charts(at)
+    assert "threshold 0.5" in trace_names(spec["roc"])
+    at.slider(key="threshold").set_value(0.01).run()
+    assert not at.exception
+    scores = {m.label: m.value for m in at.metric}
+    assert scores["recall"] == "1.000"  # everything above 0.01 is called malignant
+    assert [m.value for m in at.metric] != at_half
+    spec = charts(at)
+    assert "threshold 0.01" in trace_names(spec["roc"])
+    assert "threshold 0.01" in trace_names(spec["precision_recall"])
+    benign_predicted = [row[0] for row in spec["confusion"]["data"][0]["z"]]
+    assert benign_predicted == [0, 0]  # nobody is predicted benign any more
+
+
+def test_the_confusion_matrix_can_show_shares(runs):
+    at = open_page(runs["multiclass"])
+    at.toggle(key="normalize").set_value(True).run()
+    z = charts(at)["confusion"]["data"][0]["z"]
+    assert all(sum(row) == pytest.approx(1) for row in z if any(row))
+
+
+def test_a_failed_run_shows_why(runs):
+    at = open_page(runs["failed"])
+    assert "same value" in at.error[0].value
+    assert not at.dataframe and not at.get("plotly_chart")
+
+
+class Busy:
+    """A job still training, as the session's Job handle shows it."""
+
+    status = "running"
+
+    def touch(self):
+        pass
+
+    def done(self):
+        return False
+
+    def queue_position(self):
+        return None
+
+
+def test_a_run_still_training_says_so():
+    busy = Run("busy1", "run 9", Experiment(), Busy(), Path("/nonexistent"))
+    at = open_page(busy)
+    assert at.info[0].value == "run 9 is still training (running)."
+    assert not at.dataframe
+
+
+def test_with_several_runs_the_chosen_one_is_shown(runs):
+    at = open_page(runs["multiclass"], runs["regression"])
+    picker = at.selectbox(key="eval_run")
+    assert picker.value == runs["regression"].id
+    assert picker.options == ["run 3 · done", "run 1 · done"]
+    picker.select(runs["multiclass"].id).run()
+    assert not at.exception
+    assert at.session_state[Keys.CURRENT_RUN] == runs["multiclass"].id
+    assert "Confusion matrix" in chart_titles(at)

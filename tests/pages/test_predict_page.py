@@ -1,0 +1,259 @@
+"""The Predict page: downloads, predictions for a CSV file and for one row typed in."""
+
+import io
+import subprocess
+import sys
+import textwrap
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.pipeline import train_job
+from nncore.samples import load_sample
+from ui import Keys, Run, job_runner
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def houses(n: int = 120) -> pd.DataFrame:
+    """Numbers (a whole-number one), a category with gaps, a date, and a yes/no target."""
+    rng = np.random.default_rng(0)
+    size = rng.normal(100, 20, n).round(1)
+    rooms = rng.integers(1, 6, n)
+    colour = rng.choice(["red", "green", "blue"], n).astype(object)
+    colour[::17] = None
+    frame = pd.DataFrame(
+        {
+            "size": size,
+            "rooms": rooms,
+            "colour": colour,
+            "listed": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        }
+    )
+    frame["sold"] = np.where(size + 10 * (colour == "red") > 105, "yes", "no")
+    return frame
+
+
+def train(frame: pd.DataFrame, target: str, tmp: Path, name: str) -> Run:
+    experiment = Experiment(
+        data=DataSpec(target=target), layers=(LayerSpec(8),), training=TrainSpec(epochs=3)
+    )
+    job = job_runner().submit(train_job, frame, experiment, str(tmp / name), name=name)
+    job.result(timeout=300)
+    return Run(uuid.uuid4().hex[:8], name, experiment, job, tmp / name)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Run]:
+    tmp = tmp_path_factory.mktemp("predict")
+    diabetes = load_sample("diabetes").sample(120, random_state=0)
+    return {
+        "binary": train(houses(), "sold", tmp, "run 1"),
+        "regression": train(diabetes, "progression", tmp, "run 2"),
+    }
+
+
+def open_page(*runs: Run) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if runs:
+        at.session_state[Keys.DATASET] = houses()
+        at.session_state[Keys.DATASET_NAME] = "houses.csv"
+        at.session_state[Keys.DATA_SPEC] = DataSpec(target="sold")
+        at.session_state[Keys.RUNS] = list(runs)
+        at.session_state[Keys.CURRENT_RUN] = runs[-1].id
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception
+    return at
+
+
+def csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="predict_upload").set_value((name, data, "text/csv")).run()
+    assert not at.exception
+    return at
+
+
+def errors(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def test_without_a_trained_model_the_page_links_to_training():
+    at = open_page()
+    assert "Train a model first" in at.info[0].value
+    assert at.page_link[0].proto.page == "train"
+    assert not at.download_button and not at.file_uploader
+
+
+def test_downloads_hold_the_run_files_and_a_bundle_of_all(runs, monkeypatch):
+    saved: dict[str, bytes] = {}
+    add = MediaFileManager.add
+
+    def remember(self, data, mimetype, coordinates, file_name=None, **kwargs):
+        url = add(self, data, mimetype, coordinates, file_name, **kwargs)
+        saved[url] = data
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", remember)
+    run = runs["binary"]
+    at = open_page(run)
+    files = {
+        "download_keras": "model.keras",
+        "download_h5": "model.h5",
+        "download_schema": "schema.json",
+        "download_experiment": "experiment.json",
+    }
+    for key, name in files.items():
+        assert saved[at.download_button(key=key).proto.url] == (run.out_dir / name).read_bytes()
+    bundle = saved[at.download_button(key="download_bundle").proto.url]
+    archive = zipfile.ZipFile(io.BytesIO(bundle))
+    assert sorted(archive.namelist()) == sorted([*files.values(), "metrics.json", "history.csv"])
+    assert archive.read("metrics.json") == (run.out_dir / "metrics.json").read_bytes()
+    assert "Only models trained in this session" in "\n".join(c.value for c in at.caption)
+
+
+def test_a_csv_gets_one_prediction_per_row_beside_its_rows(runs):
+    at = open_page(runs["binary"])
+    rows = houses().drop(columns="sold").head(10)
+    upload(at, "new.csv", csv(rows))
+    assert not at.error
+    table = at.dataframe[0].value
+    assert len(table) == 10
+    assert list(table.columns) == [
+        "predicted sold",
+        "probability no",
+        "probability yes",
+        *rows.columns,
+    ]
+    assert set(table["predicted sold"]) <= {"no", "yes"}
+    assert np.allclose(table["probability no"] + table["probability yes"], 1, atol=1e-5)
+    assert at.download_button(key="download_predictions")
+    assert "10 rows of new.csv, predicted by run 1." in [c.value for c in at.caption]
+
+
+def test_a_csv_missing_a_column_names_it_and_keeps_the_last_predictions(runs):
+    at = open_page(runs["binary"])
+    good = houses().drop(columns="sold").head(7)
+    upload(at, "good.csv", csv(good))
+    upload(at, "bad.csv", csv(good.drop(columns="colour")))
+    assert "'colour'" in errors(at)
+    assert len(at.dataframe[0].value) == 7
+    assert "7 rows of good.csv, predicted by run 1." in [c.value for c in at.caption]
+    upload(at, "empty.csv", b"")
+    assert "empty" in errors(at).lower()
+    assert len(at.dataframe[0].value) == 7
+
+
+def test_predictions_survive_a_visit_to_another_page(runs):
+    at = open_page(runs["binary"])
+    upload(at, "new.csv", csv(houses().drop(columns="sold").head(4)))
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 4
+
+
+def test_the_one_row_form_offers_the_training_ranges_and_categories(runs):
+    run = runs["binary"]
+    at = open_page(run)
+    size, rooms = at.number_input(key=f"row_{run.id}_0"), at.number_input(key=f"row_{run.id}_1")
+    frame = houses()
+    train_rows = frame["size"].between(size.min, size.max)
+    assert train_rows.mean() > 0.9  # the training part's range
+    assert size.value == pytest.approx(frame["size"].median(), abs=10)
+    assert isinstance(rooms.value, int) and 1 <= rooms.min <= rooms.value <= rooms.max <= 5
+    assert set(at.selectbox(key=f"row_{run.id}_2").options) == {"blue", "green", "red", "(missing)"}
+    assert at.date_input(key=f"row_{run.id}_3").value.year == 2024
+
+
+def test_the_one_row_form_predicts_a_class_with_its_probabilities(runs):
+    run = runs["binary"]
+    at = open_page(run)
+    at.selectbox(key=f"row_{run.id}_2").select("red")
+    at.number_input(key=f"row_{run.id}_0").set_value(130.0)
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error
+    assert at.metric[0].label == "Predicted sold"
+    assert at.metric[0].value in ("no", "yes")
+    assert at.get("vega_lite_chart")
+
+
+def test_the_one_row_form_predicts_a_number(runs):
+    at = open_page(runs["regression"])
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error
+    assert at.metric[0].label == "Predicted progression"
+    assert np.isfinite(float(at.metric[0].value.replace(",", "")))
+
+
+def test_with_several_runs_the_chosen_one_is_used(runs):
+    at = open_page(runs["binary"], runs["regression"])
+    picker = at.selectbox(key="predict_run")
+    assert picker.value == runs["regression"].id
+    picker.select(runs["binary"].id).run()
+    assert not at.exception
+    assert at.session_state[Keys.CURRENT_RUN] == runs["binary"].id
+    assert "predicts **sold**" in at.caption[0].value
+
+
+def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
+    """A fresh process predicts a file and shows the scores: TensorFlow only in the worker."""
+    run = runs["binary"]
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(csv(houses().drop(columns="sold").head(3)))
+    code = textwrap.dedent(
+        f"""
+        import pickle, sys, time
+        from pathlib import Path
+        from streamlit.testing.v1 import AppTest
+        from nncore.config import DataSpec, Experiment
+        from ui import Keys, Run
+
+        class Finished:  # a finished job, as the session's Job handle shows it
+            status = "done"
+            def __init__(self, result): self._result = result
+            def result(self, timeout=None): return self._result
+            def error(self): return None
+            def touch(self): pass
+
+        result = pickle.loads({pickle_result(run)!r})
+        run = Run("r1", "run 1", Experiment(), Finished(result), result.out_dir)
+        at = AppTest.from_file({APP!r}, default_timeout=60).run()
+        at.session_state[Keys.RUNS] = [run]
+        at.session_state[Keys.CURRENT_RUN] = "r1"
+        at.switch_page("pages/predict.py").run()
+        upload = at.file_uploader(key="predict_upload")
+        upload.set_value(("rows.csv", Path({str(rows)!r}).read_bytes(), "text/csv")).run()
+        assert not at.exception, at.exception
+        assert len(at.dataframe[0].value) == 3, [e.value for e in at.error]
+        at.switch_page("pages/evaluate.py").run()
+        assert not at.exception, at.exception
+        assert len(at.get("plotly_chart")) == 4
+        print("tensorflow" in sys.modules, "keras" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(APP).parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def pickle_result(run: Run) -> bytes:
+    import pickle
+
+    return pickle.dumps(run.result())
