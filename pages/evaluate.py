@@ -148,8 +148,8 @@ else:
             0.5,
             0.01,
             key="threshold",
-            help=f"A row is predicted {classes[1]} when the network gives it at least this "
-            f"probability. Lower it to find more {classes[1]} rows (recall) at the cost of "
+            help=f"A row is predicted {md(classes[1])} when the network gives it at least this "
+            f"probability. Lower it to find more {md(classes[1])} rows (recall) at the cost of "
             "more false alarms (precision); raise it for the opposite.",
         )
         scores = threshold_scores(result.y_val, result.output_val, threshold)

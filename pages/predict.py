@@ -22,8 +22,10 @@ from nncore.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from ui import Keys, Run, current_run, init_state, job_runner, md, show_error
 
 POLL_SECONDS = 1.0
-# A small file predicts in well under a second once a worker runs; wait that long in place
-# before handing over to polling (a worker starting up, or busy with a training).
+# A small file predicts in well under a second once its worker is up (a new worker first loads
+# TensorFlow, a few seconds): a running job is waited for in place, this long at most; one
+# queued behind a training is polled instead.
+START_SECONDS = 1.0
 WAIT_SECONDS = 15.0
 DOWNLOADS = (  # file, widget key, label
     ("model.keras", "download_keras", "model.keras"),
@@ -118,7 +120,8 @@ def settle(kind: str) -> bool:
     job.touch()
     if not job.done():
         with st.spinner("Predicting…"):
-            job.wait(WAIT_SECONDS)
+            if not job.wait(START_SECONDS) and job.status == "running":
+                job.wait(WAIT_SECONDS)
     if not job.done():
         return True
     try:
@@ -131,10 +134,10 @@ def settle(kind: str) -> bool:
 
 @st.fragment(run_every=POLL_SECONDS)
 def wait_for_prediction(kind: str) -> None:
-    job: Job = slot(kind)["job"]
-    job.touch()
-    if job.done():
+    job: Job | None = slot(kind)["job"]
+    if job is None or job.done():
         st.rerun()  # once: the next run settles the job and draws no fragment
+    job.touch()
     position = job.queue_position()
     st.info(
         f"Waiting for a free worker: position {position} in the queue."
@@ -155,7 +158,8 @@ def bundle(paths: dict[str, Path]) -> bytes:
 
 
 def beside(predictions: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """The predictions followed by the input rows they were made from."""
+    """The predictions followed by the input rows they were made from (minus any column named
+    like a prediction: an earlier prediction file uploaded again)."""
     rows = rows.drop(columns=[c for c in predictions.columns if c in rows.columns])
     return pd.concat([predictions, rows], axis=1)
 
@@ -182,7 +186,7 @@ def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
     help_text = f"{where}the median was {item.fill:g}."
     if column.dtype.lower().startswith(("int", "uint")):
         return st.number_input(
-            column.name,
+            md(column.name),
             None if low is None else math.ceil(low),
             None if high is None else math.floor(high),
             round(value),
@@ -192,7 +196,7 @@ def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
     span = (high - low) if low is not None and high is not None else 0.0
     step = 10.0 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01
     return st.number_input(
-        column.name, low, high, float(value), step, format="%g", key=key, help=help_text
+        md(column.name), low, high, float(value), step, format="%g", key=key, help=help_text
     )
 
 
@@ -212,10 +216,10 @@ def date_field(column: RawColumn, numbers: dict[str, NumericInput], key: str) ->
     if "hour" in column.datetime_parts:
         moment = datetime(default.year, default.month, default.day, typical.get("hour", 0))
         return st.datetime_input(
-            column.name, moment, EARLIEST, LATEST, key=key, help=help_text
+            md(column.name), moment, EARLIEST, LATEST, key=key, help=help_text
         ).isoformat(sep=" ")
     return st.date_input(
-        column.name, default, EARLIEST, LATEST, key=key, help=help_text
+        md(column.name), default, EARLIEST, LATEST, key=key, help=help_text
     ).isoformat()
 
 
@@ -233,7 +237,7 @@ def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
                     values[column.name] = number_field(column, numbers[column.name], key)
                 elif column.role == "categorical":
                     options = categories[column.name]
-                    choice = st.selectbox(column.name, options, key=key)
+                    choice = st.selectbox(md(column.name), options, key=key)
                     values[column.name] = None if choice == MISSING_CATEGORY else choice
                 else:
                     values[column.name] = date_field(column, numbers, key)
@@ -244,7 +248,7 @@ def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
 def show_row_prediction(shown: dict, schema: Schema) -> None:
     answer = shown["table"].iloc[0]
     target = schema.target
-    heading = f"Predicted {target.name}"
+    heading = md(f"Predicted {target.name}")
     if target.task == "regression":
         st.metric(heading, f"{answer.iloc[0]:,.6g}")
         return
@@ -273,7 +277,11 @@ if not st.session_state[Keys.RUNS]:
 
 run = pick_run("predict_run")
 result = finished(run)
-schema = load_schema(run.out_dir / "schema.json")
+try:
+    schema = load_schema(run.out_dir / "schema.json")
+except NNCoreError as exc:  # the session's files are gone
+    show_error(exc)
+    st.stop()
 target = schema.target
 st.caption(
     f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
@@ -311,7 +319,7 @@ buttons[-1].download_button(
 
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
-needed = ", ".join(column.name for column in schema.columns)
+needed = md(", ".join(column.name for column in schema.columns))
 st.file_uploader(
     "Rows to predict",
     key="predict_upload",
