@@ -120,9 +120,11 @@ def training_curves(
         title if title is not None else f"{label[:1].upper()}{label[1:]} per epoch",
         xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
         yaxis={"title": {"text": label}},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        # Below the plot: above it, the legend collides with the title in narrow columns.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
         uirevision=metric,  # keep the user's zoom while the figure is redrawn
     )
+    fig.update_layout(margin_b=90)
     if not history:
         fig.update_layout(xaxis_range=[0, 10], yaxis_range=[0, 1])
         fig.add_annotation(
