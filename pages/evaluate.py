@@ -5,58 +5,9 @@ import streamlit as st
 
 from nncore import plots
 from nncore.evaluate import threshold_scores
-from nncore.jobs import CANCELLED_MESSAGE
-from ui import Keys, Run, current_run, init_state, md
+from ui import Keys, Run, finished, init_state, md, pick_run
 
-POLL_SECONDS = 1.0
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
-
-
-def pick_run(key: str) -> Run:
-    """The run to show: the current one, with a choice when the session has several."""
-    runs: list[Run] = st.session_state[Keys.RUNS]
-    run = current_run()
-    if len(runs) > 1:
-        by_id = {r.id: r for r in reversed(runs)}
-        st.session_state[key] = run.id  # follows runs chosen or started on other pages
-
-        def choose() -> None:
-            st.session_state[Keys.CURRENT_RUN] = st.session_state[key]
-
-        st.selectbox(
-            "Run",
-            list(by_id),
-            key=key,
-            on_change=choose,
-            format_func=lambda i: f"{by_id[i].name} · {by_id[i].job.status}",
-        )
-        run = by_id[st.session_state[key]]
-    return run
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def wait_for_training(run: Run) -> None:
-    run.job.touch()
-    if run.job.done():
-        st.rerun()  # once: the next run finds the job ended and draws no fragment
-    position = run.job.queue_position()
-    where = f"position {position} in the queue" if position else run.job.status
-    st.info(f"{md(run.name)} is still training ({where}).", icon=":material/hourglass_top:")
-    st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
-
-
-def finished(run: Run):
-    """The run's result; otherwise say why there is none and stop the page."""
-    run.job.touch()
-    if run.job.status in ("queued", "running"):
-        wait_for_training(run)
-        st.stop()
-    result = run.result()
-    if result is None:
-        st.error(md(run.job.error() or CANCELLED_MESSAGE), icon=":material/error:")
-        st.page_link("pages/train.py", label="Train again", icon=":material/model_training:")
-        st.stop()
-    return result
 
 
 def how_it_ended(run: Run, result) -> str:

@@ -185,24 +185,19 @@ layers = " → ".join(f"{s.units} {s.activation}" for s in experiment.layers) or
 st.caption(f"Network: {plan.task} on {len(plan.features)} columns; hidden layers: {layers}.")
 
 
-def start() -> None:
+run = current_run()
+busy = run is not None and run.job.status in ("queued", "running")
+# A plain button, not a callback: this run of the script already holds every widget's latest
+# value, so the experiment started is exactly the one on screen.
+if st.button(
+    "Start training", key="start", type="primary", disabled=busy, icon=":material/play_arrow:"
+):
     try:
         experiment.compile.resolved_loss(task)
         start_run(experiment, st.session_state[Keys.DATASET])
+        st.rerun()
     except NNCoreError as exc:
         st.session_state["start_error"] = exc
-
-
-run = current_run()
-busy = run is not None and run.job.status in ("queued", "running")
-st.button(
-    "Start training",
-    key="start",
-    type="primary",
-    on_click=start,
-    disabled=busy,
-    icon=":material/play_arrow:",
-)
 if error := st.session_state.pop("start_error", None):
     show_error(error)
 

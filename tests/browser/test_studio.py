@@ -56,9 +56,9 @@ def start_training(page, epochs: int, early_stopping: bool) -> None:
 def test_first_visit_lands_on_data_with_samples_one_click_away(page):
     page.get_by_role("heading", name="Data").first.wait_for()
     for title in ("Iris flowers", "Wine", "Breast cancer", "Diabetes"):
-        assert page.get_by_role("button", name=title).is_visible()
+        page.get_by_role("button", name=title).wait_for()  # visible, or the test fails
     for title in ("Data", "Model", "Train", "Evaluate", "Predict"):
-        assert page.get_by_role("link", name=title, exact=True).first.is_visible()
+        page.get_by_role("link", name=title, exact=True).first.wait_for()
     assert not page.get_by_text("Traceback").count()
 
 
@@ -77,11 +77,16 @@ def test_whole_flow_on_a_sample_with_live_chart_and_download(page, tmp_path):
         time.sleep(0.3)
     assert len(set(seen)) >= 3, f"chart epochs seen: {seen}"
     assert seen == sorted(seen)
+    page.get_by_role("heading", name=re.compile("Training: run")).scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)  # the heading, progress and charts in one view
+    time.sleep(1.5)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
 
-    page.get_by_text(re.compile(r"Finished 400 epochs|Early stopping")).wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"run 1: (Finished 400 epochs|Early stopping after)")).wait_for(
+        timeout=240_000
+    )
     go_to(page, "Evaluate")
-    assert page.locator(".js-plotly-plot").count() >= 2
+    page.locator(".js-plotly-plot").nth(1).wait_for()  # scores and curves are drawn
     go_to(page, "Predict")
     with page.expect_download() as download_info:
         page.get_by_role("button", name=re.compile(r"model\.keras")).click()
