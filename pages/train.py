@@ -152,7 +152,10 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
     )
 
 
-with st.container(border=True):
+run = current_run()
+busy = run is not None and run.job.status in ("queued", "running")
+# Folded away while a run trains, so its live charts are in view.
+with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
     st.subheader("Compile")
     try:
         compile_spec = compile_settings(experiment.compile)
@@ -185,8 +188,6 @@ layers = " → ".join(f"{s.units} {s.activation}" for s in experiment.layers) or
 st.caption(f"Network: {plan.task} on {len(plan.features)} columns; hidden layers: {layers}.")
 
 
-run = current_run()
-busy = run is not None and run.job.status in ("queued", "running")
 # A plain button, not a callback: this run of the script already holds every widget's latest
 # value, so the experiment started is exactly the one on screen.
 if st.button(

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 # The README shows this screenshot, taken anew by every run of this test.
@@ -78,7 +79,6 @@ def test_whole_flow_on_a_sample_with_live_chart_and_download(page, tmp_path):
     assert len(set(seen)) >= 3, f"chart epochs seen: {seen}"
     assert seen == sorted(seen)
     page.get_by_role("heading", name=re.compile("Training: run")).scroll_into_view_if_needed()
-    page.mouse.wheel(0, 250)  # the heading, progress and charts in one view
     time.sleep(1.5)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
 
@@ -108,5 +108,8 @@ def test_stop_ends_training_and_keeps_the_model(page):
     )
     page.get_by_role("button", name=re.compile("Stop")).click()
     page.get_by_text(re.compile("Stopped on request")).wait_for(timeout=30_000)
-    assert page.get_by_role("button", name=re.compile("Start training")).is_enabled()
+    # The page reruns once the job has ended, which enables Start again.
+    expect(page.get_by_role("button", name=re.compile("Start training"))).to_be_enabled(
+        timeout=30_000
+    )
     assert not page.get_by_text("Traceback").count()
