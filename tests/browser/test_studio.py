@@ -113,3 +113,22 @@ def test_stop_ends_training_and_keeps_the_model(page):
         timeout=30_000
     )
     assert not page.get_by_text("Traceback").count()
+
+
+def test_two_tabs_never_see_each_others_data(browser, server):
+    first, second = (browser.new_context().new_page() for _ in range(2))
+    try:
+        for tab in (first, second):
+            tab.set_default_timeout(60_000)
+            tab.goto(server)
+        load_sample(first, "Wine")
+        second.get_by_role("button", name="Wine").wait_for()
+        second.reload()
+        second.get_by_role("button", name="Iris flowers").wait_for()
+        wait_idle(second)
+        assert not second.get_by_role("heading", name="Wine").count()
+        go_to(second, "Train")
+        second.get_by_text("Load a CSV or pick a sample first.").wait_for()
+    finally:
+        first.context.close()
+        second.context.close()
