@@ -39,6 +39,8 @@ def settle(at: AppTest, done, seconds: float = 240) -> None:
         at.run()
         assert not at.exception
     assert done(), "the job did not finish in time"
+    at.run()  # the end may have come after the last script run's drawing
+    assert not at.exception
 
 
 def test_upload_to_download_in_one_session():

@@ -33,6 +33,8 @@ def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
         at.run()
         assert not at.exception
         if done(at):
+            at.run()  # the state reached may have come after this script run's drawing
+            assert not at.exception
             return at
         time.sleep(0.5)
     raise AssertionError("the page did not reach the expected state in time")
