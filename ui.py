@@ -57,10 +57,12 @@ _DEFAULTS = {
 
 
 def init_state() -> None:
-    """Give every key its default, leaving the ones already set alone."""
+    """Give every key its default, leaving the ones already set alone; keep this session's
+    jobs in flight alive (every page calls this first)."""
     for key, default in _DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = default()
+    keep_jobs_alive()
 
 
 def require(key: str, fix_page: str, message: str) -> None:
@@ -202,3 +204,24 @@ def finished(run: Run):
         st.page_link("pages/train.py", label="Train again", icon=":material/model_training:")
         st.stop()
     return result
+
+
+HEARTBEAT_SECONDS = 30.0
+
+
+def keep_jobs_alive() -> None:
+    """While this session has a job in flight, touch it every half minute from any page.
+
+    The runner stops jobs nobody has touched for `ABANDON_AFTER_SECONDS`: that is how a closed
+    tab's training ends. A tab that is open on another page still counts as watching.
+    """
+    runs: list[Run] = st.session_state.get(Keys.RUNS) or []
+    if any(r.job.status in ("queued", "running") for r in runs):
+        _heartbeat()
+
+
+@st.fragment(run_every=HEARTBEAT_SECONDS)
+def _heartbeat() -> None:
+    for run in st.session_state.get(Keys.RUNS) or []:
+        if run.job.status in ("queued", "running"):
+            run.job.touch()

@@ -384,3 +384,20 @@ _HIGHER_IS_BETTER = ("accuracy", "auc", "r2")
 def monitor_mode(monitor: str) -> str:
     """ "max" for scores where higher is better (accuracy, auc), "min" for losses and errors."""
     return "max" if monitor.endswith(_HIGHER_IS_BETTER) else "min"
+
+
+# The largest network this studio trains: with Adam's two slots and float32 that is ~80 MB of
+# weights and optimizer state, which fits beside TensorFlow in a 1 GB host.
+MAX_PARAMETERS = 5_000_000
+
+
+def check_size(n_inputs: int, layers: tuple[LayerSpec, ...], n_outputs: int) -> int:
+    """The parameter count, or a `ConfigError` when it is over `MAX_PARAMETERS`."""
+    count = count_parameters(n_inputs, layers, n_outputs)
+    if count > MAX_PARAMETERS:
+        raise ConfigError(
+            f"The network would have {count:,} parameters, more than this studio trains "
+            f"({MAX_PARAMETERS:,}). Use fewer or narrower layers, or leave out categorical "
+            f"columns with many categories ({n_inputs:,} inputs now)."
+        )
+    return count

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nncore.config import Experiment
+from nncore.config import Experiment, check_size, output_units
 from nncore.errors import DataError
 from nncore.profile import ColumnPlan, plan_columns
 
@@ -72,6 +72,7 @@ def run_experiment(
     n_classes = len(plan.classes)
     loss = experiment.compile.resolved_loss(task)
 
+    check_size(schema.width, experiment.layers, output_units(task, n_classes))
     keras.utils.set_random_seed(experiment.seed)
     network = build_model(schema.width, experiment.layers, task, n_classes)
     compile_model(network, experiment.compile, task)

@@ -283,6 +283,7 @@ def prepare(frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int) ->
     )
     features = feature_frame(frame, draft)
 
+    _refuse_huge_numbers(features, numeric_columns)
     transformer = _make_transformer(numeric_columns, categorical_columns, spec.scaling)
     with warnings.catch_warnings():
         # An all-missing training column is reported by the profile, not by sklearn's warning.
@@ -317,6 +318,22 @@ def prepare(frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int) ->
         x_test=x_test,
         y_test=encode(y_raw.iloc[split.test]) if len(split.test) else None,
     )
+
+
+# Beyond this a column's variance overflows float64 and float32 inputs turn infinite: the loss
+# would become NaN with no word why.
+HUGE = 1e30
+
+
+def _refuse_huge_numbers(frame: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        largest = frame[column].abs().max()
+        if pd.notna(largest) and largest > HUGE:
+            raise DataError(
+                f"Column {column!r} holds a value of {largest:.3g}, too large to compute with. "
+                "Rescale the column (for example to thousands or millions), remove those rows, "
+                "or set the column to ignore."
+            )
 
 
 def _make_transformer(numeric: list[str], categorical: list[str], scaling: str):

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from nncore import plots
-from nncore.config import ACTIVATIONS, LayerSpec, count_parameters, output_units
+from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, output_units
 from nncore.errors import NNCoreError
 from nncore.preprocess import estimate_width
 from nncore.profile import ColumnPlan
@@ -238,6 +238,10 @@ with summary:
         f"{count_parameters(n_inputs, layers, n_outputs):,}",
         help="Weights and biases the training will fit.",
     )
+    try:
+        check_size(n_inputs, layers, n_outputs)
+    except NNCoreError as exc:
+        show_error(exc)
     st.dataframe(summary_table(n_inputs, layers, (n_outputs, head_activation)))
     figure = plots.architecture(n_inputs, layers, plan.task, n_outputs)
     st.plotly_chart(figure, key="architecture")

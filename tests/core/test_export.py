@@ -166,3 +166,12 @@ def test_prediction_table_for_classes_and_numbers(trained_runs):
     assert list(table.columns) == ["predicted price"]
     # The model answers in the target's units, not in standardized ones.
     assert 50 < table["predicted price"].mean() < 400
+
+
+def test_a_value_too_large_for_the_model_is_named(trained_runs):
+    frame, result = trained_runs["regression"]
+    schema = load_schema(result.out_dir / "schema.json")
+    rows = frame.head(3).copy()
+    rows["x1"] = [1.0, 1e200, 2.0]
+    with pytest.raises(DataError, match=r"Column 'x1' holds a value too large.*row 2"):
+        model_inputs(rows, schema)

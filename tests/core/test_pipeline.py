@@ -167,3 +167,32 @@ def test_width_estimate_matches_the_prepared_width(task):
     # x1, x2, 4 date parts, and 3 colors plus "(missing)".
     assert estimate_width(frame, plan) == 2 + 4 + 4
     assert prepare(frame, plan, spec, seed=0).schema.width == 10
+
+
+def test_a_network_over_the_parameter_cap_is_refused_before_keras_builds_it(tmp_path):
+    from nncore.config import MAX_PARAMETERS, LayerSpec
+
+    frame = mixed_frame(task="regression")
+    wide = tiny_experiment("regression").replace(layers=(LayerSpec(4096), LayerSpec(4096)))
+    with pytest.raises(ConfigError, match=f"more than this studio trains \\({MAX_PARAMETERS:,}"):
+        run_experiment(frame, wide, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_astronomically_large_values_are_refused_not_turned_into_nan():
+    frame = mixed_frame(task="regression")
+    frame.loc[5, "x2"] = 1e300
+    experiment = tiny_experiment("regression")
+    plan = plan_columns(frame, experiment.data)
+    with pytest.raises(DataError, match=r"Column 'x2' holds a value of 1e\+300"):
+        prepare(frame, plan, experiment.data, seed=0)
+
+
+def test_infinite_values_are_missing_values():
+    frame = mixed_frame(task="regression")
+    frame["x2"] = frame["x2"].astype(float)
+    frame.loc[:20, "x2"] = np.inf
+    experiment = tiny_experiment("regression")
+    plan = plan_columns(frame, experiment.data)
+    prepared = prepare(frame, plan, experiment.data, seed=0)
+    assert np.isfinite(prepared.x_train).all() and np.isfinite(prepared.x_val).all()

@@ -1,0 +1,40 @@
+"""A session's job in flight stays alive on every page; a closed tab's job is stopped."""
+
+import time
+import uuid
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from nncore.config import Experiment
+from nncore.jobs import JobRunner
+from tests.core import jobtasks
+from ui import Keys, Run
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def test_any_page_keeps_the_sessions_running_job_alive(tmp_path):
+    with JobRunner(max_concurrent=1, abandon_after=2.0) as runner:
+        job = runner.submit(jobtasks.until_stopped, 60)
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.session_state[Keys.RUNS] = [
+            Run(uuid.uuid4().hex[:8], "run 1", Experiment(), job, tmp_path)
+        ]
+        # Visits to the Data page, no training in view, for over twice the abandon time.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            at.run()
+            assert not at.exception
+            time.sleep(0.5)
+        assert job.status == "running"
+        job.stop()
+        assert job.wait(30)
+        assert job.status == "stopped"
+
+
+def test_a_job_nobody_touches_is_stopped():
+    with JobRunner(max_concurrent=1, abandon_after=1.0) as runner:
+        job = runner.submit(jobtasks.until_stopped, 60)
+        assert job.wait(30)
+        assert job.status == "stopped"
