@@ -9,6 +9,8 @@ worker process) runs the portable model on them.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,18 +100,35 @@ def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataF
     return table
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Load a model file with Keras' safe settings; unreadable files give a clear error."""
-    import keras
+def load_model(path: str | Path, schema: Schema | None = None) -> keras.Model:
+    """Load a model file once `nncore.modelfile` has found it safe; with `schema`, check it fits.
+
+    Keras picks its loader by the file name, so a file whose name does not match what its bytes
+    are is loaded from a copy with the right name.
+    """
+    from nncore.modelfile import validate_model_file
 
     path = Path(path)
+    info = validate_model_file(path)  # before Keras is even imported
+    import keras
+
+    names = (".keras",) if info.format == "keras" else (".h5", ".hdf5")
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        if path.suffix in names:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / f"model{names[0]}"
+                shutil.copyfile(path, copy)
+                model = keras.saving.load_model(copy, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable".
         raise ModelFileError(
             f"Cannot load the model file {path.name}: {str(exc).splitlines()[0][:200]}. Use a "
             ".keras or .h5 file saved by this studio."
         ) from None
+    if schema is not None:
+        check_fits(model, schema)
+    return model
 
 
 def check_fits(model: keras.Model, schema: Schema) -> None:
