@@ -44,7 +44,15 @@ def model_inputs(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
     features = feature_frame(frame, schema)
     inputs = {}
     for item in schema.numeric:
-        values = features[item.column].fillna(item.fill).to_numpy(np.float32)
+        with np.errstate(over="ignore"):
+            values = features[item.column].fillna(item.fill).to_numpy(np.float32)
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataError(
+                f"Column {item.column!r} holds a value too large to compute with (row "
+                f"{row + 1}). Rescale or remove it; the model was trained on values from "
+                f"{item.minimum:g} to {item.maximum:g}."
+            )
         inputs[item.name] = values.reshape(-1, 1)
     for item in schema.categorical:
         values = features[item.column].fillna(MISSING_CATEGORY).to_numpy(dtype=str)
