@@ -5,8 +5,11 @@ only reads the run's files, checks new rows against its schema and shows what co
 """
 
 import io
+import json
 import math
+import uuid
 import zipfile
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -14,15 +17,15 @@ import pandas as pd
 import streamlit as st
 
 from nncore.csvio import read_csv
-from nncore.errors import NNCoreError
+from nncore.errors import ModelFileError, NNCoreError
 from nncore.jobs import Job
+from nncore.modelfile import validate_model_file
 from nncore.pipeline import predict_job
 from nncore.predict import load_schema, model_inputs
 from nncore.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
-    Run,
     finished,
     init_state,
     job_runner,
@@ -46,6 +49,7 @@ DOWNLOADS = (  # file, widget key, label
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 # Page state: one dict per kind of prediction ("file", "row"), kept across page switches.
 STATE = {"file": "predict_file_state", "row": "predict_row_state"}
+IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
 
 
 def slot(kind: str) -> dict:
@@ -55,7 +59,17 @@ def slot(kind: str) -> dict:
     )
 
 
-def submit(kind: str, run: Run, schema: Schema, frame: pd.DataFrame, source: str) -> None:
+@dataclass(frozen=True)
+class Source:
+    """The model predictions come from: a run of this session, or a file the user loaded."""
+
+    id: str
+    name: str
+    model: Path
+    schema: Schema
+
+
+def submit(kind: str, run: Source, schema: Schema, frame: pd.DataFrame, source: str) -> None:
     """Check `frame` here (missing columns are named at once), then predict it in a worker."""
     state = slot(kind)
     try:
@@ -65,7 +79,7 @@ def submit(kind: str, run: Run, schema: Schema, frame: pd.DataFrame, source: str
         return
     state["job"] = job_runner().submit(
         predict_job,
-        str(run.out_dir / "model.keras"),
+        str(run.model),
         frame,
         schema.to_dict(),
         name=f"predict with {run.name}",
@@ -127,7 +141,7 @@ def beside(predictions: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([predictions, rows], axis=1)
 
 
-def load_upload(run: Run, schema: Schema) -> None:
+def load_upload(run: Source, schema: Schema) -> None:
     upload = st.session_state["predict_upload"]
     if upload is None:
         return  # a cleared uploader keeps the predictions on show
@@ -231,54 +245,126 @@ def show_row_prediction(shown: dict, schema: Schema) -> None:
     )
 
 
+def import_model() -> None:
+    """Check an uploaded model file and its schema.json here, before any worker loads them."""
+    model, schema_file = st.session_state["model_file"], st.session_state["schema_file"]
+    st.session_state[IMPORT_ERROR] = None
+    if model is None or schema_file is None:
+        return
+    try:
+        info = validate_model_file(model.getvalue())
+        try:
+            schema = Schema.from_dict(json.loads(schema_file.getvalue()))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+            raise ModelFileError(
+                f"{schema_file.name} is not a schema.json ({exc}). Upload the schema.json saved "
+                "with the model."
+            ) from None
+        if set(info.input_names) != set(schema.input_names):
+            raise ModelFileError(
+                f"{model.name} and {schema_file.name} do not belong together: the model's inputs "
+                "differ from the schema's columns. Upload the schema.json saved with the model."
+            )
+        folder = Path(st.session_state[Keys.WORK_DIR]) / f"imported-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        path = folder / ("model.keras" if info.format == "keras" else "model.h5")
+        path.write_bytes(model.getvalue())
+        (folder / "schema.json").write_text(json.dumps(schema.to_dict()))
+    except NNCoreError as exc:
+        st.session_state[IMPORT_ERROR] = exc
+        return
+    st.session_state[IMPORTED] = Source(folder.name, model.name, path, schema)
+
+
+def imported_source() -> Source:
+    """The uploader pair for a model file; stops the page until a usable pair is loaded."""
+    left, right = st.columns(2)
+    left.file_uploader("Model file (.keras or .h5)", key="model_file", on_change=import_model)
+    right.file_uploader("Its schema.json", key="schema_file", on_change=import_model)
+    st.caption(
+        "Only files this studio saved are accepted: each is checked for unexpected content "
+        "before anything loads it."
+    )
+    if (error := st.session_state.get(IMPORT_ERROR)) is not None:
+        show_error(error)
+    source = st.session_state.get(IMPORTED)
+    if source is None:
+        st.stop()
+    return source
+
+
 init_state()
 st.title("Predict")
-if not st.session_state[Keys.RUNS]:
-    st.info("Train a model first: predictions need a trained network.", icon=":material/info:")
-    st.page_link("pages/train.py")
-    st.stop()
-
-run = pick_run("predict_run")
-result = finished(run)
-try:
-    schema = load_schema(run.out_dir / "schema.json")
-except NNCoreError as exc:  # the session's files are gone
-    show_error(exc)
-    st.stop()
-target = schema.target
-st.caption(
-    f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
-    f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}. Only models "
-    "trained in this session can be used here for now; loading model files comes later."
+use_file = st.toggle(
+    "Use a model file",
+    # A new widget once the session has a run, so a visit before training leaves no "on".
+    key=f"use_model_file_{bool(st.session_state[Keys.RUNS])}",
+    value=not st.session_state[Keys.RUNS],
+    help="Predict with a model.keras or model.h5 saved by this studio, with its schema.json.",
 )
-
-# --------------------------------------------------------------------------------- downloads
-st.subheader("Download the model", anchor=False)
-st.caption(
-    "The .keras and .h5 files take raw rows (see schema.json); experiment.json reruns the "
-    "training; the bundle adds the scores and the history."
-)
-paths = result.paths
-buttons = st.columns(len(DOWNLOADS) + 1)
-for column, (name, key, label) in zip(buttons[:-1], DOWNLOADS, strict=True):
-    column.download_button(
-        label,
-        paths[name].read_bytes(),
-        file_name=name,
-        key=key,
-        on_click="ignore",
-        icon=":material/download:",
+if use_file:
+    if not st.session_state[Keys.RUNS]:
+        st.info(
+            "Train a model first, or load a model file this studio saved.", icon=":material/info:"
+        )
+        st.page_link("pages/train.py")
+    source = imported_source()
+    schema = source.schema
+    st.caption(
+        f"{md(source.name)} predicts **{md(schema.target.name)}** ({schema.target.task}) from "
+        f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
     )
-buttons[-1].download_button(
-    "Everything (.zip)",
-    bundle(paths),
-    file_name=f"{run.name.replace(' ', '-')}.zip",
-    mime="application/zip",
-    key="download_bundle",
-    on_click="ignore",
-    icon=":material/folder_zip:",
-    type="primary",
-)
+else:
+    source = None
+if source is None:
+    if not st.session_state[Keys.RUNS]:
+        st.info("Train a model first: predictions need a trained network.", icon=":material/info:")
+        st.page_link("pages/train.py")
+        st.stop()
+
+    run = pick_run("predict_run")
+    result = finished(run)
+    try:
+        schema = load_schema(run.out_dir / "schema.json")
+    except NNCoreError as exc:  # the session's files are gone
+        show_error(exc)
+        st.stop()
+    target = schema.target
+    st.caption(
+        f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
+        f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
+    )
+
+    # --------------------------------------------------------------------------------- downloads
+    st.subheader("Download the model", anchor=False)
+    st.caption(
+        "The .keras and .h5 files take raw rows (see schema.json); experiment.json reruns the "
+        "training; the bundle adds the scores and the history."
+    )
+    paths = result.paths
+    buttons = st.columns(len(DOWNLOADS) + 1)
+    for column, (name, key, label) in zip(buttons[:-1], DOWNLOADS, strict=True):
+        column.download_button(
+            label,
+            paths[name].read_bytes(),
+            file_name=name,
+            key=key,
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    buttons[-1].download_button(
+        "Everything (.zip)",
+        bundle(paths),
+        file_name=f"{run.name.replace(' ', '-')}.zip",
+        mime="application/zip",
+        key="download_bundle",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        type="primary",
+    )
+
+    source = Source(run.id, run.name, run.out_dir / "model.keras", schema)
+target = schema.target
 
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
@@ -287,7 +373,7 @@ st.file_uploader(
     "Rows to predict",
     key="predict_upload",
     on_change=load_upload,
-    args=(run, schema),
+    args=(source, schema),
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
@@ -314,13 +400,13 @@ if (shown := state["shown"]) is not None:
 
 # --------------------------------------------------------------------------------- one row
 st.subheader("Predict one row", anchor=False)
-row = one_row_form(schema, key_prefix=f"row_{run.id}")
+row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
-    submit("row", run, schema, row, "the form")
+    submit("row", source, schema, row, "the form")
 state = slot("row")
 if settle("row"):
     wait_for_prediction("row")
 if state["error"] is not None:
     show_error(state["error"])
-if state["shown"] is not None and state["shown"]["run_id"] == run.id:
+if state["shown"] is not None and state["shown"]["run_id"] == source.id:
     show_row_prediction(state["shown"], schema)
