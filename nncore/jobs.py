@@ -317,6 +317,11 @@ class Job:
             items = self._events.items if self._files_gone else self._events.read()
             return list(items)
 
+    @property
+    def last_touch(self) -> float:
+        """When someone last looked at the job (`time.monotonic()` seconds)."""
+        return self._last_touch
+
     def touch(self) -> None:
         """Say someone is still looking; call it whenever the job is shown (see `abandon_after`)."""
         self._last_touch = time.monotonic()
