@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="NN Studio", page_icon=":material/neurology:", layout="wide")
+st.set_page_config(page_title="NN Studio", page_icon="🧠", layout="wide")
 
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),

@@ -220,9 +220,10 @@ def show_progress(run: Run) -> None:
     history = job.history()
     epochs = run.experiment.training.epochs
     if status == "queued":
+        position = job.queue_position()  # None if a trainer took it a moment ago
+        where = f"position {position} in the queue" if position else "starting"
         st.info(
-            f"{run.name} is waiting for a free trainer: position {job.queue_position()} in "
-            "the queue.",
+            f"{run.name} is waiting for a free trainer: {where}.",
             icon=":material/hourglass_top:",
         )
     elif status == "running":
