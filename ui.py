@@ -98,7 +98,8 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     return read_csv(data), sniff(data).describe()
 
 
-# Trainings allowed at once on this server; each holds TensorFlow (~400 MB). One fits a 1 GB host.
+# Trainings allowed at once on this server; a worker with TensorFlow measures 740-830 MB RSS
+# (bench/memory.py), so one fits beside the server on a 1 GB host and two do not.
 MAX_CONCURRENT_JOBS = int(os.environ.get("NNSTUDIO_MAX_JOBS", "1"))
 # A running job nobody has looked at for this long belongs to a closed tab: it is stopped.
 ABANDON_AFTER_SECONDS = float(os.environ.get("NNSTUDIO_ABANDON_AFTER", "600"))
