@@ -64,9 +64,16 @@ def train(
     shuffle: bool = True,
 ) -> TrainOutcome:
     """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch."""
-    listener = listener or Listener()
     loop = _Loop(model, x, y, x_val, y_val, spec.batch_size, sample_weight)
-    callbacks, early = _callbacks(model, spec, has_validation=len(x_val) > 0)
+    try:
+        return _fit(loop, spec, seed, listener or Listener(), shuffle)
+    finally:
+        loop.close()
+
+
+def _fit(loop: _Loop, spec: TrainSpec, seed: int, listener: Listener, shuffle: bool):
+    model, n = loop.model, loop.n
+    callbacks, early = _callbacks(model, spec, has_validation=loop.has_validation)
     outcome = TrainOutcome()
     rng = np.random.default_rng(seed)
     steps_per_chunk = 8
@@ -77,18 +84,16 @@ def train(
     callbacks.on_train_begin()
     for epoch in range(spec.epochs):
         callbacks.on_epoch_begin(epoch)
-        order = tf.constant(rng.permutation(len(x)) if shuffle else np.arange(len(x)), tf.int32)
+        order = tf.constant(rng.permutation(n) if shuffle else np.arange(n), tf.int32)
         model.reset_metrics()
         step, epoch_started = 0, time.perf_counter()
         while step < loop.steps_per_epoch:
             count = min(steps_per_chunk, loop.steps_per_epoch - step)
             chunk_started = time.perf_counter()
-            loss = float(loop.run(order, tf.constant(step), tf.constant(count)))
+            loss = float(loop.run_chunk(order, step, count))
             elapsed = time.perf_counter() - chunk_started
             step += count
-            trained_samples += min(
-                count * loop.batch_size, len(x) - (step - count) * loop.batch_size
-            )
+            trained_samples += min(count * loop.batch_size, n - (step - count) * loop.batch_size)
             if elapsed > 0:
                 steps_per_chunk = max(1, min(4096, int(count * CHUNK_SECONDS / elapsed)))
             if not math.isfinite(loss):
@@ -116,7 +121,7 @@ def train(
             break
 
         logs = loop.logs()
-        if len(x_val):
+        if loop.has_validation:
             model.reset_metrics()
             logs.update({f"val_{k}": v for k, v in loop.evaluate().items()})
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -188,22 +193,41 @@ def _nan_message(model: keras.Model, epoch: int) -> str:
     )
 
 
+def _unchanged(grads_and_vars):
+    return grads_and_vars
+
+
 class _Loop:
     """Keras' train and test steps over in-memory tensors, many steps per graph call."""
 
     def __init__(self, model, x, y, x_val, y_val, batch_size, sample_weight):
         self.model = model
         self.batch_size = batch_size
-        self.steps_per_epoch = max(1, math.ceil(len(x) / batch_size))
+        self.n = len(x)
+        self.has_validation = len(x_val) > 0
+        self.steps_per_epoch = max(1, math.ceil(self.n / batch_size))
         self.x = tf.constant(x)
         self.y = tf.constant(y)
         self.w = None if sample_weight is None else tf.constant(sample_weight, tf.float32)
         self.x_val = tf.constant(x_val)
         self.y_val = tf.constant(y_val)
-        self.n = len(x)
+        self._skip_lone_all_reduce()
         self._build_metrics()
-        self.run = tf.function(self._run, reduce_retracing=True)
+        # The data goes in as arguments rather than captured constants, so a traced graph that
+        # outlives the training (see _skip_lone_all_reduce) cannot hold the data too.
+        self._run = tf.function(self._run_graph, reduce_retracing=True)
         self._evaluate = tf.function(self._evaluate_graph, reduce_retracing=True)
+
+    def _skip_lone_all_reduce(self) -> None:
+        # Without a distribution strategy Keras' all-reduce sums the gradients of one replica,
+        # which changes nothing, but it wraps them in tf.custom_gradient, whose process-wide
+        # registry keeps every traced training graph alive: a worker grew by megabytes per
+        # training. The override lives on this optimizer instance for this training only.
+        if not tf.distribute.has_strategy():
+            self.model.optimizer._all_reduce_sum_gradients = _unchanged
+
+    def close(self) -> None:
+        self.model.optimizer.__dict__.pop("_all_reduce_sum_gradients", None)
 
     def _build_metrics(self) -> None:
         # Keras builds the optimizer and compiled metrics lazily, inside the first step; a
@@ -215,28 +239,31 @@ class _Loop:
         model.test_step(sample)
         model.reset_metrics()
 
-    def _run(self, order, first_step, count):
+    def run_chunk(self, order, first_step: int, count: int):
+        data = (self.x, self.y) if self.w is None else (self.x, self.y, self.w)
+        return self._run(data, order, tf.constant(first_step), tf.constant(count))
+
+    def _run_graph(self, data, order, first_step, count):
         loss = tf.constant(0.0)
         b = self.batch_size
+        n = tf.shape(order)[0]
         for i in tf.range(count):
             start = (first_step + i) * b
-            index = order[start : tf.minimum(start + b, self.n)]
-            batch = (tf.gather(self.x, index), tf.gather(self.y, index))
-            if self.w is not None:
-                batch += (tf.gather(self.w, index),)
+            index = order[start : tf.minimum(start + b, n)]
+            batch = tuple(tf.gather(part, index) for part in data)
             logs = self.model.train_step(batch)
             loss = tf.cast(logs["loss"], tf.float32)
         return loss
 
-    def _evaluate_graph(self):
-        n = tf.shape(self.x_val)[0]
+    def _evaluate_graph(self, x_val, y_val):
+        n = tf.shape(x_val)[0]
         for start in tf.range(0, n, EVAL_BATCH):
             stop = tf.minimum(start + EVAL_BATCH, n)
-            self.model.test_step((self.x_val[start:stop], self.y_val[start:stop]))
+            self.model.test_step((x_val[start:stop], y_val[start:stop]))
         return self.model.get_metrics_result()
 
     def logs(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.model.get_metrics_result().items()}
 
     def evaluate(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self._evaluate().items()}
+        return {k: float(v) for k, v in self._evaluate(self.x_val, self.y_val).items()}
