@@ -13,17 +13,24 @@ modules and registered names; the layer graph, with the parameter count it impli
 HDF5 object (hard links only, no external or virtual storage, no data declared but not stored).
 Only then may Keras load the file, with `compile=False, safe_mode=True` (`nncore.predict`).
 
-No TensorFlow or Keras here: the server validates uploads with h5py, zipfile and json alone.
+No TensorFlow or Keras here: the server validates uploads with h5py, zipfile and json alone, and
+`validate_in_subprocess` does it in a child process, so that a stranger's bytes reach libhdf5's
+parser only where a crash or a runaway allocation costs nothing but that child.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import os
+import resource
 import stat
 import struct
+import subprocess
+import sys
+import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -35,10 +42,15 @@ from typing import IO, Any, Literal
 import h5py
 from h5py import h5a, h5d, h5i, h5l, h5o, h5t
 
+from nncore import config
 from nncore.errors import ModelFileError
 
 MAX_FILE_BYTES = 200 * 2**20
-MAX_PARAMETERS = 50_000_000
+# A network the studio trains has at most config.MAX_PARAMETERS; the saved model adds the input
+# statistics (two numbers per numeric column), never more than twice the first layer's weights.
+MAX_PARAMETERS = 3 * config.MAX_PARAMETERS
+CHECK_SECONDS = 60
+CHECK_MEMORY_BYTES = 1 << 30  # address space for the checking child
 MAX_CONFIG_BYTES = 8 * 2**20  # config.json or model_config: vocabularies make it grow
 MAX_METADATA_BYTES = 64 * 2**10
 MAX_COMPRESSION_RATIO = 100  # checked for members over SMALL_MEMBER_BYTES
@@ -103,6 +115,47 @@ def validate_model_file(
         raise ModelFileError(
             f"Cannot read the model file {path.name} ({exc.strerror or exc}). Check the path."
         ) from None
+
+
+def validate_in_subprocess(
+    data: bytes, *, timeout: float = CHECK_SECONDS, memory_bytes: int = CHECK_MEMORY_BYTES
+) -> ModelFileInfo:
+    """`validate_model_file(data)` in a child process with bounded time and address space."""
+    with tempfile.TemporaryDirectory(prefix="nnstudio-check-") as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(data)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "nncore.modelfile", str(path), str(memory_bytes)],
+                capture_output=True,
+                timeout=timeout,
+                cwd=Path(__file__).resolve().parents[1],  # where `-m nncore...` is found
+            )
+        except subprocess.TimeoutExpired:
+            raise _refuse(f"Checking the model file took over {timeout:g} seconds.") from None
+    if done.returncode == 0:
+        fields = json.loads(done.stdout)
+        return ModelFileInfo(**{**fields, "input_names": tuple(fields["input_names"])})
+    if done.returncode == _REFUSED:
+        raise ModelFileError(done.stderr.decode("utf-8", "replace").strip())
+    raise _refuse(
+        "The model file could not be checked: the checking process ended abnormally "
+        f"(exit status {done.returncode}), as files built to attack the parser make it do."
+    )
+
+
+_REFUSED = 3  # the child's exit status for a refusal; its message is on stderr
+
+
+def _check_main(path: str, memory_bytes: str) -> int:
+    resource.setrlimit(resource.RLIMIT_AS, (int(memory_bytes), int(memory_bytes)))
+    try:
+        info = validate_model_file(path)
+    except ModelFileError as exc:
+        sys.stderr.write(str(exc))
+        return _REFUSED
+    json.dump(dataclasses.asdict(info), sys.stdout)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -1128,3 +1181,7 @@ def _check_build(build: Any, where: str, kind: str, incoming: list[int]) -> None
         expected.append({"input_shape": shapes[0]})
     if build not in expected:
         raise _bad(where, build, " or ".join(json.dumps(e) for e in expected) or "nothing")
+
+
+if __name__ == "__main__":
+    sys.exit(_check_main(*sys.argv[1:]))

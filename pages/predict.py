@@ -19,7 +19,7 @@ import streamlit as st
 from nncore.csvio import read_csv
 from nncore.errors import ModelFileError, NNCoreError
 from nncore.jobs import Job
-from nncore.modelfile import validate_model_file
+from nncore.modelfile import validate_in_subprocess
 from nncore.pipeline import predict_job
 from nncore.predict import load_schema, model_inputs
 from nncore.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
@@ -246,13 +246,13 @@ def show_row_prediction(shown: dict, schema: Schema) -> None:
 
 
 def import_model() -> None:
-    """Check an uploaded model file and its schema.json here, before any worker loads them."""
+    """Check an uploaded model file (in a child process) and its schema.json before loading."""
     model, schema_file = st.session_state["model_file"], st.session_state["schema_file"]
     st.session_state[IMPORT_ERROR] = None
     if model is None or schema_file is None:
         return
     try:
-        info = validate_model_file(model.getvalue())
+        info = validate_in_subprocess(model.getvalue())
         try:
             schema = Schema.from_dict(json.loads(schema_file.getvalue()))
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:

@@ -30,7 +30,7 @@ from frames import TARGETS, mixed_frame, tiny_experiment
 
 from nncore.config import CompileSpec, LayerSpec, TrainSpec
 from nncore.errors import ModelFileError
-from nncore.modelfile import CLASSES, LAYERS, validate_model_file
+from nncore.modelfile import CLASSES, LAYERS, validate_in_subprocess, validate_model_file
 from nncore.pipeline import run_experiment
 from nncore.predict import load_model, load_schema, model_inputs, raw_outputs
 
@@ -662,6 +662,27 @@ def test_the_allow_list_covers_every_setting_keras_writes_for_these_layers():
     for optimizer in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam"):
         config = getattr(keras.optimizers, optimizer)().get_config()
         assert set(config) == set(CLASSES[optimizer].config), optimizer
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_the_check_in_a_child_process_gives_the_same_verdicts(fmt, exports, lambda_files):
+    path = exports["multiclass-standard"][1].out_dir / f"model.{fmt}"
+    assert validate_in_subprocess(path.read_bytes()) == validate_model_file(path)
+    with pytest.raises(ModelFileError) as here:
+        validate_model_file(lambda_files[fmt])
+    with pytest.raises(ModelFileError) as there:
+        validate_in_subprocess(lambda_files[fmt].read_bytes())
+    assert str(there.value) == str(here.value)
+
+
+def test_a_check_that_dies_or_hangs_is_a_refusal_and_the_caller_lives_on(studio_h5):
+    data = studio_h5.read_bytes()
+    # An address space too small for the parser: the child fails its allocations and ends.
+    with pytest.raises(ModelFileError, match="the checking process ended abnormally"):
+        validate_in_subprocess(data, memory_bytes=1 << 20)
+    with pytest.raises(ModelFileError, match="Checking the model file took over 0.001 seconds"):
+        validate_in_subprocess(data, timeout=0.001)
+    assert validate_in_subprocess(data).format == "h5"
 
 
 def test_a_missing_file_is_a_model_file_error(tmp_path):
