@@ -88,14 +88,19 @@ def show_error(exc: NNCoreError) -> None:
     st.error(text, icon=":material/error:")
 
 
-@st.cache_data(max_entries=4, ttl=3600, show_spinner="Reading the CSV…")
+# Cells (rows × columns) one upload may hold. Reading a table peaks at several times its final
+# size, and every session keeps its own table: the default fits a 1 GB host.
+MAX_CELLS = int(os.environ.get("NNSTUDIO_MAX_CELLS", "10000000"))
+
+
 def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     """The CSV `data` as a DataFrame, and how it was read in words. Raises DataError.
 
-    Cached by the bytes' value only: the same file read twice is parsed once. Only pandas and
-    plain types are returned: they unpickle from the cache even after Streamlit reloads nncore.
+    Not cached: a cache would keep a copy of every recent upload in the server, shared across
+    sessions, and each upload is read once anyway (from the uploader's change callback).
     """
-    return read_csv(data), sniff(data).describe()
+    with st.spinner("Reading the CSV…"):
+        return read_csv(data, max_cells=MAX_CELLS), sniff(data).describe()
 
 
 # Trainings allowed at once on this server; a worker with TensorFlow measures 740-830 MB RSS

@@ -173,13 +173,16 @@ def sniff(data: bytes) -> CsvDialect:
     return _Prepared.of(data).dialect
 
 
-def read_csv(data: bytes, *, max_bytes: int | None = None) -> pd.DataFrame:
+def read_csv(
+    data: bytes, *, max_bytes: int | None = None, max_cells: int | None = None
+) -> pd.DataFrame:
     """Read CSV bytes into a DataFrame: numeric columns numeric, text columns as strings.
 
     Header names are stripped of surrounding spaces; blank ones become "Unnamed: <position>" (as
     pandas names a written-out index) and repeated ones "name (2)", "name (3)". Cells holding one of
     NA_TOKENS, or nothing, are missing. Rows shorter than the header are padded with missing values.
-    Raises DataError, with what was found and what to do, for anything that is not a readable table.
+    Raises DataError, with what was found and what to do, for anything that is not a readable table,
+    and for more than `max_bytes` bytes or `max_cells` rows × columns.
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise DataError(
@@ -187,10 +190,29 @@ def read_csv(data: bytes, *, max_bytes: int | None = None) -> pd.DataFrame:
             "Upload a smaller file, for example fewer rows or only the columns you need."
         )
     prepared = _Prepared.of(data)
+    if max_cells is not None:
+        # Parsing needs several times the table's final size, so a table far over the limit is
+        # refused from its line count before it is parsed. Quoted line breaks make that count
+        # too high, hence the margin; the exact check follows the parse.
+        lines = prepared.payload.count(b"\n") - prepared.payload.endswith(b"\n")
+        if lines * len(prepared.header) > 1.25 * max_cells:
+            _refuse_cells(lines, len(prepared.header), max_cells, about=True)
     columns = _parse_with_arrow(prepared)
     if columns is None:
         columns = _parse_with_pandas(prepared)
-    return _frame(prepared, columns)
+    frame = _frame(prepared, columns)
+    if max_cells is not None and frame.size > max_cells:
+        _refuse_cells(*frame.shape, max_cells)
+    return frame
+
+
+def _refuse_cells(rows: int, columns: int, max_cells: int, *, about: bool = False) -> None:
+    raise DataError(
+        f"The table has {'about ' if about else ''}{rows:,} rows × {columns:,} columns = "
+        f"{rows * columns:,} cells, more than the {max_cells:,} this studio takes. Upload a "
+        "sample of the rows, or only the columns you need (the limit is the server's setting "
+        "NNSTUDIO_MAX_CELLS)."
+    )
 
 
 def _frame(prepared: _Prepared, columns: list[pa.ChunkedArray]) -> pd.DataFrame:

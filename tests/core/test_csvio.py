@@ -328,6 +328,23 @@ def test_refuses_a_file_over_the_size_limit() -> None:
     assert len(read_csv(data, max_bytes=len(data))) == 1000
 
 
+def test_refuses_a_table_over_the_cell_limit_before_parsing_it_when_far_over() -> None:
+    data = b"a,b,c\n" + b"1,2,3\n" * 1000  # 3,000 cells
+    with pytest.raises(DataError, match=r"about 1,000 rows × 3 columns = 3,000 cells, more than"):
+        read_csv(data, max_cells=2000)
+    assert read_csv(data, max_cells=3000).shape == (1000, 3)
+
+
+def test_refuses_a_table_just_over_the_cell_limit_exactly_after_parsing() -> None:
+    # Quoted line breaks make the line count overstate the rows; the exact count decides.
+    data = b"a,b\n" + b'"x\ny",1\n' * 10 + b"z,2\n" * 90  # 100 rows on 110 lines
+    assert read_csv(data, max_cells=200).shape == (100, 2)
+    with pytest.raises(DataError, match=r"has 100 rows × 2 columns = 200 cells, more than the 199"):
+        read_csv(data, max_cells=199)
+    with pytest.raises(DataError, match="NNSTUDIO_MAX_CELLS"):
+        read_csv(data, max_cells=199)
+
+
 # --- the pyarrow and C paths agree ---------------------------------------------------------------
 
 SAME_BY_EVERY_PATH = {

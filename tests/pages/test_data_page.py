@@ -111,6 +111,23 @@ def test_an_unreadable_file_says_why_and_keeps_the_loaded_dataset(at):
     assert at.session_state[Keys.DATASET_NAME] == "Wine"
 
 
+def test_a_table_over_the_cell_limit_is_refused_and_the_loaded_dataset_kept(at, monkeypatch):
+    import ui
+
+    monkeypatch.setattr(ui, "MAX_CELLS", 100)
+    click_sample(at, "iris")  # 750 cells: the limit applies to uploads and samples alike
+    assert "750 cells, more than the 100 this studio takes" in joined(at.error)
+    monkeypatch.setattr(ui, "MAX_CELLS", 1000)
+    click_sample(at, "iris")
+    upload(at, "big.csv", GOOD_CSV)  # 40 rows × 4 columns fit
+    assert at.session_state[Keys.DATASET].shape == (40, 4)
+    monkeypatch.setattr(ui, "MAX_CELLS", 150)
+    upload(at, "bigger.csv", GOOD_CSV + GOOD_CSV.split(b"\n", 1)[1])
+    assert "80 rows × 4 columns = 320 cells" in joined(at.error)
+    assert at.session_state[Keys.DATASET].shape == (40, 4)
+    assert at.session_state[Keys.DATASET_NAME] == "big.csv"
+
+
 def test_an_unreadable_first_file_leaves_the_page_waiting_for_data(at):
     upload(at, "empty.csv", b"")
     assert at.error
