@@ -30,7 +30,13 @@ from frames import TARGETS, mixed_frame, tiny_experiment
 
 from nncore.config import CompileSpec, LayerSpec, TrainSpec
 from nncore.errors import ModelFileError
-from nncore.modelfile import CLASSES, LAYERS, validate_in_subprocess, validate_model_file
+from nncore.modelfile import (
+    CLASSES,
+    LAYERS,
+    MAX_PARAMETERS,
+    validate_in_subprocess,
+    validate_model_file,
+)
 from nncore.pipeline import run_experiment
 from nncore.predict import load_model, load_schema, model_inputs, raw_outputs
 
@@ -366,7 +372,7 @@ def test_a_dense_layer_of_three_billion_units_is_refused(
     edit = edited_keras if fmt == "keras" else edited_h5
     path = edit(studio_keras if fmt == "keras" else studio_h5, tmp_path / f"m.{fmt}", huge)
     message = assert_refused(path, "parameters", marker, monkeypatch)
-    assert "'dense_1'" in message and "at most 50,000,000" in message
+    assert "'dense_1'" in message and f"at most {MAX_PARAMETERS:,}" in message
 
 
 def test_a_build_config_that_disagrees_with_the_graph_is_refused(

@@ -85,16 +85,6 @@ def test_training_curves_of_an_empty_history():
     fig.to_json()  # serialisable as Streamlit will send it
 
 
-def test_training_curves_are_cheap_enough_to_redraw_every_second():
-    import time
-
-    history = history_of(list(np.linspace(2, 0.1, 500)), list(np.linspace(2.2, 0.2, 500)))
-    started = time.perf_counter()
-    for _ in range(5):
-        plots.training_curves(history, best_epoch=400, stopped_epoch=499)
-    assert (time.perf_counter() - started) / 5 < 0.1
-
-
 def test_metric_names_put_loss_first_and_skip_epoch_and_learning_rate():
     history = [
         {"epoch": 1, "mae": 1.0, "loss": 2.0, "rmse": 1.5, "val_loss": 2.1, "learning_rate": 0.01},
