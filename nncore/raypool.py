@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for
@@ -51,6 +52,7 @@ def ray_slots(address: str) -> Callable[[int], RaySlot]:
             "Install it with `pip install -r requirements-ray.txt`, or unset RAY_ADDRESS and "
             "NNSTUDIO_RAY_ADDRESS to run jobs on this machine."
         ) from exc
+    _check_reachable(address)
     if not ray.is_initialized():
         import nncore
 
@@ -62,12 +64,28 @@ def ray_slots(address: str) -> Callable[[int], RaySlot]:
                 logging_level=logging.WARNING,
             )
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise JobError(
-                f"Could not connect to the Ray cluster at {address!r} ({exc}). Start it (for one "
-                "machine: `ray start --head`), correct RAY_ADDRESS or NNSTUDIO_RAY_ADDRESS, or "
-                "unset both to run jobs on this machine."
-            ) from exc
+            raise _unreachable(address, exc) from exc
     return RaySlot
+
+
+def _check_reachable(address: str) -> None:
+    """`ray.init` waits for minutes on an address where nothing listens; a plain connection
+    attempt tells within seconds."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto": Ray finds the cluster on this machine, or says at once there is none
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise _unreachable(address, exc) from exc
+
+
+def _unreachable(address: str, reason: Exception) -> JobError:
+    return JobError(
+        f"Could not connect to the Ray cluster at {address!r} ({reason}). Start it (on this "
+        "machine: `ray start --head`), correct RAY_ADDRESS or NNSTUDIO_RAY_ADDRESS, or unset "
+        "both to run jobs on this machine."
+    )
 
 
 @functools.cache

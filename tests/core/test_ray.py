@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import textwrap
@@ -33,6 +34,11 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("NNSTUDIO_TEST_RAY_CLUSTER")  # set only inside the namespace
 PORT = 6379  # free: the namespace has no other listener
 CLUSTER_SECONDS = 420
+# CI installs requirements-ray.txt, so there a missing Ray fails these tests instead.
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None and not os.environ.get("CI"),
+    reason="Ray is not installed (pip install -r requirements-ray.txt)",
+)
 
 
 def _ray_environment() -> dict[str, str]:
@@ -41,13 +47,10 @@ def _ray_environment() -> dict[str, str]:
     return env
 
 
+@needs_ray
 @pytest.mark.skipif(CLUSTER is not None, reason="this is the test that runs the cluster's tests")
 @pytest.mark.timeout(CLUSTER_SECONDS + 60)
 def test_a_local_cluster_runs_the_jobs(tmp_path):
-    if importlib.util.find_spec("ray") is None:
-        if not os.environ.get("CI"):
-            pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)")
-        pytest.fail("CI must run the Ray tests: .ci/run installs requirements-ray.txt")
     ray = shlex.quote(str(Path(sys.executable).with_name("ray")))
     python = shlex.quote(sys.executable)
     start_log = tmp_path / "ray-start.log"
@@ -109,6 +112,19 @@ def test_a_cluster_set_without_ray_installed_says_what_to_do(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without the package
     with pytest.raises(JobError, match=r"Ray is not installed.*requirements-ray\.txt"):
         ray_slots("127.0.0.1:6379")
+
+
+@needs_ray
+def test_a_cluster_nobody_listens_at_is_reported_at_once():
+    from nncore.raypool import ray_slots
+
+    with socket.socket() as probe:  # a loopback port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    with pytest.raises(JobError, match=r"Could not connect .*ray start --head"):
+        ray_slots(address)
+    assert time.monotonic() - started < 10
 
 
 def _same_run_experiment() -> Experiment:
