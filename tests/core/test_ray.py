@@ -127,6 +127,36 @@ def test_a_cluster_nobody_listens_at_is_reported_at_once():
     assert time.monotonic() - started < 10
 
 
+@needs_ray
+def test_the_train_page_says_when_its_cluster_cannot_be_reached():
+    code = textwrap.dedent(
+        f"""\
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file({str(REPO / "app.py")!r}, default_timeout=60)
+        at.run()
+        at.button(key="sample_iris").click().run()
+        at.switch_page("pages/train.py").run()
+        at.button(key="start").click().run()
+        assert not at.exception, at.exception
+        print(at.error[0].value)
+        """
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        env = {**_ray_environment(), "NNSTUDIO_RAY_ADDRESS": f"127.0.0.1:{probe.getsockname()[1]}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Could not connect to the Ray cluster" in done.stdout
+    assert "ray start --head" in done.stdout
+
+
 def _same_run_experiment() -> Experiment:
     sample = SAMPLES["iris"]
     return Experiment(
@@ -199,13 +229,28 @@ class TestOnALocalCluster:
         gate.touch()
         assert survivor.result(timeout=30) == "gate"
 
-    def test_the_server_runs_its_jobs_on_the_cluster_its_environment_names(self):
+    def test_the_train_page_trains_on_the_cluster_its_environment_names(self):
+        # AppTest runs the page in a thread of its own, as the server does: Ray connects there.
         code = textwrap.dedent(
-            """\
-            import psutil, ui
+            f"""\
+            import time
+            import psutil, ray
+            from streamlit.testing.v1 import AppTest
+            import ui
             from tests.core import jobtasks
-            job = ui.job_runner().submit(jobtasks.worker_pid)
-            print(psutil.Process(job.result(timeout=120)).cmdline()[0])
+
+            at = AppTest.from_file({str(REPO / "app.py")!r}, default_timeout=60)
+            at.run()
+            at.button(key="sample_iris").click().run()
+            at.switch_page("pages/train.py").run()
+            at.button(key="start").click().run()
+            job = at.session_state[ui.Keys.RUNS][-1].job
+            job.wait(timeout=240)
+            at.run()
+            assert not at.exception, at.exception
+            print(job.status, ray.is_initialized())
+            pid = ui.job_runner().submit(jobtasks.worker_pid).result(timeout=60)
+            print(psutil.Process(pid).cmdline()[0])
             """
         )
         env = {**_ray_environment(), "RAY_ADDRESS": CLUSTER}
@@ -215,10 +260,12 @@ class TestOnALocalCluster:
             env=env,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stdout.strip().splitlines()[-1].startswith("ray::")
+        trained, worker = done.stdout.strip().splitlines()[-2:]
+        assert trained == "done True"
+        assert worker.startswith("ray::")
 
 
 def _wait_until(condition, timeout: float = 30.0) -> bool:
