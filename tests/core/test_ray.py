@@ -12,6 +12,7 @@ pytest again on `TestOnALocalCluster`, which is skipped anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shlex
@@ -73,16 +74,23 @@ def test_a_local_cluster_runs_the_jobs(tmp_path):
     # As root (CI) the namespaces need no more; anyone else maps themselves to root in their own.
     user = [] if os.geteuid() == 0 else ["--map-root-user"]
     command = ["unshare", *user, "--net", "--pid", "--mount-proc", "--kill-child", "sh", "-c"]
+    mount_point = Path("/tmp/ray")
+    made_mount_point = not mount_point.exists()
     started = time.monotonic()
-    done = subprocess.run(
-        [*command, script],
-        cwd=REPO,
-        env=_ray_environment(),
-        capture_output=True,
-        text=True,
-        timeout=CLUSTER_SECONDS,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        done = subprocess.run(
+            [*command, script],
+            cwd=REPO,
+            env=_ray_environment(),
+            capture_output=True,
+            text=True,
+            timeout=CLUSTER_SECONDS,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        if made_mount_point:
+            with contextlib.suppress(OSError):
+                mount_point.rmdir()  # empty: what Ray wrote there was in the namespace's tmpfs
     seconds = time.monotonic() - started
     assert done.returncode == 0, (
         f"exit {done.returncode} after {seconds:.0f} s\n{done.stdout[-6000:]}\n"
