@@ -108,13 +108,27 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
 MAX_CONCURRENT_JOBS = int(os.environ.get("NNSTUDIO_MAX_JOBS", "1"))
 # A running job nobody has looked at for this long belongs to a closed tab: it is stopped.
 ABANDON_AFTER_SECONDS = float(os.environ.get("NNSTUDIO_ABANDON_AFTER", "600"))
+# Jobs run as tasks on this Ray cluster when set, else in local worker processes.
+RAY_ADDRESS = os.environ.get("NNSTUDIO_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
 
 
 @st.cache_resource
 def job_runner() -> JobRunner:
     """The server's one job runner: infrastructure shared by all sessions, holding no user data
-    itself (each session keeps only its own `Job` handles)."""
-    return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
+    itself (each session keeps only its own `Job` handles). Raises JobError when the configured
+    Ray cluster cannot be used; nothing is cached then, so the next call tries again."""
+    if not RAY_ADDRESS:
+        return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
+    from nncore.raypool import ray_slots  # Ray loads only in a server set to use a cluster
+
+    return JobRunner(
+        max_concurrent=MAX_CONCURRENT_JOBS,
+        abandon_after=ABANDON_AFTER_SECONDS,
+        slot_factory=ray_slots(RAY_ADDRESS),
+        # Run folders are made in the temp folder too (WORK_DIR): one setting, TMPDIR, puts both
+        # where every node of a cluster can reach them.
+        job_root=tempfile.gettempdir(),
+    )
 
 
 @dataclass

@@ -31,9 +31,9 @@ How it is built, and why:
   the worker's death (a crashed training's history stays readable), and they are cheap. Measured:
   a progress report costs about 60 µs in /dev/shm, where job directories go when it exists (about
   300-500 µs on ext4), and a stop check about 3 µs.
-- `_Slot` is the seam for other executors (e.g. a Ray cluster): something that runs one call at a
-  time, returns a `concurrent.futures.Future`, and fails it with `BrokenProcessPool` when its worker
-  dies. Callers only ever see `submit -> Job`.
+- `_Slot` is the seam for other executors (`nncore.raypool` runs jobs as Ray tasks): something that
+  runs one call at a time, returns a `concurrent.futures.Future`, and fails it with
+  `BrokenProcessPool` when its worker dies. Callers only ever see `submit -> Job`.
 """
 
 from __future__ import annotations
@@ -418,10 +418,12 @@ class Job:
 # The runner
 
 
-def _make_job_directory() -> str:
-    """A fresh temp directory, in RAM (/dev/shm) where there is one: replacing the progress file
-    there costs about 60 µs, against 300-500 µs on ext4, which flushes data on every rename-over.
-    The files are small (a few hundred bytes per epoch)."""
+def _make_job_directory(root: str | None) -> str:
+    """A fresh directory in `root` if given, else in RAM (/dev/shm) where there is one: replacing
+    the progress file there costs about 60 µs, against 300-500 µs on ext4, which flushes data on
+    every rename-over. The files are small (a few hundred bytes per epoch)."""
+    if root is not None:
+        return tempfile.mkdtemp(prefix="nncore-job-", dir=root)
     if os.access("/dev/shm", os.W_OK | os.X_OK):
         try:
             return tempfile.mkdtemp(prefix="nncore-job-", dir="/dev/shm")
@@ -489,7 +491,10 @@ class JobRunner:
 
     One per server process. `tasks_per_worker` jobs run in a worker before it is replaced by a
     fresh one. With `abandon_after` seconds set, a job nobody has `touch()`ed for that long is
-    asked to stop (if running) or dropped (if queued): its browser tab is gone.
+    asked to stop (if running) or dropped (if queued): its browser tab is gone. `slot_factory`,
+    called with `tasks_per_worker`, runs jobs elsewhere than in local worker processes (see
+    `nncore.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else the temp
+    folder), which workers on other machines must share.
 
     Use it as a context manager or call `shutdown()`.
     """
@@ -500,6 +505,8 @@ class JobRunner:
         tasks_per_worker: int = 20,
         *,
         abandon_after: float | None = None,
+        slot_factory: Callable[[int], _Slot] | None = None,
+        job_root: str | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}.")
@@ -510,6 +517,8 @@ class JobRunner:
                 f"abandon_after must be a positive number of seconds or None, got {abandon_after}."
             )
         self._tasks_per_worker = tasks_per_worker
+        self._slot_factory = slot_factory or _ProcessSlot
+        self._job_root = job_root
         self._abandon_after = abandon_after
         self._tick = 0.5 if abandon_after is None else min(0.5, abandon_after / 4)
         self._cond = threading.Condition(threading.RLock())
@@ -552,7 +561,7 @@ class JobRunner:
         with self._cond:
             if self._shutting_down:
                 raise RuntimeError("This JobRunner has been shut down; make a new one.")
-            job = Job(self, name, _make_job_directory(), payload)
+            job = Job(self, name, _make_job_directory(self._job_root), payload)
             self._queue.append(job)
             self._cond.notify_all()
         return job
@@ -572,7 +581,7 @@ class JobRunner:
             self._dispatcher.join()
 
     def _new_slot(self) -> _Slot:
-        return _ProcessSlot(self._tasks_per_worker)
+        return self._slot_factory(self._tasks_per_worker)
 
     def _queue_position(self, job: Job) -> int | None:
         with self._cond:

@@ -74,10 +74,11 @@ def submit(kind: str, run: Source, schema: Schema, frame: pd.DataFrame, source: 
     state = slot(kind)
     try:
         model_inputs(frame, schema)
+        runner = job_runner()  # a Ray cluster set but unreachable is said here, in words
     except NNCoreError as exc:
         state["error"] = exc
         return
-    state["job"] = job_runner().submit(
+    state["job"] = runner.submit(
         predict_job,
         str(run.model),
         frame,
