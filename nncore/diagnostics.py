@@ -91,17 +91,27 @@ def split_history(records: Iterable[Mapping[str, Any]]) -> tuple[list[dict], lis
     return logs, diagnostics
 
 
-def alerts(record: Record | None) -> list[Alert]:
-    """What one epoch's record says is wrong, worst first within each kind; [] if nothing."""
-    if not record:
+def alerts(diagnostics: Sequence[Record | None]) -> list[Alert]:
+    """What the records of the epochs so far say is wrong; [] if nothing.
+
+    Dead and saturated units are judged at the latest epoch. Vanishing gradients are judged at
+    the epoch where the first layer's share was smallest: as a network fits, every gradient
+    shrinks with the loss and the ratio drifts up, though the first layers have learned little.
+    """
+    records = [record for record in diagnostics if record]
+    if not records:
         return []
-    hidden = [layer for layer in record["layers"] if layer["name"] != OUTPUT]
+    hidden = _hidden(records[-1])
     found = [_dead_alert(layer) for layer in hidden if (layer["dead"] or 0) >= DEAD_ALERT]
     found += [
         _saturated_alert(layer) for layer in hidden if (layer["saturated"] or 0) >= SATURATED_ALERT
     ]
-    vanishing = _vanishing_alert(hidden, any_dead=any(a.kind == "dead" for a in found))
+    vanishing = _vanishing_alert(diagnostics)
     return found + ([vanishing] if vanishing else [])
+
+
+def _hidden(record: Record) -> list[Record]:
+    return [layer for layer in record["layers"] if layer["name"] != OUTPUT]
 
 
 def _percent(fraction: float) -> str:
@@ -141,29 +151,37 @@ def _saturated_alert(layer: Record) -> Alert:
     )
 
 
-def _vanishing_alert(hidden: Sequence[Record], any_dead: bool) -> Alert | None:
-    norms = [layer["gradient_norm"] for layer in hidden]
-    if len(hidden) < 2 or any(n is None for n in norms):
+def _vanishing_alert(diagnostics: Sequence[Record | None]) -> Alert | None:
+    worst = None  # (ratio, epoch, hidden layers, index of the largest norm)
+    for epoch, record in enumerate(diagnostics, start=1):
+        hidden = _hidden(record) if record else []
+        norms = [layer["gradient_norm"] for layer in hidden]
+        if len(hidden) < 2 or any(n is None for n in norms):
+            continue
+        largest = max(range(1, len(hidden)), key=lambda i: norms[i])
+        if norms[largest] > 0 and (worst is None or norms[0] / norms[largest] < worst[0]):
+            worst = (norms[0] / norms[largest], epoch, hidden, largest)
+    if worst is None or worst[0] >= VANISHING_RATIO:
         return None
-    largest = max(range(1, len(hidden)), key=lambda i: norms[i])
-    if norms[largest] <= 0 or norms[0] >= VANISHING_RATIO * norms[largest]:
-        return None
+    ratio, epoch, hidden, largest = worst
     saturating = sorted({layer["activation"] for layer in hidden} & set(SATURATING))
     if saturating:
         fix = f"use relu instead of {' and '.join(saturating)}"
-    elif any_dead:
-        return None  # the dead units block the gradient; that alert says what to do
+    elif any((layer["dead"] or 0) >= DEAD_ALERT for layer in hidden):
+        return None  # dead units block the gradient; their alert says what to do
     else:
         fix = "add batch normalization to the layers or use fewer layers"
     first, other = hidden[0]["name"], hidden[largest]["name"]
-    if norms[0] == 0:
-        return Alert("vanishing", first, f"{first.capitalize()} gets no gradient at all: {fix}.")
-    return Alert(
-        "vanishing",
-        first,
-        f"{first.capitalize()}'s gradients are {_fraction_words(norms[0] / norms[largest])} of "
-        f"{other}'s, so the first layers barely learn: {fix}.",
-    )
+    now = epoch == max(i for i, record in enumerate(diagnostics, start=1) if record)
+    if ratio == 0:
+        told = f"{first} gets no gradient at all" if now else f"{first} got no gradient at all"
+    else:
+        told = (
+            f"{first}'s gradients {'are' if now else 'were'} {_fraction_words(ratio)} of "
+            f"{other}'s, so the first layers {'barely learn' if now else 'barely learned'}"
+        )
+    told = told[:1].upper() + told[1:] if now else f"In epoch {epoch}, {told}"
+    return Alert("vanishing", first, f"{told}: {fix}.")
 
 
 def _fraction_words(ratio: float) -> str:
@@ -228,7 +246,7 @@ class Probe:
             tf.gather(part, picked) for part in (x, y, sample_weight) if part is not None
         )
         self._x_val = x_val if int(x_val.shape[0]) else self._batch[0]
-        self._units = keras.Model(model.inputs, [layer.unit_output.output for layer in self.hidden])
+        self._units = keras.Model(model.input, [layer.unit_output.output for layer in self.hidden])
         # The data goes in as arguments, not captured constants, as in the training loop.
         self._measure = tf.function(self._graph, reduce_retracing=True)
         # Units dead before any training tell a bad initialization from a too-large step.
