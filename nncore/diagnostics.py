@@ -1,8 +1,9 @@
 """Seeing inside training: dead and saturated units, gradient norms per layer, and alerts.
 
-Measured once per epoch, after validation, by `Probe` (in the training worker), and read by
-`alerts` (anywhere: this module imports TensorFlow only inside `Probe`, so the Streamlit server
-can import it).
+Measured after validation at the end of each epoch by `Probe` (in the training worker), and
+read by `alerts` (anywhere: this module imports TensorFlow only inside `Probe`, so the Streamlit
+server can import it). Measuring takes at most a tenth of the training's time (`TIME_SHARE`):
+where an epoch lasts only milliseconds, some epochs go unmeasured and their record is None.
 
 Definitions, per hidden layer:
 
@@ -35,6 +36,7 @@ relu, `saturated` for layers other than sigmoid and tanh.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,6 +58,11 @@ SATURATED_ALERT = 0.25
 # of them already reach a thousandth. At a thousandth, plain SGD moves the first layer a
 # thousand times more slowly than the layer learning fastest.
 VANISHING_RATIO = 1e-3
+
+# Diagnostics may take this share of the training's time. On data sets so small that an epoch
+# takes a few milliseconds, measuring every epoch would cost a third more (a measurement costs
+# about as much as the validation pass); there some epochs go unmeasured instead.
+TIME_SHARE = 0.1
 
 SATURATION_DERIVATIVE = 0.01  # of the derivative's maximum
 SATURATION_ROWS = 0.99  # of the validation rows
@@ -250,7 +257,19 @@ class Probe:
         # The data goes in as arguments, not captured constants, as in the training loop.
         self._measure = tf.function(self._graph, reduce_retracing=True)
         # Units dead before any training tell a bad initialization from a too-large step.
+        # (This first call also traces the graph, a one-off cost left out of the budget.)
         self._dead_at_start = [layer["dead"] for layer in self._layers_now()]
+        self.seconds = 0.0  # spent measuring epochs
+
+    def measure_within_budget(self, training_seconds: float) -> Record | None:
+        """`measure()`, unless the measurements so far took more than `TIME_SHARE` of the
+        `training_seconds` so far: then None. The first call always measures."""
+        if self.seconds > TIME_SHARE * training_seconds:
+            return None
+        started = time.perf_counter()
+        record = self.measure()
+        self.seconds += time.perf_counter() - started
+        return record
 
     def measure(self) -> Record:
         """The record of the model as it is now."""

@@ -819,19 +819,23 @@ def _waiting(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def _layer_series(diagnostics: Sequence[dict | None], key: str) -> dict[str, tuple[str, list]]:
-    """Per layer name: its activation, and its `key` at each epoch (None where it has none)."""
+def _layer_series(
+    diagnostics: Sequence[dict | None], key: str
+) -> tuple[list[int], dict[str, tuple[str, list]]]:
+    """The measured epochs (1-based; an epoch without a record is left out, so lines bridge
+    it), and per layer name its activation and its `key` at each of them."""
+    measured = [(epoch, record) for epoch, record in enumerate(diagnostics, start=1) if record]
     activations: dict[str, str] = {}
-    for record in diagnostics:
-        for layer in (record or {}).get("layers", []):
+    for _, record in measured:
+        for layer in record["layers"]:
             if layer.get(key) is not None:
                 activations.setdefault(layer["name"], layer["activation"])
     series: dict[str, tuple[str, list]] = {name: (a, []) for name, a in activations.items()}
-    for record in diagnostics:
-        values = {layer["name"]: layer.get(key) for layer in (record or {}).get("layers", [])}
+    for _, record in measured:
+        values = {layer["name"]: layer.get(key) for layer in record["layers"]}
         for name, (_, column) in series.items():
             column.append(values.get(name))
-    return series
+    return [epoch for epoch, _ in measured], series
 
 
 def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
@@ -854,13 +858,12 @@ def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
     fig.update_layout(margin_b=90)
     if not any(diagnostics):
         return _waiting(fig)
-    epochs = list(range(1, len(diagnostics) + 1))
     colors = _layer_colors(diagnostics)
-    lines = [
-        (f"{name} ({activation}), {state}", values, colors[name], dash)
-        for state, dash in (("dead", "solid"), ("saturated", "dash"))
-        for name, (activation, values) in _layer_series(diagnostics, state).items()
-    ]
+    lines = []
+    for state, dash in (("dead", "solid"), ("saturated", "dash")):
+        epochs, series = _layer_series(diagnostics, state)
+        for name, (activation, values) in series.items():
+            lines.append((f"{name} ({activation}), {state}", epochs, values, colors[name], dash))
     if not lines:
         fig.update_layout(yaxis_range=[0, 1])
         fig.add_annotation(
@@ -874,7 +877,7 @@ def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
         )
         return fig
     mode = "lines+markers" if len(diagnostics) <= 30 else "lines"
-    for name, values, color, dash in lines:
+    for name, epochs, values, color, dash in lines:
         fig.add_trace(
             go.Scatter(
                 x=epochs,
@@ -932,9 +935,9 @@ def gradient_norms(diagnostics: Sequence[dict | None]) -> go.Figure:
     if not any(diagnostics):
         return _waiting(fig)
     colors = _layer_colors(diagnostics)
-    epochs = list(range(1, len(diagnostics) + 1))
     mode = "lines+markers" if len(diagnostics) <= 30 else "lines"
-    for layer, (activation, values) in _layer_series(diagnostics, "gradient_norm").items():
+    epochs, series = _layer_series(diagnostics, "gradient_norm")
+    for layer, (activation, values) in series.items():
         name, color = f"{layer} ({activation})", colors[layer]
         # A norm of exactly zero has no place on a log axis: it shows as a gap.
         shown = [v if v is not None and v > 0 else None for v in values]

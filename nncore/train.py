@@ -24,7 +24,7 @@ from nncore.diagnostics import Probe, Record
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ProgressCallback = Callable[[dict[str, float]], None]
-DiagnosticsCallback = Callable[[int, Record], None]
+DiagnosticsCallback = Callable[[int, Record | None], None]
 
 # Wall time one call into the graph aims for: short enough for a prompt stop, long enough that
 # the Python round trip between calls costs little.
@@ -39,7 +39,8 @@ class Listener:
     on_epoch_end: EpochCallback | None = None
     on_progress: ProgressCallback | None = None
     should_stop: Callable[[], bool] | None = None
-    # Called with each epoch's `nncore.diagnostics` record, just before `on_epoch_end`.
+    # Called with each epoch's `nncore.diagnostics` record (None for an epoch not measured),
+    # just before `on_epoch_end`.
     on_diagnostics: DiagnosticsCallback | None = None
 
 
@@ -52,8 +53,9 @@ class TrainOutcome:
     restored_best: bool = False
     seconds: float = 0.0
     samples_per_second: float = 0.0
-    # One `nncore.diagnostics` record per epoch of `history`, when diagnosing.
-    diagnostics: list[Record] = field(default_factory=list)
+    # One `nncore.diagnostics` record per epoch of `history` when diagnosing; None for an epoch
+    # left unmeasured to keep their cost down (see `Probe.measure_within_budget`).
+    diagnostics: list[Record | None] = field(default_factory=list)
 
 
 def train(
@@ -144,7 +146,7 @@ def _fit(
             outcome.message = _nan_message(model, epoch)
             break
         if probe is not None:
-            record = probe.measure()
+            record = probe.measure_within_budget(time.perf_counter() - started)
             outcome.diagnostics.append(record)
             if listener.on_diagnostics:
                 listener.on_diagnostics(epoch, record)

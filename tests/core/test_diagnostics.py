@@ -19,7 +19,9 @@ from nncore.diagnostics import (
     DEAD_ALERT,
     GRADIENT_ROWS,
     OUTPUT,
+    TIME_SHARE,
     VANISHING_RATIO,
+    Probe,
     alerts,
     split_history,
 )
@@ -44,6 +46,11 @@ def trained(layers, compile_spec=CompileSpec(), epochs=5, data=None, **options):
     return model, train(model, *data, spec, seed=0, **options)
 
 
+def measured(outcome) -> list[dict]:
+    """The records of the epochs measured (the first always is; others may be skipped)."""
+    return [record for record in outcome.diagnostics if record]
+
+
 def kinds(outcome) -> list[str]:
     return [alert.kind for alert in alerts(outcome.diagnostics)]
 
@@ -54,11 +61,11 @@ def test_a_network_driven_to_die_raises_the_dead_unit_alert_and_a_healthy_one_do
     _, dying = trained(layers, CompileSpec("adam", 0.3))
 
     assert alerts(healthy.diagnostics) == []
-    assert max(layer["dead"] or 0 for layer in healthy.diagnostics[-1]["layers"]) < DEAD_ALERT
+    assert max(layer["dead"] or 0 for layer in measured(healthy)[-1]["layers"]) < DEAD_ALERT
 
     dead = [a for a in alerts(dying.diagnostics) if a.kind == "dead"]
     assert dead, alerts(dying.diagnostics)
-    worst = max(dying.diagnostics[-1]["layers"], key=lambda layer: layer["dead"] or 0)
+    worst = max(measured(dying)[-1]["layers"], key=lambda layer: layer["dead"] or 0)
     assert worst["dead"] >= 0.5 and worst["dead_at_start"] == 0.0
     message = next(a.message for a in dead if a.layer == worst["name"])
     assert message.startswith(f"{round(100 * worst['dead'])}% of {worst['name']}'s units are dead")
@@ -69,7 +76,7 @@ def test_a_deep_sigmoid_stack_shows_vanishing_gradients_and_its_relu_twin_does_n
     _, sigmoid = trained((LayerSpec(16, "sigmoid"),) * 10, epochs=3)
     _, relu = trained((LayerSpec(16, "relu"),) * 10, epochs=3)
 
-    for record in sigmoid.diagnostics:
+    for record in measured(sigmoid):
         norms = [layer["gradient_norm"] for layer in record["layers"]]
         # The pattern: the norms collapse towards the input, by decades over the last layers.
         assert norms[0] < VANISHING_RATIO * max(norms[1:10])
@@ -79,7 +86,7 @@ def test_a_deep_sigmoid_stack_shows_vanishing_gradients_and_its_relu_twin_does_n
     assert re.search(r"layer 1's gradients (are|were) under a", vanishing[0].message, re.I)
     assert vanishing[0].message.endswith("use relu instead of sigmoid.")
 
-    for record in relu.diagnostics:
+    for record in measured(relu):
         norms = [layer["gradient_norm"] for layer in record["layers"]]
         assert norms[0] > 0.01 * max(norms[1:10])
     assert "vanishing" not in kinds(relu)
@@ -89,8 +96,8 @@ def test_unscaled_inputs_saturate_tanh_units_and_scaled_ones_do_not():
     x, y, xv, yv = regression_data()
     _, scaled = trained((LayerSpec(16, "tanh"),), epochs=1)
     _, unscaled = trained((LayerSpec(16, "tanh"),), epochs=1, data=(x * 1000, y, xv * 1000, yv))
-    assert scaled.diagnostics[-1]["layers"][0]["saturated"] == 0.0
-    assert unscaled.diagnostics[-1]["layers"][0]["saturated"] >= 0.9
+    assert scaled.diagnostics[0]["layers"][0]["saturated"] == 0.0
+    assert unscaled.diagnostics[0]["layers"][0]["saturated"] >= 0.9
     assert kinds(scaled) == []
     message = alerts(unscaled.diagnostics)[0].message
     assert "of layer 1's tanh units are saturated" in message
@@ -102,7 +109,7 @@ def test_records_follow_the_definitions_measured_independently():
     data = regression_data()
     layers = (LayerSpec(24, batch_norm=True), LayerSpec(12, "sigmoid"), LayerSpec(6, "elu"))
     model, outcome = trained(layers, CompileSpec("adam", 0.3), epochs=1, data=data)
-    record = outcome.diagnostics[-1]
+    [record] = outcome.diagnostics
     x, y, xv, _ = data
     assert record["rows"] == len(xv) and record["gradient_rows"] == min(len(x), GRADIENT_ROWS)
     assert [(la["name"], la["activation"], la["units"]) for la in record["layers"]] == [
@@ -139,7 +146,8 @@ def test_diagnosing_changes_nothing_in_the_training():
     assert diagnosed.history == plain.history
     for a, b in zip(with_probe.get_weights(), without.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert len(diagnosed.diagnostics) == 3 and plain.diagnostics == []
+    assert len(diagnosed.diagnostics) == 3 and diagnosed.diagnostics[0]
+    assert plain.diagnostics == []
 
 
 def test_each_epoch_reports_its_record_before_its_logs():
@@ -173,10 +181,11 @@ def test_a_run_carries_one_record_per_epoch_to_its_result_and_the_charts(tmp_pat
         "output layer (sigmoid)",
     ]
     assert norms.layout.yaxis.type == "log"
-    assert all(len(t.y) == len(result.history) for t in norms.data)
+    epochs = [i + 1 for i, record in enumerate(result.diagnostics) if record]
+    assert all(list(t.x) == epochs for t in norms.data)
     units = plots.unit_health(result.diagnostics)
     assert [t.name for t in units.data] == ["layer 1 (relu), dead", "layer 2 (relu), dead"]
-    assert list(units.data[0].y) == [r["layers"][0]["dead"] for r in result.diagnostics]
+    assert list(units.data[0].y) == [r["layers"][0]["dead"] for r in result.diagnostics if r]
 
 
 # --- alerts and charts from records, without training -------------------------------------------
@@ -238,11 +247,12 @@ def test_split_history_separates_logs_from_records():
     assert records[0]["layers"][0]["name"] == "layer 1" and records[1] is None
 
 
-def test_charts_wait_for_the_first_epoch_and_leave_gaps_for_missing_records():
+def test_charts_wait_for_the_first_epoch_and_bridge_unmeasured_epochs():
     assert plots.gradient_norms([]).layout.annotations[0].text == "waiting for the first epoch"
     assert plots.unit_health([None]).layout.annotations[0].text == "waiting for the first epoch"
-    fig = plots.gradient_norms([record(layer("layer 1", norm=0.0)), None])
-    assert list(fig.data[0].y) == [None, None]  # zero has no place on a log axis
+    fig = plots.gradient_norms([record(layer("layer 1", norm=0.0)), None, record(layer("layer 1"))])
+    assert list(fig.data[0].x) == [1, 3]
+    assert list(fig.data[0].y) == [None, 0.1]  # zero has no place on a log axis: a gap
     elu = plots.unit_health([record(layer("layer 1", "elu"))])
     assert elu.layout.annotations[0].text == "no relu, sigmoid or tanh layer to watch"
 
@@ -256,3 +266,15 @@ def test_the_ui_side_of_diagnostics_does_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_measuring_keeps_within_its_share_of_the_training_time():
+    x, y, xv, _ = regression_data()
+    keras.utils.set_random_seed(1)
+    model = build_model(x.shape[1], (LayerSpec(8),), "regression")
+    compile_model(model, CompileSpec(), "regression")
+    probe = Probe(model, tf.constant(xv), tf.constant(x), tf.constant(y))
+    assert probe.measure_within_budget(training_seconds=0.0) is not None  # the first always
+    assert probe.seconds > 0
+    assert probe.measure_within_budget(training_seconds=0.0) is None
+    assert probe.measure_within_budget(training_seconds=2 * probe.seconds / TIME_SHARE) is not None
