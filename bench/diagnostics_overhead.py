@@ -8,7 +8,9 @@ norms per layer after every epoch, see nncore/diagnostics.py) and once with `dia
 The two alternate, their order swapping every repeat, after one untimed warm-up pair; the
 median of the repeats is reported. Times are wall time of the whole `train` call, so the
 diagnostics' graph tracing and their measurement before the first epoch count against them.
-The goal of issue 5: training with diagnostics within 1.2x the time without.
+CPU time (all threads of the process) is reported beside wall time: on a shared machine it
+moves less with the other load. The goal of issue 5: training with diagnostics within 1.2x the
+time without.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def workloads() -> list[Workload]:
     ]
 
 
-def timed(work: Workload, diagnose: bool) -> float:
+def timed(work: Workload, diagnose: bool) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (all threads of this process) and epochs measured."""
     import keras
 
     from nncore.config import CompileSpec
@@ -93,12 +96,12 @@ def timed(work: Workload, diagnose: bool) -> float:
     model = build_model(work.data[0].shape[1], work.layers, work.task, work.n_classes)
     compile_model(model, CompileSpec(), work.task)
     spec = TrainSpec(epochs=work.epochs, early_stopping=False, restore_best_weights=False)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     outcome = train(model, *work.data, spec, seed=0, diagnose=diagnose)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     assert len(outcome.history) == work.epochs, outcome.message
     keras.backend.clear_session(free_memory=True)
-    return seconds
+    return seconds, cpu, sum(1 for record in outcome.diagnostics if record)
 
 
 def main() -> None:
@@ -106,17 +109,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"Machine: {machine()}")
-    print("| workload | without (s) | with diagnostics (s) | ratio |")
-    print("| --- | --- | --- | --- |")
+    print(f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
+    print(
+        "| workload | wall without (s) | wall with (s) | wall ratio | CPU without (s) "
+        "| CPU with (s) | CPU ratio | epochs measured |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for work in workloads():
-        times: dict[bool, list[float]] = {True: [], False: []}
+        runs: dict[bool, list[tuple[float, float, int]]] = {True: [], False: []}
         timed(work, True), timed(work, False)  # warm-up: TensorFlow's first kernels and traces
         for repeat in range(args.repeats):
             for diagnose in (True, False) if repeat % 2 else (False, True):
-                times[diagnose].append(timed(work, diagnose))
-        without, with_ = statistics.median(times[False]), statistics.median(times[True])
-        print(f"| {work.name} | {without:.2f} | {with_:.2f} | {with_ / without:.2f}x |", flush=True)
+                runs[diagnose].append(timed(work, diagnose))
+        wall = {d: statistics.median(r[0] for r in runs[d]) for d in runs}
+        cpu = {d: statistics.median(r[1] for r in runs[d]) for d in runs}
+        measured = statistics.median(r[2] for r in runs[True])
+        print(
+            f"| {work.name} | {wall[False]:.2f} | {wall[True]:.2f} | "
+            f"{wall[True] / wall[False]:.2f}x | {cpu[False]:.2f} | {cpu[True]:.2f} | "
+            f"{cpu[True] / cpu[False]:.2f}x | {measured:.0f} of {work.epochs} |",
+            flush=True,
+        )
+    print(f"Load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

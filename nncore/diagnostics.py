@@ -234,7 +234,8 @@ def _layers(model) -> list[_Layer]:
 
 
 class Probe:
-    """Measures an epoch's diagnostics of `model` in one graph call.
+    """Measures an epoch's diagnostics of `model`, in one graph call for up to 4096 validation
+    rows.
 
     `x_val` are the rows the unit statistics look at (the validation rows); `x`, `y` and
     `sample_weight` the training data, from which a fixed subset gives the gradient norms.
@@ -253,9 +254,14 @@ class Probe:
             tf.gather(part, picked) for part in (x, y, sample_weight) if part is not None
         )
         self._x_val = x_val if int(x_val.shape[0]) else self._batch[0]
-        self._units = keras.Model(model.input, [layer.unit_output.output for layer in self.hidden])
+        self._watched = [
+            layer for layer in self.hidden if layer.activation in ("relu", *SATURATING)
+        ]
+        outputs = [layer.unit_output.output for layer in self._watched]
+        self._units = keras.Model(model.input, outputs) if outputs else None
         # The data goes in as arguments, not captured constants, as in the training loop.
         self._measure = tf.function(self._graph, reduce_retracing=True)
+        self._count = tf.function(self._count_graph, reduce_retracing=True)
         # Units dead before any training tell a bad initialization from a too-large step.
         # (This first call also traces the graph, a one-off cost left out of the budget.)
         self._dead_at_start = [layer["dead"] for layer in self._layers_now()]
@@ -283,15 +289,25 @@ class Probe:
         }
 
     def _layers_now(self) -> list[Record]:
-        live, norms = self._measure(self._x_val, self._batch)
-        rows = int(self._x_val.shape[0])
+        x_val, rows = self._x_val, int(self._x_val.shape[0])
+        # One graph call for validation sets up to PROBE_BATCH rows; more rows, more calls (a
+        # loop inside the graph would cost a tenth of a second more to trace, every training).
+        live, norms = self._measure(
+            x_val[:PROBE_BATCH] if rows > PROBE_BATCH else x_val, self._batch
+        )
+        for start in range(PROBE_BATCH, rows, PROBE_BATCH):
+            more = self._count(x_val[start : start + PROBE_BATCH])
+            live = [total + extra for total, extra in zip(live, more, strict=True)]
         layers = []
-        for layer, count, norm in zip(self.layers, [*live, None], norms.numpy(), strict=True):
+        watched = iter(live)
+        for layer, norm in zip(self.layers, norms.numpy(), strict=True):
             dead = saturated = None
-            if count is not None and layer.activation == "relu":
-                dead = float(np.mean(count.numpy() == 0))
-            elif count is not None and layer.activation in SATURATING:
-                saturated = float(np.mean(count.numpy() <= (1 - SATURATION_ROWS) * rows))
+            if layer in self._watched:
+                count = next(watched).numpy()
+                if layer.activation == "relu":
+                    dead = float(np.mean(count == 0))
+                else:
+                    saturated = float(np.mean(count <= (1 - SATURATION_ROWS) * rows))
             layers.append(
                 {
                     "name": layer.name,
@@ -307,33 +323,30 @@ class Probe:
     def _graph(self, x_val, batch):
         import tensorflow as tf
 
-        live = [tf.zeros(layer.units, tf.int32) for layer in self.hidden]
-        if self.hidden:
-            n = tf.shape(x_val)[0]
-            for start in tf.range(0, n, PROBE_BATCH):
-                outputs = self._units(x_val[start : start + PROBE_BATCH], training=False)
-                outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-                live = [
-                    total + _live_rows(layer.activation, out)
-                    for total, layer, out in zip(live, self.hidden, outputs, strict=True)
-                ]
+        live = self._count_graph(x_val)
         x, y, *weight = batch
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=False)
             loss = self.model.compute_loss(
                 x, y, y_pred, weight[0] if weight else None, training=False
             )
-        kernels = [layer.dense.kernel for layer in self.layers]
-        gradients = tape.gradient(loss, kernels)
+        gradients = tape.gradient(loss, [layer.dense.kernel for layer in self.layers])
         return live, tf.stack([tf.norm(g) for g in gradients])
 
+    def _count_graph(self, x_val):
+        """Per watched layer and unit: on how many rows it passes back at least 1% of its
+        largest gradient (for relu: on how many it is not zero)."""
+        import tensorflow as tf
 
-def _live_rows(activation: str, out):
-    """Per unit: on how many rows it passes back at least 1% of its largest gradient."""
-    import tensorflow as tf
-
-    if activation in _RELATIVE_DERIVATIVE:
-        live = _RELATIVE_DERIVATIVE[activation](out) >= SATURATION_DERIVATIVE
-    else:
-        live = tf.not_equal(out, 0)
-    return tf.reduce_sum(tf.cast(live, tf.int32), axis=0)
+        if not self._watched:
+            return []
+        outputs = self._units(x_val, training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        live = []
+        for layer, out in zip(self._watched, outputs, strict=True):
+            if layer.activation == "relu":
+                alive = tf.not_equal(out, 0)
+            else:
+                alive = _RELATIVE_DERIVATIVE[layer.activation](out) >= SATURATION_DERIVATIVE
+            live.append(tf.reduce_sum(tf.cast(alive, tf.int32), axis=0))
+        return live

@@ -278,3 +278,41 @@ def test_measuring_keeps_within_its_share_of_the_training_time():
     assert probe.seconds > 0
     assert probe.measure_within_budget(training_seconds=0.0) is None
     assert probe.measure_within_budget(training_seconds=2 * probe.seconds / TIME_SHARE) is not None
+
+
+def test_validation_sets_larger_than_one_batch_are_counted_in_full():
+    # Weights set by hand so that some units come alive only on the last 808 of 9,000 rows,
+    # beyond the two full batches of 4,096.
+    keras.utils.set_random_seed(2)
+    model = build_model(4, (LayerSpec(64), LayerSpec(64, "sigmoid")), "regression")
+    compile_model(model, CompileSpec(), "regression")
+    x_val = np.full((9000, 4), -1.0, np.float32)
+    x_val[8192:, 0] = 1.0
+    relu_kernel = np.zeros((4, 64), np.float32)
+    relu_kernel[np.arange(64) % 4, np.arange(64)] = 1.0  # unit j follows input j % 4
+    sigmoid_kernel = np.zeros((64, 64), np.float32)
+    sigmoid_kernel[::4, :32] = 50 / 16  # 0 on the 16 live relu units' rows, else -50
+    sigmoid_bias = np.r_[np.full(32, -50.0), np.zeros(32)].astype(np.float32)
+    *_, out_kernel, out_bias = model.get_weights()
+    model.set_weights(
+        [relu_kernel, np.zeros(64, np.float32), sigmoid_kernel, sigmoid_bias, out_kernel, out_bias]
+    )
+    x, y = x_val[:100], np.zeros(100, np.float32)
+    record = Probe(model, tf.constant(x_val), tf.constant(x), tf.constant(y)).measure()
+    assert record["rows"] == 9000
+    assert record["layers"][0]["dead"] == 0.75  # only the units following input 0 ever live
+    assert record["layers"][1]["saturated"] == 0.0  # 808 rows are more than 1% of 9,000
+    first_batches = Probe(model, tf.constant(x_val[:8192]), tf.constant(x), tf.constant(y))
+    layers = first_batches.measure()["layers"]
+    assert (layers[0]["dead"], layers[1]["saturated"]) == (1.0, 0.5)
+
+
+@pytest.mark.parametrize("layers", [(), (LayerSpec(8, "elu"), LayerSpec(4, "linear"))])
+def test_networks_without_units_to_watch_still_get_gradient_norms(layers):
+    _, outcome = trained(layers, epochs=1)
+    [record] = outcome.diagnostics
+    assert [la["name"] for la in record["layers"]][-1] == OUTPUT
+    assert len(record["layers"]) == len(layers) + 1
+    assert all(la["dead"] is None and la["saturated"] is None for la in record["layers"])
+    assert all(la["gradient_norm"] > 0 for la in record["layers"])
+    assert alerts(outcome.diagnostics) == []
