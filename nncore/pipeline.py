@@ -42,6 +42,8 @@ class RunResult:
     # Positions of the validation rows among the rows that have a target.
     validation_rows: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     warnings: list[str] = field(default_factory=list)
+    # One `nncore.diagnostics` record per epoch of `history`.
+    diagnostics: list[dict] = field(default_factory=list)
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -158,6 +160,7 @@ def run_experiment(
         output_val=output_val,
         validation_rows=prepared.split.validation,
         warnings=list(plan.warnings),
+        diagnostics=outcome.diagnostics,
     )
 
 
@@ -191,10 +194,18 @@ def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str
     """`run_experiment` as a job for `nncore.jobs`: progress out, stop requests in."""
     from nncore.train import Listener
 
+    diagnosed: dict[int, dict] = {}  # each epoch's record, until its logs go out with it
+
+    def epoch_end(epoch: int, logs: dict[str, float]) -> None:
+        channel.report_epoch(
+            {"epoch": epoch + 1, **logs, "diagnostics": diagnosed.pop(epoch, None)}
+        )
+
     listener = Listener(
-        on_epoch_end=lambda epoch, logs: channel.report_epoch({"epoch": epoch + 1, **logs}),
+        on_epoch_end=epoch_end,
         on_progress=lambda progress: channel.report_progress(**progress),
         should_stop=channel.stop_requested,
+        on_diagnostics=diagnosed.__setitem__,
     )
     return run_experiment(frame, experiment, out_dir, listener=listener)
 

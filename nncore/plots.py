@@ -786,3 +786,171 @@ def baseline_comparison(metrics: dict, metric: str) -> go.Figure:
 
 def _number(value) -> float:
     return float(value) if isinstance(value, int | float) else float("nan")
+
+
+# --- inside the network while it trains ---------------------------------------------------------
+
+
+def _layer_colors(diagnostics: Sequence[dict | None]) -> dict[str, str]:
+    """One colour per layer name, the same in every chart: dark for the first layer, light for
+    the output layer, so "the early layers" are easy to find."""
+    from plotly.colors import sample_colorscale
+
+    names: dict[str, None] = {}
+    for record in diagnostics:
+        for layer in (record or {}).get("layers", []):
+            names.setdefault(layer["name"])
+    n = len(names)
+    colors = sample_colorscale("Viridis", [0.85 * i / max(1, n - 1) for i in range(n)])
+    return dict(zip(names, colors, strict=True))
+
+
+def _waiting(fig: go.Figure) -> go.Figure:
+    fig.update_layout(xaxis_range=[0, 10], yaxis_range=[0, 1])
+    fig.add_annotation(
+        text="waiting for the first epoch",
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"color": MUTED_COLOR, "size": 15},
+    )
+    return fig
+
+
+def _layer_series(
+    diagnostics: Sequence[dict | None], key: str
+) -> tuple[list[int], dict[str, tuple[str, list]]]:
+    """The measured epochs (1-based; an epoch without a record is left out, so lines bridge
+    it), and per layer name its activation and its `key` at each of them."""
+    measured = [(epoch, record) for epoch, record in enumerate(diagnostics, start=1) if record]
+    activations: dict[str, str] = {}
+    for _, record in measured:
+        for layer in record["layers"]:
+            if layer.get(key) is not None:
+                activations.setdefault(layer["name"], layer["activation"])
+    series: dict[str, tuple[str, list]] = {name: (a, []) for name, a in activations.items()}
+    for _, record in measured:
+        values = {layer["name"]: layer.get(key) for layer in record["layers"]}
+        for name, (_, column) in series.items():
+            column.append(values.get(name))
+    return [epoch for epoch, _ in measured], series
+
+
+def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
+    """Per hidden layer and epoch, the share of its units that are dead (relu) or saturated
+    (sigmoid, tanh), from `nncore.diagnostics` records (one per epoch, None for a gap).
+
+    A dotted line marks the share at which the Train page raises an alert.
+    """
+    from nncore.diagnostics import DEAD_ALERT, SATURATED_ALERT
+
+    fig = go.Figure()
+    _layout(
+        fig,
+        "Dead and saturated units per layer",
+        xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": "share of the layer's units"}, "tickformat": ".0%"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        uirevision="unit_health",
+    )
+    fig.update_layout(margin_b=90)
+    if not any(diagnostics):
+        return _waiting(fig)
+    colors = _layer_colors(diagnostics)
+    lines = []
+    for state, dash in (("dead", "solid"), ("saturated", "dash")):
+        epochs, series = _layer_series(diagnostics, state)
+        for name, (activation, values) in series.items():
+            lines.append((f"{name} ({activation}), {state}", epochs, values, colors[name], dash))
+    if not lines:
+        fig.update_layout(yaxis_range=[0, 1])
+        fig.add_annotation(
+            text="no relu, sigmoid or tanh layer to watch",
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            font={"color": MUTED_COLOR, "size": 15},
+        )
+        return fig
+    mode = "lines+markers" if len(diagnostics) <= 30 else "lines"
+    for name, epochs, values, color, dash in lines:
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=values,
+                name=name,
+                mode=mode,
+                line={"color": color, "width": 2, "dash": dash},
+                marker={"size": 5},
+                hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.0%}}<extra></extra>",
+            )
+        )
+    alert = min(DEAD_ALERT, SATURATED_ALERT)
+    fig.update_layout(
+        yaxis_range=[-0.02, 1.02],
+        shapes=[
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": alert,
+                "y1": alert,
+                "line": {"dash": "dot", "color": MUTED_COLOR, "width": 1.5},
+            }
+        ],
+        annotations=[
+            {
+                "x": 0,
+                "y": alert,
+                "xref": "paper",
+                "text": "alert",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"color": MUTED_COLOR, "size": 12},
+            }
+        ],
+    )
+    return fig
+
+
+def gradient_norms(diagnostics: Sequence[dict | None]) -> go.Figure:
+    """Per layer and epoch, the norm of the loss's gradient for the layer's weights, on a log
+    scale: vanishing gradients show as the first layers' lines lying decades below the last."""
+    fig = go.Figure()
+    _layout(
+        fig,
+        "Gradient norm per layer",
+        xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": "gradient norm (log scale)"}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        uirevision="gradient_norms",
+    )
+    fig.update_layout(margin_b=90)
+    if not any(diagnostics):
+        return _waiting(fig)
+    colors = _layer_colors(diagnostics)
+    mode = "lines+markers" if len(diagnostics) <= 30 else "lines"
+    epochs, series = _layer_series(diagnostics, "gradient_norm")
+    for layer, (activation, values) in series.items():
+        name, color = f"{layer} ({activation})", colors[layer]
+        # A norm of exactly zero has no place on a log axis: it shows as a gap.
+        shown = [v if v is not None and v > 0 else None for v in values]
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=shown,
+                name=name,
+                mode=mode,
+                line={"color": color, "width": 2},
+                marker={"size": 5},
+                hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.3g}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig

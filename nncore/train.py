@@ -20,9 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from nncore.config import TrainSpec, monitor_mode
+from nncore.diagnostics import Probe, Record
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ProgressCallback = Callable[[dict[str, float]], None]
+DiagnosticsCallback = Callable[[int, Record | None], None]
 
 # Wall time one call into the graph aims for: short enough for a prompt stop, long enough that
 # the Python round trip between calls costs little.
@@ -37,6 +39,9 @@ class Listener:
     on_epoch_end: EpochCallback | None = None
     on_progress: ProgressCallback | None = None
     should_stop: Callable[[], bool] | None = None
+    # Called with each epoch's `nncore.diagnostics` record (None for an epoch not measured),
+    # just before `on_epoch_end`.
+    on_diagnostics: DiagnosticsCallback | None = None
 
 
 @dataclass
@@ -48,6 +53,9 @@ class TrainOutcome:
     restored_best: bool = False
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    # One `nncore.diagnostics` record per epoch of `history` when diagnosing; None for an epoch
+    # left unmeasured to keep their cost down (see `Probe.measure_within_budget`).
+    diagnostics: list[Record | None] = field(default_factory=list)
 
 
 def train(
@@ -62,16 +70,24 @@ def train(
     sample_weight: np.ndarray | None = None,
     listener: Listener | None = None,
     shuffle: bool = True,
+    diagnose: bool = True,
 ) -> TrainOutcome:
-    """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch."""
+    """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch.
+
+    With `diagnose`, every epoch also measures dead and saturated units and gradient norms per
+    layer (`nncore.diagnostics`) into `TrainOutcome.diagnostics`.
+    """
     loop = _Loop(model, x, y, x_val, y_val, spec.batch_size, sample_weight)
+    probe = Probe(model, loop.x_val, loop.x, loop.y, loop.w) if diagnose else None
     try:
-        return _fit(loop, spec, seed, listener or Listener(), shuffle)
+        return _fit(loop, probe, spec, seed, listener or Listener(), shuffle)
     finally:
         loop.close()
 
 
-def _fit(loop: _Loop, spec: TrainSpec, seed: int, listener: Listener, shuffle: bool):
+def _fit(
+    loop: _Loop, probe: Probe | None, spec: TrainSpec, seed: int, listener: Listener, shuffle: bool
+):
     model, n = loop.model, loop.n
     callbacks, early = _callbacks(model, spec, has_validation=loop.has_validation)
     outcome = TrainOutcome()
@@ -129,6 +145,11 @@ def _fit(loop: _Loop, spec: TrainSpec, seed: int, listener: Listener, shuffle: b
             outcome.stopped_by = "nan"
             outcome.message = _nan_message(model, epoch)
             break
+        if probe is not None:
+            record = probe.measure_within_budget(time.perf_counter() - started)
+            outcome.diagnostics.append(record)
+            if listener.on_diagnostics:
+                listener.on_diagnostics(epoch, record)
         callbacks.on_epoch_end(epoch, logs)
         outcome.history.append(logs)
         if listener.on_epoch_end:

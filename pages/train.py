@@ -14,8 +14,9 @@ from nncore.config import (
     TrainSpec,
     monitor_mode,
 )
+from nncore.diagnostics import alerts, split_history
 from nncore.errors import NNCoreError
-from ui import Keys, Run, current_run, init_state, require, show_error, start_run
+from ui import Keys, Run, current_run, init_state, md, require, show_error, start_run
 
 POLL_SECONDS = 1.0
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -28,6 +29,13 @@ OPTIMIZER_HELP = (
 LR_HELP = (
     "How big a step each update takes. Too small and learning crawls; too large and the loss "
     "jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1."
+)
+INSIDE_HELP = (
+    "Measured after every epoch. Dead: relu units that output zero for every validation row "
+    "(they no longer learn). Saturated: sigmoid or tanh units stuck at their extremes on 99% of "
+    "the rows, where they pass back under 1% of the gradient. Gradient norm: how strongly the "
+    "loss pulls on each layer's weights, measured on the same training rows every epoch; when "
+    "the first layers' lines lie decades below the last ones, the gradients vanish."
 )
 METRICS_BY_TASK = {
     "regression": ("loss", "mae", "rmse"),
@@ -217,7 +225,7 @@ def show_progress(run: Run) -> None:
     job.touch()
     status = job.status
     progress = job.progress() or {}
-    history = job.history()
+    history, diagnostics = split_history(job.history())
     epochs = run.experiment.training.epochs
     if status == "queued":
         position = job.queue_position()  # None if a trainer took it a moment ago
@@ -246,7 +254,7 @@ def show_progress(run: Run) -> None:
     else:
         result = run.result()
         if result is not None:
-            history = result.history
+            history, diagnostics = result.history, result.diagnostics
             text = result.message or f"Finished {len(history)} epochs."
             st.success(f"{run.name}: {text}", icon=":material/check_circle:")
             st.page_link(
@@ -269,10 +277,21 @@ def show_progress(run: Run) -> None:
     for i, metric in enumerate(names):
         figure = plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)
         columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
+    if any(diagnostics):
+        show_inside(diagnostics)
     if status in ("done", "stopped", "failed") and st.session_state.get("seen_end") != run.id:
         # Once per run: a full rerun turns the live polling off and enables Start again.
         st.session_state["seen_end"] = run.id
         st.rerun()
+
+
+def show_inside(diagnostics: list[dict | None]) -> None:
+    st.subheader("Inside the network", help=INSIDE_HELP)
+    for alert in alerts(diagnostics):
+        st.warning(md(alert.message), icon=":material/warning:")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.unit_health(diagnostics), key="unit_health")
+    right.plotly_chart(plots.gradient_norms(diagnostics), key="gradient_norms")
 
 
 if run is not None:

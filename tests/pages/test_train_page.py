@@ -1,5 +1,7 @@
 """The Train page: settings, a real background training, live charts, Stop."""
 
+import json
+import re
 import time
 from pathlib import Path
 
@@ -42,6 +44,10 @@ def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
 
 def current_job(at: AppTest):
     return at.session_state[Keys.RUNS][-1].job
+
+
+def chart_title(element) -> str:
+    return json.loads(element.proto.spec)["layout"]["title"]["text"]
 
 
 def test_guard_without_data_links_to_the_data_page():
@@ -92,8 +98,14 @@ def test_a_training_runs_in_the_background_and_its_curves_are_drawn():
     run_until(at, lambda _: job.done())
     assert job.status == "done", job.error()
     assert "Finished 5 epochs" in at.success[0].value or "Early stopping" in at.success[0].value
-    charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) == 2  # loss and accuracy, training against validation
+    titles = [chart_title(c) for c in at.get("plotly_chart")]
+    # loss and accuracy, training against validation; then the network's insides
+    assert titles == [
+        "Loss per epoch",
+        "Accuracy per epoch",
+        "Dead and saturated units per layer",
+        "Gradient norm per layer",
+    ]
     assert not at.button(key="start").disabled
 
 
@@ -112,3 +124,33 @@ def test_stop_ends_a_long_training_and_keeps_its_result():
     result = at.session_state[Keys.RUNS][-1].result()
     assert result.stopped_by == "user" and 2 <= len(result.history) < 2000
     assert (result.out_dir / "model.keras").exists()
+
+
+def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
+    at = open_train_page("iris", layers=(LayerSpec(16, "sigmoid"),) * 10)
+    at.number_input(key="epochs").set_value(2000).run()
+    at.checkbox(key="early_stopping").uncheck().run()
+    at.button(key="start").click().run()
+    job = current_job(at)
+
+    def vanishing_alert(at: AppTest) -> str | None:
+        return next((w.value for w in at.warning if "gradients are" in w.value), None)
+
+    run_until(at, lambda at: job.status == "running" and vanishing_alert(at))
+    assert job.status == "running"  # shown while it trains
+    at.button(key="stop").click().run()
+    run_until(at, lambda _: job.done(), seconds=60)
+    assert job.status == "stopped"
+    alert = vanishing_alert(at)  # and still shown after
+    assert re.search(r"layer 1's gradients (are|were) under a", alert, re.IGNORECASE), alert
+    assert "use relu instead of sigmoid" in alert
+    charts = {chart_title(c): json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    norms = charts["Gradient norm per layer"]
+    assert norms["layout"]["yaxis"]["type"] == "log"
+    assert [t["name"] for t in norms["data"]] == [
+        *(f"layer {i} (sigmoid)" for i in range(1, 11)),
+        "output layer (softmax)",
+    ]
+    measured = [r for r in at.session_state[Keys.RUNS][-1].result().diagnostics if r]
+    assert all(len(t["y"]) == len(measured) > 0 for t in norms["data"])
+    assert "Dead and saturated units per layer" in charts
