@@ -7,11 +7,14 @@ whether the network earns its keep.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 
@@ -147,4 +150,67 @@ def threshold_scores(y_true: np.ndarray, p_positive: np.ndarray, threshold: floa
         "recall": float(skm.recall_score(y_true, y_pred, labels=labels, zero_division=0)),
         "f1": float(skm.f1_score(y_true, y_pred, labels=labels, zero_division=0)),
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+# Enough rows for a steady ranking; more only cost time (each column is scored `repeats` times).
+IMPORTANCE_ROWS = 2000
+
+
+class _Fitted:
+    """A trained network as scikit-learn's permutation_importance expects an estimator."""
+
+    def __init__(self, predict: Callable[[pd.DataFrame], np.ndarray]) -> None:
+        self.predict = predict
+
+    def fit(self, *_):
+        return self
+
+
+def feature_importance(
+    predict: Callable[[pd.DataFrame], np.ndarray],
+    rows: pd.DataFrame,
+    y_true: np.ndarray,
+    task: str,
+    n_classes: int = 0,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict | None:
+    """How much the score falls when one column's values are shuffled among `rows`.
+
+    `predict` maps raw rows to the network's outputs (values, or probabilities), `rows` are the
+    validation rows with the feature columns only, `y_true` their targets as in `scores`. The
+    score is R² for regression and log loss for classification (finer than accuracy on few
+    rows). Returns None with fewer than 2 rows, where neither score is defined.
+    """
+    if len(rows) < 2:
+        return None
+    if len(rows) > IMPORTANCE_ROWS:
+        keep = np.random.default_rng(seed).choice(len(rows), IMPORTANCE_ROWS, replace=False)
+        rows, y_true = rows.iloc[np.sort(keep)], np.asarray(y_true)[np.sort(keep)]
+    labels = list(range(max(n_classes, 2)))
+
+    def score(estimator, x, y) -> float:
+        output = estimator.predict(x)
+        if task == "regression":
+            return float(skm.r2_score(y, np.asarray(output, dtype=float).reshape(-1)))
+        probabilities = _normalized(class_probabilities(output, task))
+        return -float(skm.log_loss(np.asarray(y).astype(int), probabilities, labels=labels))
+
+    found = permutation_importance(
+        _Fitted(predict), rows, y_true, scoring=score, n_repeats=repeats, random_state=seed
+    )
+    order = np.argsort(-found.importances_mean, kind="stable")
+    return {
+        "score": "r2" if task == "regression" else "log_loss",
+        "rows": int(len(rows)),
+        "repeats": repeats,
+        "columns": [
+            {
+                "column": str(rows.columns[i]),
+                "mean": float(found.importances_mean[i]),
+                "std": float(found.importances_std[i]),
+            }
+            for i in order
+        ],
     }

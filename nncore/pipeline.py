@@ -132,6 +132,14 @@ def run_experiment(
             ),
             "rows": int(len(rows)),
         }
+    metrics["importance"] = evaluate.feature_importance(
+        lambda rows: raw_outputs(portable, model_inputs(rows, schema)),
+        frame_rows.iloc[prepared.split.validation][[column for column, _ in plan.features]],
+        in_target_units(prepared.y_val),
+        task,
+        n_classes,
+        seed=experiment.seed,
+    )
     metrics["training"] = {
         "epochs_run": len(outcome.history),
         "stopped_by": outcome.stopped_by,
