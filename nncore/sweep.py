@@ -169,8 +169,8 @@ class CapacitySearch:
             self.phase = "deeper"
         else:
             self.finished = True
-        if len(self.steps) >= self.max_steps:
-            self.finished = True
+        if len(self.steps) >= self.max_steps or self.chosen is None:
+            self.finished = True  # at the limit, or nothing scored to grow from
 
     def _improves(self, score: float, than: float | None) -> bool:
         if than is None:
