@@ -354,7 +354,15 @@ def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec) -> Job:
     return job
 
 
-def adopt(experiment: Experiment) -> None:
+def adopt(**changes) -> None:
+    """Put tuned settings (`compile=...`, `layers=...`) into the current experiment."""
+    experiment = st.session_state[Keys.EXPERIMENT]
+    st.session_state[Keys.EXPERIMENT] = experiment.replace(
+        data=st.session_state[Keys.DATA_SPEC], **changes
+    )
+
+
+def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
     from nncore.profile import plan_columns
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from nncore import plots
 from nncore.sweep import describe_layers
-from ui import Keys, Run, adopt, init_state, md, run_history, run_score
+from ui import Keys, Run, init_state, md, restore, run_history, run_score
 
 init_state()
 st.title("Runs")
@@ -62,8 +62,8 @@ st.subheader("One run", anchor=False)
 picked = by_id[
     st.selectbox("Run", list(by_id), key="runs_pick", format_func=lambda i: by_id[i].name)
 ]
-download, restore = st.columns(2)
-download.download_button(
+download_box, restore_box = st.columns(2)
+download_box.download_button(
     "Download experiment.json",
     picked.experiment.to_json(),
     file_name=f"{picked.name.split(' · ')[0].replace(' ', '-')}-experiment.json",
@@ -71,14 +71,14 @@ download.download_button(
     key="download_experiment",
     icon=":material/download:",
 )
-if restore.button(
+if restore_box.button(
     "Restore its settings",
     key="restore",
     icon=":material/restore:",
     help="Make its data settings, layers and training settings the current ones, so the Data, "
     "Model and Train pages show them and Start training reruns it.",
 ):
-    adopt(picked.experiment)
+    restore(picked.experiment)
     st.session_state[Keys.CURRENT_RUN] = picked.id
     st.success(
         f"Restored the settings of {md(picked.name)}: see them on the Model and Train pages.",

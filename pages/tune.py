@@ -164,7 +164,8 @@ with sweep_tab:
                 f"Use {rate.optimizer} at {rate.learning_rate:g}",
                 key="adopt_rate",
                 icon=":material/check:",
-                on_click=lambda: adopt(st.session_state[Keys.EXPERIMENT].replace(compile=rate)),
+                on_click=adopt,
+                kwargs={"compile": rate},
             )
         rerun_once_at_end("sweep", ",".join(sweep.run_ids))
 
@@ -214,7 +215,8 @@ with range_tab:
                     f"Use {found.suggestion:g}",
                     key="adopt_suggested",
                     icon=":material/check:",
-                    on_click=lambda: adopt(st.session_state[Keys.EXPERIMENT].replace(compile=spec)),
+                    on_click=adopt,
+                    kwargs={"compile": spec},
                 )
         else:
             points = job.history()
@@ -307,9 +309,8 @@ with capacity_tab:
                 f"Use {describe_layers(chosen.layers)}",
                 key="adopt_layers",
                 icon=":material/check:",
-                on_click=lambda: adopt(
-                    st.session_state[Keys.EXPERIMENT].replace(layers=chosen.layers)
-                ),
+                on_click=adopt,
+                kwargs={"layers": chosen.layers},
             )
         rerun_once_at_end("capacity", ",".join(record.run_ids))
 
