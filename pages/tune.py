@@ -80,6 +80,15 @@ def rerun_once_at_end(kind: str, ident: str) -> None:
         st.rerun()
 
 
+def adopt_button(label: str, key: str, **changes) -> None:
+    """Adopt `changes` into the current experiment, then redraw the whole page (a button in a
+    fragment reruns only the fragment, and the caption above shows the settings)."""
+    if st.button(label, key=key, icon=":material/check:"):
+        adopt(**changes)
+        st.session_state["tune_adopted"] = label.removeprefix("Use ")
+        st.rerun()
+
+
 def stop_all(runs) -> None:
     for run in runs:
         run.job.stop()
@@ -87,6 +96,11 @@ def stop_all(runs) -> None:
 
 if error := st.session_state.pop("tune_error", None):
     show_error(error)
+if adopted := st.session_state.pop("tune_adopted", None):
+    st.success(
+        f"Adopted {md(adopted)}: the Model and Train pages now show it; train it there.",
+        icon=":material/check_circle:",
+    )
 
 sweep_tab, range_tab, capacity_tab = st.tabs(
     ["Learning-rate sweep", "Range test", "Capacity search"]
@@ -160,12 +174,8 @@ with sweep_tab:
                 f"Best: {md(best.name)}, {monitor} {run_score(best):.4g}.",
                 icon=":material/star:",
             )
-            st.button(
-                f"Use {rate.optimizer} at {rate.learning_rate:g}",
-                key="adopt_rate",
-                icon=":material/check:",
-                on_click=adopt,
-                kwargs={"compile": rate},
+            adopt_button(
+                f"Use {rate.optimizer} at {rate.learning_rate:g}", "adopt_rate", compile=rate
             )
         rerun_once_at_end("sweep", ",".join(sweep.run_ids))
 
@@ -211,13 +221,7 @@ with range_tab:
                 st.success(
                     f"Suggested learning rate: {found.suggestion:g}.", icon=":material/star:"
                 )
-                st.button(
-                    f"Use {found.suggestion:g}",
-                    key="adopt_suggested",
-                    icon=":material/check:",
-                    on_click=adopt,
-                    kwargs={"compile": spec},
-                )
+                adopt_button(f"Use {found.suggestion:g}", "adopt_suggested", compile=spec)
         else:
             points = job.history()
             rates, losses = [p["learning_rate"] for p in points], [p["loss"] for p in points]
@@ -305,12 +309,8 @@ with capacity_tab:
                 "growing further did not improve it enough.",
                 icon=":material/star:",
             )
-            st.button(
-                f"Use {describe_layers(chosen.layers)}",
-                key="adopt_layers",
-                icon=":material/check:",
-                on_click=adopt,
-                kwargs={"layers": chosen.layers},
+            adopt_button(
+                f"Use {describe_layers(chosen.layers)}", "adopt_layers", layers=chosen.layers
             )
         rerun_once_at_end("capacity", ",".join(record.run_ids))
 

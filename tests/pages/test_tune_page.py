@@ -82,6 +82,10 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
 
     at.button(key="adopt_rate").click().run()
     assert not at.exception
+    assert any(
+        f"Adopted sgd at {best_run.experiment.compile.learning_rate:g}" in s.value
+        for s in at.success
+    )
     adopted = at.session_state[Keys.EXPERIMENT].compile
     assert (adopted.optimizer, adopted.learning_rate) == (
         "sgd",
