@@ -133,8 +133,9 @@ def run_experiment(
             "rows": int(len(rows)),
         }
     metrics["importance"] = evaluate.feature_importance(
-        lambda rows: raw_outputs(portable, model_inputs(rows, schema)),
-        frame_rows.iloc[prepared.split.validation][[column for column, _ in plan.features]],
+        lambda inputs: raw_outputs(portable, inputs),
+        model_inputs(frame_rows.iloc[prepared.split.validation], schema),
+        evaluate.input_sources(schema),
         in_target_units(prepared.y_val),
         task,
         n_classes,
