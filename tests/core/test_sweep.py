@@ -225,3 +225,60 @@ def test_importance_ranks_an_informative_column_above_noise(tmp_path):
     assert by_column["signal"] > 10 * max(abs(by_column["noise"]), abs(by_column["color"]), 1e-3)
     assert importance["score"] == "log_loss" and importance["rows"] == 60
     assert '"importance"' in (tmp_path / "metrics.json").read_text()  # saved with the run
+
+
+def test_importance_names_each_raw_column_once_dates_included(trained_runs):
+    for task, (_, result) in trained_runs.items():
+        importance = result.metrics["importance"]
+        assert sorted(c["column"] for c in importance["columns"]) == ["color", "when", "x1", "x2"]
+        assert importance["score"] == ("r2" if task == "regression" else "log_loss")
+        means = [c["mean"] for c in importance["columns"]]
+        assert means == sorted(means, reverse=True)
+
+
+# ------------------------------------------------------------------------------------- charts
+
+
+def test_overlaid_curves_mark_the_best_run_at_its_best_epoch():
+    from nncore import plots
+
+    curves = {
+        "run 1": [{"loss": 1.0, "val_loss": 0.9}, {"loss": 0.8, "val_loss": 0.7}],
+        "run 2": [{"loss": 0.5, "val_loss": 0.4}, {"loss": 0.3, "val_loss": 0.45}],
+    }
+    fig = plots.compare_curves(curves, "loss", best="run 2")
+    assert [t.name for t in fig.data] == ["run 1", "run 2 (best)", "best: run 2, epoch 1"]
+    assert list(fig.data[0].y) == [0.9, 0.7]  # validation, not training
+    assert (fig.data[2].x, fig.data[2].y) == ((1,), (0.4,))
+    assert fig.data[1].line.width > fig.data[0].line.width
+    accuracy = plots.compare_curves(
+        {"a": [{"accuracy": 0.5}, {"accuracy": 0.9}]}, "accuracy", best="a"
+    )
+    assert accuracy.data[-1].x == (2,)  # higher is better; no validation: the training curve
+
+
+def test_range_test_chart_has_a_log_axis_and_the_suggestion():
+    from nncore import plots
+
+    fig = plots.range_test([1e-4, 1e-3, 1e-2], [2.0, 1.0, 5.0], [2.0, 1.5, 3.0], 1e-4)
+    assert fig.layout.xaxis.type == "log"
+    assert [t.name for t in fig.data] == ["loss of each batch", "smoothed", "suggested rate 0.0001"]
+    assert plots.range_test([], [], []).data[0].x == ()
+
+
+def test_capacity_and_importance_charts():
+    from nncore import plots
+
+    fig = plots.capacity_steps(["8 relu", "16 relu"], [0.5, None], [True, False], "val_loss")
+    assert list(fig.data[0].x) == ["1. 8 relu", "2. 16 relu"] and fig.data[0].text[1] == "n/a"
+    importance = {
+        "score": "r2",
+        "rows": 80,
+        "repeats": 3,
+        "columns": [
+            {"column": "a", "mean": 0.4, "std": 0.1},
+            {"column": "b", "mean": -0.01, "std": 0},
+        ],
+    }
+    fig = plots.feature_importance(importance)
+    assert list(fig.data[0].y) == ["a", "b"] and "fall in R²" in fig.layout.xaxis.title.text
