@@ -23,6 +23,17 @@ from nncore.config import DataSpec, Experiment
 from nncore.csvio import read_csv, sniff
 from nncore.errors import NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
+from nncore.profile import plan_columns
+from nncore.sweep import (
+    CapacitySearch,
+    RangeTestSpec,
+    best_score,
+    best_trial,
+    check_same_split,
+    describe_layers,
+    range_test_job,
+    rate_trials,
+)
 
 
 class Keys:
@@ -253,8 +264,6 @@ def run_history(run: Run) -> list[dict]:
 
 def run_score(run: Run) -> float | None:
     """The run's best value of its monitored validation score so far."""
-    from nncore.sweep import best_score
-
     return best_score(run_history(run), run.experiment.training.monitor)
 
 
@@ -274,8 +283,6 @@ def start_rate_sweep(
     experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: tuple[float, ...]
 ) -> RateSweep:
     """One training job per rate; they run side by side as the server's trainers allow."""
-    from nncore.sweep import rate_trials
-
     runs = [
         start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
         for trial in rate_trials(experiment, optimizer, rates)
@@ -288,8 +295,6 @@ def start_rate_sweep(
 def best_run(runs: list[Run]) -> Run | None:
     """The run with the best monitored validation score, once every run has ended; refuses
     (JobError) runs that validated on different rows."""
-    from nncore.sweep import best_trial, check_same_split
-
     if not runs or in_flight(runs):
         return None
     results = [r.result() for r in runs]
@@ -303,14 +308,12 @@ class Search:
     """A capacity search and its runs, one per step; the frame it trains on is kept so a step
     starts even if another table is loaded meanwhile."""
 
-    search: object  # nncore.sweep.CapacitySearch
+    search: CapacitySearch
     frame: pd.DataFrame
     run_ids: list[str] = field(default_factory=list)
 
 
 def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options) -> Search:
-    from nncore.sweep import CapacitySearch
-
     record = Search(CapacitySearch(base=experiment, **options), frame)
     st.session_state[Keys.SEARCH] = record
     advance_search()
@@ -320,8 +323,6 @@ def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options
 def advance_search() -> None:
     """Record a finished step's score and start the next step, if the search goes on. Called
     whenever a page of this session runs, and by the pages' timers."""
-    from nncore.sweep import describe_layers
-
     record: Search | None = st.session_state.get(Keys.SEARCH)
     if record is None or record.search.finished:
         return
@@ -345,9 +346,7 @@ def stop_search() -> None:
             run.job.stop()
 
 
-def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec) -> Job:
-    from nncore.sweep import range_test_job
-
+def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec: RangeTestSpec) -> Job:
     experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
     job = job_runner().submit(range_test_job, frame, experiment, spec, name="range test")
     st.session_state[Keys.RANGE_TEST] = job
@@ -364,8 +363,6 @@ def adopt(**changes) -> None:
 
 def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
-    from nncore.profile import plan_columns
-
     st.session_state[Keys.EXPERIMENT] = experiment
     if experiment.data != st.session_state[Keys.DATA_SPEC]:
         st.session_state[Keys.DATA_SPEC] = experiment.data

@@ -2,6 +2,9 @@
 trainings on a small sample, and adopting what they find."""
 
 import json
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -10,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from nncore.config import Experiment, LayerSpec, TrainSpec
 from ui import Keys
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
 WAIT_SECONDS = 300
 
 
@@ -136,3 +140,32 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     at.button(key="adopt_layers").click().run()
     assert not at.exception
     assert at.session_state[Keys.EXPERIMENT].layers == chosen.layers
+
+
+def test_the_server_side_never_imports_tensorflow():
+    """In a fresh process (other tests may have imported TensorFlow): a range test runs in a
+    worker and its chart is drawn, the Runs page is shown, and the server stays TF-free."""
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file({APP!r}, default_timeout=60).run()
+        at.button(key="sample_iris").click().run()
+        at.switch_page("pages/tune.py").run()
+        at.number_input(key="range_steps").set_value(20).run()
+        at.button(key="start_range").click().run()
+        job = at.session_state["{Keys.RANGE_TEST}"]
+        assert job.wait(240), "the range test did not end"
+        at.run()
+        assert not at.exception, at.exception
+        assert at.button(key="adopt_suggested")
+        at.switch_page("pages/runs.py").run()
+        assert not at.exception, at.exception
+        print("tensorflow" in sys.modules, "keras" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["False", "False"]
