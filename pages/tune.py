@@ -149,7 +149,8 @@ with sweep_tab:
             show_error(exc)
             best = None
         curves = {run.name: run_history(run) for run in runs}
-        metric = monitor.removeprefix("val_")
+        watched = runs[0].experiment.training.monitor if runs else monitor
+        metric = watched.removeprefix("val_")
         figure = plots.compare_curves(curves, metric, best=best.name if best else None)
         st.plotly_chart(figure, key="sweep_chart")
         st.dataframe(
@@ -159,7 +160,7 @@ with sweep_tab:
                     "learning rate": run.experiment.compile.learning_rate,
                     "status": run.job.status,
                     "epochs": len(curves[run.name]),
-                    f"best {monitor}": run_score(run),
+                    f"best {watched}": run_score(run),
                 }
                 for run in runs
             ],
@@ -171,7 +172,7 @@ with sweep_tab:
         if best is not None:
             rate = best.experiment.compile
             st.success(
-                f"Best: {md(best.name)}, {monitor} {run_score(best):.4g}.",
+                f"Best: {md(best.name)}, {watched} {run_score(best):.4g}.",
                 icon=":material/star:",
             )
             adopt_button(

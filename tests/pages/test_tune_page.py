@@ -43,6 +43,10 @@ def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
     raise AssertionError("the page did not reach the expected state in time")
 
 
+def has_button(at: AppTest, key: str) -> bool:
+    return key in [b.key for b in at.button]  # at.button(key=...) raises when it is absent
+
+
 def chart(at: AppTest, key: str) -> dict:
     for element in at.get("plotly_chart"):
         if element.proto.id.endswith(key):
@@ -74,7 +78,7 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
     assert [r.experiment.compile.learning_rate for r in runs] == [0.001, 0.01, 0.1]
     assert {r.experiment.compile.optimizer for r in runs} == {"sgd"}
     assert all(r.experiment.training.epochs == 4 for r in runs)
-    run_until(at, lambda a: all(r.job.done() for r in runs) and a.button(key="adopt_rate"))
+    run_until(at, lambda a: all(r.job.done() for r in runs) and has_button(a, "adopt_rate"))
     assert [r.job.status for r in runs] == ["done"] * 3
     spec = chart(at, "sweep_chart")
     curves = [t for t in spec["data"] if t["mode"] == "lines"]
@@ -112,7 +116,7 @@ def test_the_range_test_draws_loss_against_rate_and_suggests_a_rate():
     at.button(key="start_range").click().run()
     assert not at.exception
     job = at.session_state[Keys.RANGE_TEST]
-    run_until(at, lambda a: job.done() and a.button(key="adopt_suggested"))
+    run_until(at, lambda a: job.done() and has_button(a, "adopt_suggested"))
     found = job.result(timeout=0)
     assert 1e-6 <= found.suggestion <= 1.0
     names = [t["name"] for t in chart(at, "range_chart")["data"]]
@@ -130,7 +134,7 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     assert not at.exception
     record = at.session_state[Keys.SEARCH]
     assert [s.layers for s in record.search.steps] == [(LayerSpec(4),)]
-    run_until(at, lambda a: record.search.finished and a.button(key="adopt_layers"))
+    run_until(at, lambda a: record.search.finished and has_button(a, "adopt_layers"))
     steps = record.search.steps
     runs = at.session_state[Keys.RUNS]
     assert len(runs) == len(steps) >= 2 and all(r.job.status == "done" for r in runs)
