@@ -23,6 +23,17 @@ from nncore.config import DataSpec, Experiment
 from nncore.csvio import read_csv, sniff
 from nncore.errors import NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
+from nncore.profile import plan_columns
+from nncore.sweep import (
+    CapacitySearch,
+    RangeTestSpec,
+    best_score,
+    best_trial,
+    check_same_split,
+    describe_layers,
+    range_test_job,
+    rate_trials,
+)
 
 
 class Keys:
@@ -39,6 +50,9 @@ class Keys:
     RUNS = "runs"  # list[Run], oldest first: every training of this session
     CURRENT_RUN = "current_run"  # id of the run Evaluate and Predict show, or None
     WORK_DIR = "work_dir"  # str: this session's temporary folder for run files
+    SWEEP = "sweep"  # RateSweep: the Tune page's latest learning-rate sweep, or None
+    SEARCH = "capacity_search"  # Search: the Tune page's latest capacity search, or None
+    RANGE_TEST = "range_test"  # Job of the Tune page's latest range test, or None
 
 
 _DEFAULTS = {
@@ -53,6 +67,9 @@ _DEFAULTS = {
     Keys.RUNS: list,
     Keys.CURRENT_RUN: lambda: None,
     Keys.WORK_DIR: lambda: tempfile.mkdtemp(prefix="nnstudio-"),
+    Keys.SWEEP: lambda: None,
+    Keys.SEARCH: lambda: None,
+    Keys.RANGE_TEST: lambda: None,
 }
 
 
@@ -62,6 +79,7 @@ def init_state() -> None:
     for key, default in _DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = default()
+    advance_search()
     keep_jobs_alive()
 
 
@@ -152,8 +170,9 @@ class Run:
         return None
 
 
-def start_run(experiment: Experiment, frame: pd.DataFrame) -> Run:
-    """Submit a training of `experiment` on `frame` and record it as this session's newest run."""
+def start_run(experiment: Experiment, frame: pd.DataFrame, label: str = "") -> Run:
+    """Submit a training of `experiment` on `frame` and record it as this session's newest run,
+    named "run N", followed by `label` when given."""
     from nncore.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
 
     runs: list[Run] = st.session_state[Keys.RUNS]
@@ -162,7 +181,7 @@ def start_run(experiment: Experiment, frame: pd.DataFrame) -> Run:
     experiment = Experiment.from_dict(experiment.to_dict())
     run_id = uuid.uuid4().hex[:8]
     out_dir = Path(st.session_state[Keys.WORK_DIR]) / f"run-{run_id}"
-    name = f"run {len(runs) + 1}"
+    name = f"run {len(runs) + 1}" + (f" · {label}" if label else "")
     job = job_runner().submit(train_job, frame, experiment, str(out_dir), name=name)
     run = Run(id=run_id, name=name, experiment=experiment, job=job, out_dir=out_dir)
     runs.append(run)
@@ -242,6 +261,134 @@ def keep_jobs_alive() -> None:
 
 @st.fragment(run_every=HEARTBEAT_SECONDS)
 def _heartbeat() -> None:
+    advance_search()
     for run in st.session_state.get(Keys.RUNS) or []:
         if run.job.status in ("queued", "running"):
             run.job.touch()
+
+
+# ------------------------------------------------------------------------- tuning and run records
+
+
+def runs_by_id(ids) -> list[Run]:
+    by_id = {r.id: r for r in st.session_state.get(Keys.RUNS) or []}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def run_history(run: Run) -> list[dict]:
+    """The epochs so far, or all of them once the run has its result."""
+    result = run.result()
+    return result.history if result is not None else run.job.history()
+
+
+def run_score(run: Run) -> float | None:
+    """The run's best value of its monitored validation score so far."""
+    return best_score(run_history(run), run.experiment.training.monitor)
+
+
+def in_flight(runs: list[Run]) -> bool:
+    return any(r.job.status in ("queued", "running") for r in runs)
+
+
+@dataclass
+class RateSweep:
+    """A learning-rate sweep: one run per rate, all on the same split and seed."""
+
+    optimizer: str
+    run_ids: list[str]
+
+
+def start_rate_sweep(
+    experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: tuple[float, ...]
+) -> RateSweep:
+    """One training job per rate; they run side by side as the server's trainers allow."""
+    runs = [
+        start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
+        for trial in rate_trials(experiment, optimizer, rates)
+    ]
+    sweep = RateSweep(optimizer, [r.id for r in runs])
+    st.session_state[Keys.SWEEP] = sweep
+    return sweep
+
+
+def best_run(runs: list[Run]) -> Run | None:
+    """The run with the best monitored validation score, once every run has ended; refuses
+    (JobError) runs that validated on different rows."""
+    if not runs or in_flight(runs):
+        return None
+    results = [r.result() for r in runs]
+    check_same_split([x.validation_rows for x in results if x is not None])
+    index = best_trial([run_score(r) for r in runs], runs[0].experiment.training.monitor)
+    return None if index is None else runs[index]
+
+
+@dataclass
+class Search:
+    """A capacity search and its runs, one per step; the frame it trains on is kept so a step
+    starts even if another table is loaded meanwhile."""
+
+    search: CapacitySearch
+    frame: pd.DataFrame
+    run_ids: list[str] = field(default_factory=list)
+
+
+def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options) -> Search:
+    record = Search(CapacitySearch(base=experiment, **options), frame)
+    st.session_state[Keys.SEARCH] = record
+    advance_search()
+    return record
+
+
+def advance_search() -> None:
+    """Record a finished step's score and start the next step, if the search goes on. Called
+    whenever a page of this session runs, and by the pages' timers."""
+    record: Search | None = st.session_state.get(Keys.SEARCH)
+    if record is None or record.search.finished:
+        return
+    search = record.search
+    runs = runs_by_id(record.run_ids)
+    if len(runs) == len(search.steps) and runs:
+        if not runs[-1].job.done():
+            return
+        search.record(run_score(runs[-1]))
+    layers = search.next_layers()
+    if layers is not None:
+        label = f"{search.steps[-1].move}: {describe_layers(layers)}"
+        record.run_ids.append(start_run(search.trial(layers), record.frame, label=label).id)
+
+
+def stop_search() -> None:
+    record: Search | None = st.session_state.get(Keys.SEARCH)
+    if record is not None:
+        record.search.finished = True
+        for run in runs_by_id(record.run_ids):
+            run.job.stop()
+
+
+def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec: RangeTestSpec) -> Job:
+    experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
+    job = job_runner().submit(range_test_job, frame, experiment, spec, name="range test")
+    st.session_state[Keys.RANGE_TEST] = job
+    return job
+
+
+def adopt(**changes) -> None:
+    """Put tuned settings (`compile=...`, `layers=...`) into the current experiment."""
+    experiment = st.session_state[Keys.EXPERIMENT]
+    st.session_state[Keys.EXPERIMENT] = experiment.replace(
+        data=st.session_state[Keys.DATA_SPEC], **changes
+    )
+
+
+def restore(experiment: Experiment) -> None:
+    """Make `experiment` the one the Data, Model and Train pages show and train next."""
+    st.session_state[Keys.EXPERIMENT] = experiment
+    if experiment.data != st.session_state[Keys.DATA_SPEC]:
+        st.session_state[Keys.DATA_SPEC] = experiment.data
+        try:
+            plan = plan_columns(
+                st.session_state[Keys.DATASET], experiment.data, st.session_state[Keys.PROFILES]
+            )
+        except (NNCoreError, ValueError, TypeError):
+            plan = None  # the Data page says what to fix
+        st.session_state[Keys.PLAN] = plan

@@ -134,6 +134,15 @@ def run_experiment(
             ),
             "rows": int(len(rows)),
         }
+    metrics["importance"] = evaluate.feature_importance(
+        lambda inputs: raw_outputs(portable, inputs),
+        model_inputs(frame_rows.iloc[prepared.split.validation], schema),
+        evaluate.input_sources(schema),
+        in_target_units(prepared.y_val),
+        task,
+        n_classes,
+        seed=experiment.seed,
+    )
     metrics["training"] = {
         "epochs_run": len(outcome.history),
         "stopped_by": outcome.stopped_by,

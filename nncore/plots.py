@@ -954,3 +954,172 @@ def gradient_norms(diagnostics: Sequence[dict | None]) -> go.Figure:
         )
     fig.update_yaxes(type="log", exponentformat="power")
     return fig
+
+
+# --- tuning and run comparison ------------------------------------------------------------------
+
+
+def compare_curves(
+    curves: dict[str, Sequence[dict[str, float]]],
+    metric: str = "loss",
+    *,
+    best: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """One validation curve of `metric` per run (the training curve for a run without
+    validation), overlaid; run `best` drawn bold with a star at its best epoch."""
+    label = metric_label(metric)
+    fig = go.Figure()
+    _layout(
+        fig,
+        title if title is not None else f"Validation {label} per epoch",
+        xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": f"validation {label}"}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        uirevision=metric,
+    )
+    fig.update_layout(margin_b=110)
+    finite = []
+    for i, (name, history) in enumerate(curves.items()):
+        values = [logs.get(f"val_{metric}", logs.get(metric)) for logs in history]
+        finite += [v for v in values if v is not None and math.isfinite(v)]
+        bold = name == best
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(values) + 1)),
+                y=values,
+                name=f"{name} (best)" if bold else name,
+                mode="lines",
+                line={"color": CLASS_COLORS[i % len(CLASS_COLORS)], "width": 4 if bold else 1.5},
+                opacity=1.0 if bold or best is None else 0.75,
+                hovertemplate=f"{name}<br>epoch %{{x}}<br>{label} %{{y:.4g}}<extra></extra>",
+            )
+        )
+        scored = [(v, e) for e, v in enumerate(values, start=1) if v is not None]
+        if bold and scored:
+            value, epoch = (min if _lower_is_better(metric) else max)(scored)
+            fig.add_trace(
+                go.Scatter(
+                    x=[epoch],
+                    y=[value],
+                    name=f"best: {name}, epoch {epoch}",
+                    mode="markers",
+                    marker={"size": 14, "color": ACCENT_COLOR, "symbol": "star"},
+                    hovertemplate=f"best: {name}<br>epoch %{{x}}<br>{label} %{{y:.4g}}"
+                    "<extra></extra>",
+                )
+            )
+    if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+        fig.update_yaxes(type="log", title_text=f"validation {label} (log scale)")
+    return fig
+
+
+def range_test(
+    rates: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    suggestion: float | None = None,
+) -> go.Figure:
+    """Loss against a learning rate growing batch by batch (log axis), the suggestion marked."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=list(rates),
+            y=list(losses),
+            name="loss of each batch",
+            mode="lines",
+            line={"color": MUTED_COLOR, "width": 1},
+            hovertemplate="rate %{x:.3g}<br>loss %{y:.4g}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=list(rates),
+            y=list(smoothed),
+            name="smoothed",
+            mode="lines",
+            line={"color": TRAINING_COLOR, "width": 2.5},
+            hovertemplate="rate %{x:.3g}<br>smoothed loss %{y:.4g}<extra></extra>",
+        )
+    )
+    finite = [v for v in smoothed if math.isfinite(v)]
+    if finite:  # the climb at the end can dwarf the curve; keep the interesting part in view
+        low, high = min(finite), max(finite[0], min(finite) * 2)
+        pad = (high - low) * 0.15 or abs(low) * 0.1 or 1.0
+        fig.update_yaxes(range=[low - pad, high + pad])
+        if suggestion is not None:
+            # A trace, not a shape: shapes and annotations take log10 positions on a log axis.
+            fig.add_trace(
+                go.Scatter(
+                    x=[suggestion, suggestion],
+                    y=[low - pad, high + pad],
+                    name=f"suggested rate {suggestion:g}",
+                    mode="lines",
+                    line={"color": ACCENT_COLOR, "width": 2, "dash": "dash"},
+                    hovertemplate=f"suggested rate {suggestion:g}<extra></extra>",
+                )
+            )
+    return _layout(
+        fig,
+        "Loss as the learning rate grows",
+        xaxis={"title": {"text": "learning rate (log scale)"}, "type": "log"},
+        yaxis={"title": {"text": "training loss"}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        margin_b=90,
+    )
+
+
+def capacity_steps(
+    labels: Sequence[str], scores: Sequence[float | None], accepted: Sequence[bool], metric: str
+) -> go.Figure:
+    """The validation score of each step of a capacity search; kept steps in colour."""
+    label = metric_label(metric.removeprefix("val_"))
+    values = [_number(s) for s in scores]
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{i}. {text}" for i, text in enumerate(labels, start=1)],
+            y=values,
+            marker={"color": [ACCENT_COLOR if a else MUTED_COLOR for a in accepted]},
+            text=["n/a" if math.isnan(v) else f"{v:.4g}" for v in values],
+            textposition="auto",
+            hovertemplate=f"%{{x}}<br>validation {label} %{{y:.4g}}<extra></extra>",
+        )
+    )
+    better = "lower" if _lower_is_better(metric.removeprefix("val_")) else "higher"
+    return _layout(
+        fig,
+        "Capacity search: each step's best validation score",
+        title_subtitle_text=f"{better} is better; green steps improved enough to keep",
+        xaxis={"title": {"text": "hidden layers"}, "type": "category"},
+        yaxis={"title": {"text": f"validation {label}"}},
+        showlegend=False,
+    )
+
+
+def feature_importance(importance: dict) -> go.Figure:
+    """Permutation importance per column (mean and spread over the shuffles), largest on top."""
+    columns = importance["columns"]
+    score = metric_label(importance["score"])
+    change = "fall in" if importance["score"] == "r2" else "rise in"
+    fig = go.Figure(
+        go.Bar(
+            x=[c["mean"] for c in columns],
+            y=[c["column"] for c in columns],
+            orientation="h",
+            error_x={"type": "data", "array": [c["std"] for c in columns], "color": MUTED_COLOR},
+            marker={"color": [ACCENT_COLOR if c["mean"] > 0 else MUTED_COLOR for c in columns]},
+            hovertemplate=f"%{{y}}<br>{change} {score} %{{x:.4g}}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        "Which columns matter",
+        title_subtitle_text=(
+            f"{change} {score} on the {importance['rows']:,} validation rows when the column's "
+            f"values are shuffled ({importance['repeats']} times)"
+        ),
+        xaxis={"title": {"text": f"{change} {score}"}, "zeroline": True},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(260, 110 + 28 * len(columns)),
+        showlegend=False,
+    )

@@ -124,4 +124,13 @@ else:
         key="precision_recall",
     )
 
+if importance := metrics.get("importance"):
+    st.subheader("Which columns matter", anchor=False)
+    st.caption(
+        "Shuffling a column's values among the validation rows breaks its link to the target; "
+        "the more the score suffers, the more the network relies on that column. Near zero: the "
+        "network ignores it (or another column carries the same information)."
+    )
+    st.plotly_chart(plots.feature_importance(importance), key="importance")
+
 st.page_link("pages/predict.py", label="Use this model", icon=":material/online_prediction:")

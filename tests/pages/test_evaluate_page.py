@@ -106,7 +106,7 @@ def test_scores_beside_the_baselines_and_the_charts_of_the_task(runs, task):
         assert titles[2] == "Residuals of progression"
         assert not at.toggle and not at.slider
     else:
-        assert titles[1:] == [
+        assert titles[1:-1] == [
             "Confusion matrix",
             "ROC curve" if task == "binary" else "ROC curves (each class against the rest)",
             "Precision and recall"
@@ -114,6 +114,10 @@ def test_scores_beside_the_baselines_and_the_charts_of_the_task(runs, task):
             else "Precision and recall (each class against the rest)",
         ]
         assert bool(at.slider) == (task == "binary")
+    assert titles[-1] == "Which columns matter"
+    importance = runs[task].result().metrics["importance"]["columns"]
+    bars = charts(at)["importance"]["data"][0]
+    assert bars["y"] == [c["column"] for c in importance]
     assert len(at.dataframe) == (2 if task == "binary" else 1)  # the test rows, when held out
     assert at.session_state[Keys.CURRENT_RUN] == runs[task].id
 

@@ -1,0 +1,86 @@
+"""Runs: every training of this session side by side; compare curves, download, restore."""
+
+import time
+
+import streamlit as st
+
+from nncore import plots
+from nncore.sweep import describe_layers
+from ui import Keys, Run, init_state, md, restore, run_history, run_score
+
+init_state()
+st.title("Runs")
+runs: list[Run] = st.session_state[Keys.RUNS]
+if not runs:
+    st.info("Train a model first: every training of this session is listed here.")
+    st.page_link("pages/train.py")
+    st.stop()
+
+
+def row(run: Run) -> dict:
+    result = run.result()
+    spec, training = run.experiment.compile, run.experiment.training
+    return {
+        "run": run.name,
+        "status": run.job.status,
+        "architecture": describe_layers(run.experiment.layers),
+        "optimizer": f"{spec.optimizer} {spec.learning_rate:g}",
+        "epochs": len(run_history(run)),
+        "best score": run_score(run),
+        "watched": training.monitor,
+        "stopped by": result.stopped_by if result else "",
+        "started": time.strftime("%H:%M:%S", time.localtime(run.started)),
+        "seconds": round(result.seconds, 1) if result else None,
+    }
+
+
+for run in runs:
+    run.job.touch()
+st.dataframe(
+    [row(run) for run in reversed(runs)],
+    hide_index=True,
+    column_config={"best score": st.column_config.NumberColumn(format="%.4g")},
+)
+
+by_id = {r.id: r for r in reversed(runs)}
+st.subheader("Compare", anchor=False)
+chosen = st.multiselect(
+    "Runs to overlay",
+    list(by_id),
+    default=list(by_id)[:3],
+    key="compare_runs",
+    format_func=lambda i: by_id[i].name,
+)
+curves = {by_id[i].name: run_history(by_id[i]) for i in chosen}
+names = plots.metric_names([logs for history in curves.values() for logs in history]) or ["loss"]
+metric = st.columns([1, 3])[0].selectbox(
+    "Curve", names, key="compare_metric_runs", format_func=plots.metric_label
+)
+st.plotly_chart(plots.compare_curves(curves, metric), key="runs_chart")
+
+st.subheader("One run", anchor=False)
+picked = by_id[
+    st.selectbox("Run", list(by_id), key="runs_pick", format_func=lambda i: by_id[i].name)
+]
+download_box, restore_box = st.columns(2)
+download_box.download_button(
+    "Download experiment.json",
+    picked.experiment.to_json(),
+    file_name=f"{picked.name.split(' · ')[0].replace(' ', '-')}-experiment.json",
+    mime="application/json",
+    key="download_experiment",
+    icon=":material/download:",
+)
+if restore_box.button(
+    "Restore its settings",
+    key="restore",
+    icon=":material/restore:",
+    help="Make its data settings, layers and training settings the current ones, so the Data, "
+    "Model and Train pages show them and Start training reruns it.",
+):
+    restore(picked.experiment)
+    st.session_state[Keys.CURRENT_RUN] = picked.id
+    st.success(
+        f"Restored the settings of {md(picked.name)}: see them on the Model and Train pages.",
+        icon=":material/check:",
+    )

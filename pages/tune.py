@@ -1,0 +1,318 @@
+"""Tune: try several learning rates, test a growing rate, grow the network; adopt the best."""
+
+import dataclasses
+
+import streamlit as st
+
+from nncore import plots
+from nncore.config import OPTIMIZERS, Experiment
+from nncore.errors import NNCoreError
+from nncore.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
+from ui import (
+    Keys,
+    adopt,
+    advance_search,
+    best_run,
+    in_flight,
+    init_state,
+    md,
+    require,
+    run_history,
+    run_score,
+    runs_by_id,
+    show_error,
+    start_capacity_search,
+    start_range_test,
+    start_rate_sweep,
+    stop_search,
+)
+
+POLL_SECONDS = 1.0
+RATES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
+START_UNITS = (2, 4, 8, 16, 32, 64)
+
+init_state()
+st.title("Tune")
+require(Keys.DATASET, fix_page="pages/data.py", message="Load a CSV or pick a sample first.")
+if st.session_state[Keys.PLAN] is None:
+    st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
+    st.page_link("pages/data.py")
+    st.stop()
+
+experiment: Experiment = st.session_state[Keys.EXPERIMENT].replace(
+    data=st.session_state[Keys.DATA_SPEC]
+)
+frame = st.session_state[Keys.DATASET]
+monitor = experiment.training.monitor
+st.caption(
+    f"Trials train the current design ({md(describe_layers(experiment.layers))}; "
+    f"{experiment.compile.optimizer} at {experiment.compile.learning_rate:g}) with seed "
+    f"{experiment.seed}: all learn from the same rows and are judged by {monitor} on the same "
+    "validation rows. Each trial is a run that Runs, Evaluate and Predict show."
+)
+
+
+def with_epochs(key: str) -> Experiment:
+    """The current experiment with the epochs chosen under `key` for each trial."""
+    epochs = st.number_input(
+        "Epochs per trial",
+        1,
+        10_000,
+        min(experiment.training.epochs, 50),
+        key=key,
+        help="Early stopping still applies as set on the Train page.",
+    )
+    return experiment.replace(training=dataclasses.replace(experiment.training, epochs=epochs))
+
+
+def attempt(action, *args, **kwargs) -> None:
+    """Run a start button's action; a user's mistake is shown after the rerun."""
+    try:
+        action(*args, **kwargs)
+    except NNCoreError as exc:
+        st.session_state["tune_error"] = exc
+
+
+def rerun_once_at_end(kind: str, ident: str) -> None:
+    """One full rerun when a tuning ends: its timer stops and the start buttons come back."""
+    if st.session_state.get(f"tune_seen_{kind}") != ident:
+        st.session_state[f"tune_seen_{kind}"] = ident
+        st.rerun()
+
+
+def adopt_button(label: str, key: str, **changes) -> None:
+    """Adopt `changes` into the current experiment, then redraw the whole page (a button in a
+    fragment reruns only the fragment, and the caption above shows the settings)."""
+    if st.button(label, key=key, icon=":material/check:"):
+        adopt(**changes)
+        st.session_state["tune_adopted"] = label.removeprefix("Use ")
+        st.rerun()
+
+
+def stop_all(runs) -> None:
+    for run in runs:
+        run.job.stop()
+
+
+if error := st.session_state.pop("tune_error", None):
+    show_error(error)
+if adopted := st.session_state.pop("tune_adopted", None):
+    st.success(
+        f"Adopted {md(adopted)}: the Model and Train pages now show it; train it there.",
+        icon=":material/check_circle:",
+    )
+
+sweep_tab, range_tab, capacity_tab = st.tabs(
+    ["Learning-rate sweep", "Range test", "Capacity search"]
+)
+
+# ------------------------------------------------------------------------- learning-rate sweep
+with sweep_tab:
+    sweep = st.session_state[Keys.SWEEP]
+    busy = in_flight(runs_by_id(sweep.run_ids)) if sweep else False
+    left, middle, right = st.columns(3)
+    optimizer = left.selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        index=OPTIMIZERS.index(experiment.compile.optimizer),
+        key="sweep_optimizer",
+        help="The notes tune sgd this way; any optimizer can be swept.",
+    )
+    low, high = middle.select_slider(
+        "Learning rates from … to",
+        RATES,
+        value=(1e-4, 0.1),
+        key="sweep_range",
+        format_func=lambda v: f"{v:g}",
+    )
+    count = right.number_input("How many rates", 2, MAX_TRIALS, 4, key="sweep_count")
+    base = with_epochs("sweep_epochs")
+    rates = learning_rates(low, high, int(count))
+    st.caption("Rates to try, spaced evenly on a log scale: " + ", ".join(f"{r:g}" for r in rates))
+    if st.button(
+        "Start sweep", key="start_sweep", type="primary", disabled=busy, icon=":material/tune:"
+    ):
+        attempt(start_rate_sweep, base, frame, optimizer, rates)
+        st.rerun()
+
+    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    def sweep_progress() -> None:
+        sweep = st.session_state[Keys.SWEEP]
+        if sweep is None:
+            return
+        runs = runs_by_id(sweep.run_ids)
+        for run in runs:
+            run.job.touch()
+        try:
+            best = best_run(runs)
+        except NNCoreError as exc:
+            show_error(exc)
+            best = None
+        curves = {run.name: run_history(run) for run in runs}
+        watched = runs[0].experiment.training.monitor if runs else monitor
+        metric = watched.removeprefix("val_")
+        figure = plots.compare_curves(curves, metric, best=best.name if best else None)
+        st.plotly_chart(figure, key="sweep_chart")
+        st.dataframe(
+            [
+                {
+                    "run": run.name,
+                    "learning rate": run.experiment.compile.learning_rate,
+                    "status": run.job.status,
+                    "epochs": len(curves[run.name]),
+                    f"best {watched}": run_score(run),
+                }
+                for run in runs
+            ],
+            hide_index=True,
+        )
+        if in_flight(runs):
+            st.button("Stop sweep", key="stop_sweep", on_click=stop_all, args=(runs,))
+            return
+        if best is not None:
+            rate = best.experiment.compile
+            st.success(
+                f"Best: {md(best.name)}, {watched} {run_score(best):.4g}.",
+                icon=":material/star:",
+            )
+            adopt_button(
+                f"Use {rate.optimizer} at {rate.learning_rate:g}", "adopt_rate", compile=rate
+            )
+        rerun_once_at_end("sweep", ",".join(sweep.run_ids))
+
+    sweep_progress()
+
+# ---------------------------------------------------------------------------------- range test
+with range_tab:
+    st.caption(
+        "One short training whose learning rate grows by the same factor every batch, from "
+        f"tiny to huge. The loss falls, levels, then climbs. Suggested rate: {RULE}."
+    )
+    job = st.session_state[Keys.RANGE_TEST]
+    busy = job is not None and not job.done()
+    left, right = st.columns(2)
+    low, high = left.select_slider(
+        "From … to",
+        RATES,
+        value=(1e-6, 1.0),
+        key="range_span",
+        format_func=lambda v: f"{v:g}",
+    )
+    steps = right.number_input("Batches", 10, 2000, 120, key="range_steps")
+    if st.button("Run range test", key="start_range", disabled=busy, icon=":material/speed:"):
+        attempt(lambda: start_range_test(experiment, frame, RangeTestSpec(low, high, int(steps))))
+        st.rerun()
+
+    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    def range_progress() -> None:
+        job = st.session_state[Keys.RANGE_TEST]
+        if job is None:
+            return
+        job.touch()
+        if job.status == "failed":
+            st.error(md(job.error() or "The range test failed."), icon=":material/error:")
+        elif job.done() and job.status == "done":
+            found = job.result(timeout=0)
+            st.plotly_chart(
+                plots.range_test(found.rates, found.losses, found.smoothed, found.suggestion),
+                key="range_chart",
+            )
+            if found.suggestion is not None:
+                spec = dataclasses.replace(experiment.compile, learning_rate=found.suggestion)
+                st.success(
+                    f"Suggested learning rate: {found.suggestion:g}.", icon=":material/star:"
+                )
+                adopt_button(f"Use {found.suggestion:g}", "adopt_suggested", compile=spec)
+        else:
+            points = job.history()
+            rates, losses = [p["learning_rate"] for p in points], [p["loss"] for p in points]
+            st.plotly_chart(plots.range_test(rates, losses, []), key="range_chart")
+        if job.done():
+            rerun_once_at_end("range", job.id)
+
+    range_progress()
+
+# ------------------------------------------------------------------------------ capacity search
+with capacity_tab:
+    st.caption(
+        "The notes' way to size a network: start small, double the units while the validation "
+        "score improves enough, then add layers while it still does; stop at the first step "
+        "that does not help. Each step is a run, trained after the one before."
+    )
+    record = st.session_state[Keys.SEARCH]
+    busy = record is not None and not record.search.finished
+    left, middle, right = st.columns(3)
+    start_units = left.select_slider("Start with units", START_UNITS, 8, key="capacity_start")
+    min_gain = middle.slider(
+        "Keep a step if it improves by at least",
+        0.0,
+        0.2,
+        0.02,
+        0.01,
+        format="percent",
+        key="capacity_gain",
+        help=f"Relative improvement of {monitor} over the best step so far.",
+    )
+    with right:
+        base = with_epochs("capacity_epochs")
+    if st.button(
+        "Start capacity search",
+        key="start_capacity",
+        disabled=busy,
+        icon=":material/account_tree:",
+    ):
+        attempt(
+            start_capacity_search,
+            base,
+            frame,
+            start_units=int(start_units),
+            min_improvement=float(min_gain),
+        )
+        st.rerun()
+
+    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    def capacity_progress() -> None:
+        advance_search()
+        record = st.session_state[Keys.SEARCH]
+        if record is None:
+            return
+        search, runs = record.search, runs_by_id(record.run_ids)
+        for run in runs:
+            run.job.touch()
+        steps = search.steps
+        scores = [s.score if s.done else run_score(r) for s, r in zip(steps, runs, strict=False)]
+        st.plotly_chart(
+            plots.capacity_steps(
+                [describe_layers(s.layers) for s in steps],
+                scores,
+                [s.accepted for s in steps],
+                monitor,
+            ),
+            key="capacity_chart",
+        )
+        chosen = search.chosen
+        best_name = next((r.name for s, r in zip(steps, runs, strict=False) if s is chosen), None)
+        curves = {r.name: run_history(r) for r in runs}
+        st.plotly_chart(
+            plots.compare_curves(curves, monitor.removeprefix("val_"), best=best_name),
+            key="capacity_curves",
+        )
+        if not search.finished:
+            st.info(
+                f"Step {len(steps)}: training {md(describe_layers(steps[-1].layers))}.",
+                icon=":material/hourglass_top:",
+            )
+            st.button("Stop search", key="stop_capacity", on_click=stop_search)
+            return
+        if chosen is not None:
+            st.success(
+                f"Chosen: {md(describe_layers(chosen.layers))} ({monitor} {chosen.score:.4g}); "
+                "growing further did not improve it enough.",
+                icon=":material/star:",
+            )
+            adopt_button(
+                f"Use {describe_layers(chosen.layers)}", "adopt_layers", layers=chosen.layers
+            )
+        rerun_once_at_end("capacity", ",".join(record.run_ids))
+
+    capacity_progress()
