@@ -15,14 +15,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from nncore.config import DataSpec, Experiment
-from nncore.csvio import read_csv, sniff
 from nncore.errors import NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported once there is a table: see read_table
+    import pandas as pd
 
 
 class Keys:
@@ -95,6 +97,10 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     Cached by the bytes' value only: the same file read twice is parsed once. Only pandas and
     plain types are returned: they unpickle from the cache even after Streamlit reloads nncore.
     """
+    # Imported here, not on the first page's first run: pandas and pyarrow take longer to
+    # import than the rest of that page together (bench/cold_start.py).
+    from nncore.csvio import read_csv, sniff
+
     return read_csv(data), sniff(data).describe()
 
 
