@@ -571,10 +571,11 @@ def main() -> None:
     parser.add_argument(
         "--workers-only", action="store_true", help="only part 2, the worker over N trainings"
     )
+    parser.add_argument("--upload-only", action="store_true", help="only part 3, the upload")
     args = parser.parse_args()
     if args.trainings < 5:
         parser.error("--trainings must be at least 5 (RSS after 5 is the reference).")
-    if args.workers_only:
+    if args.workers_only or args.upload_only:
         args.no_browser = True
     if not args.no_browser and not os.path.exists(CHROMIUM):
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium), or pass --no-browser.")
@@ -593,13 +594,16 @@ def main() -> None:
 
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # for the workers, which inherit it
     default = studio_tasks_per_worker()
-    runs = [measure_worker(args.trainings, default)]
-    if args.trainings + 1 != default:
-        runs.append(measure_worker(args.trainings, args.trainings + 1))
+    runs = []
+    if not args.upload_only:
+        runs.append(measure_worker(args.trainings, default))
+        if args.trainings + 1 != default:
+            runs.append(measure_worker(args.trainings, args.trainings + 1))
 
     if server is not None:
         print_server(server)
-    print_workers(runs, args.trainings, default)
+    if runs:
+        print_workers(runs, args.trainings, default)
     if ingested is not None:
         print_ingest(ingested, ingest_seconds)
     print(f"\nwhole bench: {time.perf_counter() - started:.0f} s")
