@@ -71,8 +71,13 @@ def throughput(side: str, model_dir: str, rows: int) -> dict:
     model = load_model(Path(model_dir) / "model.keras", schema)
     started = time.perf_counter()
     if side == "plain":
-        # model.predict takes text as Python strings (object arrays), not numpy's unicode arrays.
-        inputs = {k: v.astype(object) for k, v in model_inputs(frame, schema).items()}
+        import tensorflow as tf
+
+        # model.predict takes text as TensorFlow strings, not numpy's unicode or object arrays.
+        inputs = {
+            k: tf.constant(v) if v.dtype.kind == "U" else v
+            for k, v in model_inputs(frame, schema).items()
+        }
         output = model.predict(inputs, verbose=0).reshape(-1)
     else:
         output = predict(model, frame, schema).iloc[:, 0].to_numpy()
