@@ -1,6 +1,6 @@
 """Cold start: the studio's first page against an empty Streamlit app, in a real browser.
 
-    python bench/cold_start.py [--quick] [--repeats 5]
+    python bench/cold_start.py [--quick] [--repeats 7]
 
 Each measurement starts a fresh `streamlit run` on a free 127.0.0.1 port (the project's
 .streamlit/config.toml applies to both sides) and opens it in a fresh context of Debian's
@@ -88,9 +88,9 @@ def measure(browser, script: Path, title: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats")
-    parser.add_argument("--repeats", type=int, help="runs per side (default 5, quick 3)")
+    parser.add_argument("--repeats", type=int, help="runs per side (default 7, quick 3)")
     args = parser.parse_args()
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (3 if args.quick else 7)
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("Chromium is missing: apt-get install chromium")
