@@ -15,12 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from nncore.config import DataSpec, Experiment
-from nncore.csvio import read_csv, sniff
 from nncore.errors import NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
 from nncore.profile import plan_columns
@@ -34,6 +33,9 @@ from nncore.sweep import (
     range_test_job,
     rate_trials,
 )
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported once there is a table: see read_table
+    import pandas as pd
 
 
 class Keys:
@@ -117,6 +119,10 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     Not cached: a cache would keep a copy of every recent upload in the server, shared across
     sessions, and each upload is read once anyway (from the uploader's change callback).
     """
+    # Imported here, not on the first page's first run: pandas and pyarrow take longer to
+    # import than the rest of that page together (bench/cold_start.py).
+    from nncore.csvio import read_csv, sniff
+
     with st.spinner("Reading the CSV…"):
         return read_csv(data, max_cells=MAX_CELLS), sniff(data).describe()
 

@@ -115,9 +115,9 @@ def mb(value: float) -> str:
 # 3. The upload, read as the server reads it
 
 
-def make_csv(path: Path, target_bytes: int, seed: int = 0) -> int:
-    """A CSV of about `target_bytes`: 14 decimal, 2 whole-number and 3 text columns, a text
-    label last. Returns its row count."""
+def make_csv(path: Path, target_bytes: int, seed: int = 0, rows: int | None = None) -> int:
+    """A CSV of about `target_bytes` (or of `rows` rows): 14 decimal, 2 whole-number and 3 text
+    columns, a text label last. Returns its row count."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -141,7 +141,7 @@ def make_csv(path: Path, target_bytes: int, seed: int = 0) -> int:
     sample = pacsv.WriteOptions(include_header=False)
     probe = pa.BufferOutputStream()
     pacsv.write_csv(chunk(20_000, np.random.default_rng(seed)), probe, sample)
-    rows = int(target_bytes / (probe.getvalue().size / 20_000))
+    rows = rows or int(target_bytes / (probe.getvalue().size / 20_000))
     with pacsv.CSVWriter(str(path), chunk(1, rng).schema) as writer:
         left = rows
         while left:
@@ -568,32 +568,44 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=float, default=198, help="size of the CSV (MB)")
     parser.add_argument("--ui-epochs", type=int, default=20, help="the Train page's training")
     parser.add_argument("--no-browser", action="store_true", help="skip the server (part 1)")
+    parser.add_argument(
+        "--workers-only", action="store_true", help="only part 2, the worker over N trainings"
+    )
+    parser.add_argument("--upload-only", action="store_true", help="only part 3, the upload")
     args = parser.parse_args()
     if args.trainings < 5:
         parser.error("--trainings must be at least 5 (RSS after 5 is the reference).")
+    if args.workers_only or args.upload_only:
+        args.no_browser = True
     if not args.no_browser and not os.path.exists(CHROMIUM):
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium), or pass --no-browser.")
 
     print(f"machine: {machine()}")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / f"upload-{args.upload_mb:.0f}mb.csv"
-        make_csv(csv, int(args.upload_mb * MB))
-        ingest_started = time.perf_counter()
-        ingested = run_ingest(csv)
-        ingest_seconds = time.perf_counter() - ingest_started
-        server = None if args.no_browser else measure_server(csv, args.ui_epochs)
+    ingested = server = None
+    if not args.workers_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / f"upload-{args.upload_mb:.0f}mb.csv"
+            make_csv(csv, int(args.upload_mb * MB))
+            ingest_started = time.perf_counter()
+            ingested = run_ingest(csv)
+            ingest_seconds = time.perf_counter() - ingest_started
+            server = None if args.no_browser else measure_server(csv, args.ui_epochs)
 
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # for the workers, which inherit it
     default = studio_tasks_per_worker()
-    runs = [measure_worker(args.trainings, default)]
-    if args.trainings + 1 != default:
-        runs.append(measure_worker(args.trainings, args.trainings + 1))
+    runs = []
+    if not args.upload_only:
+        runs.append(measure_worker(args.trainings, default))
+        if args.trainings + 1 != default:
+            runs.append(measure_worker(args.trainings, args.trainings + 1))
 
     if server is not None:
         print_server(server)
-    print_workers(runs, args.trainings, default)
-    print_ingest(ingested, ingest_seconds)
+    if runs:
+        print_workers(runs, args.trainings, default)
+    if ingested is not None:
+        print_ingest(ingested, ingest_seconds)
     print(f"\nwhole bench: {time.perf_counter() - started:.0f} s")
 
 

@@ -198,9 +198,13 @@ def read_csv(
         if lines * len(prepared.header) > 1.25 * max_cells:
             _refuse_cells(lines, len(prepared.header), max_cells, about=True)
     columns = _parse_with_arrow(prepared)
+    # Arrow's allocator keeps what the parser freed (about as much again as the table) until
+    # asked; handing it back here keeps the peak of a big upload near twice the DataFrame.
+    pa.default_memory_pool().release_unused()
     if columns is None:
         columns = _parse_with_pandas(prepared)
     frame = _frame(prepared, columns)
+    pa.default_memory_pool().release_unused()
     if max_cells is not None and frame.size > max_cells:
         _refuse_cells(*frame.shape, max_cells)
     return frame
@@ -227,12 +231,19 @@ def _frame(prepared: _Prepared, columns: list[pa.ChunkedArray]) -> pd.DataFrame:
     if len(header) != len(columns):  # the sample and the parser disagree on the header record
         header = (header + [""] * len(columns))[: len(columns)]
     decimal = prepared.dialect.decimal
+
+    def typed(i: int) -> np.ndarray | pd.Series:
+        values, columns[i] = columns[i], None  # each parsed column is freed once typed
+        return _typed(values, decimal)
+
     if rows * len(columns) >= _THREADED_CELLS:
         with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
-            typed = list(pool.map(lambda values: _typed(values, decimal), columns))
+            typed_columns = list(pool.map(typed, range(len(columns))))
     else:
-        typed = [_typed(values, decimal) for values in columns]
-    return pd.DataFrame(dict(zip(_column_names(header), typed, strict=True)))
+        typed_columns = [typed(i) for i in range(len(columns))]
+    # copy=False: one block per column, not a consolidated copy of every numeric column.
+    named = dict(zip(_column_names(header), typed_columns, strict=True))
+    return pd.DataFrame(named, copy=False)
 
 
 # --- decoding and sniffing -------------------------------------------------------------------
@@ -547,7 +558,7 @@ def _parse_with_arrow(prepared: _Prepared, *, infer: bool = True) -> list[pa.Chu
     )
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(payload),
+            pa.BufferReader(payload),  # reads the bytes in place, where BytesIO copies them
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -670,8 +681,13 @@ def _typed(values: pa.ChunkedArray, decimal: str) -> np.ndarray | pd.Series:
     if numbers is None:
         return _text(values)
     if pa.types.is_integer(numbers.type) and numbers.null_count == 0:
-        return numbers.to_numpy()
-    return pc.cast(numbers, pa.float64()).to_numpy()
+        return _writable(numbers.to_numpy())
+    return _writable(pc.cast(numbers, pa.float64()).to_numpy())
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Arrow hands out a single chunk without copying, read-only; the frame owns its data."""
+    return array if array.flags.writeable else array.copy()
 
 
 def _is_number(type_: pa.DataType) -> bool:

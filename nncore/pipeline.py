@@ -225,6 +225,6 @@ def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict
     from nncore.preprocess import Schema
 
     schema = Schema.from_dict(schema_dict)
-    model = load_model(model_path)
+    model = load_model(model_path, reuse=True)  # the same file again: answered at once
     check_fits(model, schema)
     return predict(model, frame, schema)

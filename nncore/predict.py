@@ -8,6 +8,7 @@ worker process) runs the portable model on them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import keras
 
 PREDICT_BATCH = 8192
+REUSED_MODELS = 2  # models a process keeps for `load_model(..., reuse=True)`, by file content
+_REUSABLE: dict[bytes, keras.Model] = {}  # sha256 of the file -> its model, oldest first
 
 
 def load_schema(path: str | Path) -> Schema:
@@ -108,15 +111,33 @@ def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataF
     return table
 
 
-def load_model(path: str | Path, schema: Schema | None = None) -> keras.Model:
+def load_model(
+    path: str | Path, schema: Schema | None = None, *, reuse: bool = False
+) -> keras.Model:
     """Load a model file once `nncore.modelfile` has found it safe; with `schema`, check it fits.
 
     Keras picks its loader by the file name, so a file whose name does not match what its bytes
-    are is loaded from a copy with the right name.
+    are is loaded from a copy with the right name. With `reuse`, a file whose bytes this process
+    loaded recently gives back that same model, already checked and traced: loading and tracing
+    take most of a one-row prediction's time in a worker.
     """
+    path = Path(path)
+    if not reuse:
+        model = _load(path)
+    else:
+        digest = hashlib.sha256(path.read_bytes()).digest()
+        model = _REUSABLE.pop(digest, None) or _load(path)
+        _REUSABLE[digest] = model  # the most recent last
+        while len(_REUSABLE) > REUSED_MODELS:
+            del _REUSABLE[next(iter(_REUSABLE))]
+    if schema is not None:
+        check_fits(model, schema)
+    return model
+
+
+def _load(path: Path) -> keras.Model:
     from nncore.modelfile import validate_model_file
 
-    path = Path(path)
     info = validate_model_file(path)  # before Keras is even imported
     import keras
 
@@ -134,8 +155,6 @@ def load_model(path: str | Path, schema: Schema | None = None) -> keras.Model:
             f"Cannot load the model file {path.name}: {str(exc).splitlines()[0][:200]}. Use a "
             ".keras or .h5 file saved by this studio."
         ) from None
-    if schema is not None:
-        check_fits(model, schema)
     return model
 
 

@@ -19,8 +19,10 @@ date and free-text checks read an evenly spaced sample of at most `SAMPLE_SIZE` 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,6 +50,7 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _ACCESSORS = {"dayofweek": "day_of_week"}  # Monday is 0
 
 SAMPLE_SIZE = 5000  # values read per column by the date and free-text checks
+_THREADED_CELLS = 200_000  # profile columns in threads above this many cells
 MIN_IDENTIFIER_ROWS = 20  # below this, "a different value on every row" proves nothing
 MANY_CATEGORY_LEVELS = 50  # warn above this many categories
 MAX_CATEGORY_LEVELS = 1000  # refuse to one-hot encode more categories than this
@@ -128,7 +131,12 @@ def profile_columns(frame: pd.DataFrame) -> list[ColumnProfile]:
             f"Column names must be unique, but {_names(duplicated)} appear more than once. "
             "Rename the columns in the CSV so each name is used once."
         )
-    return [_profile(str(name), frame[name]) for name in frame.columns]
+    columns = [(str(name), frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
+    if frame.size < _THREADED_CELLS:
+        return [_profile(name, series) for name, series in columns]
+    # numpy's sort and Arrow's kernels release the GIL, so columns profile side by side.
+    with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda column: _profile(*column), columns))
 
 
 def _profile(name: str, series: pd.Series) -> ColumnProfile:
@@ -137,7 +145,7 @@ def _profile(name: str, series: pd.Series) -> ColumnProfile:
     count = int(present.sum())
     missing = rows - count
     nonnull = series[present] if missing else series
-    unique = int(nonnull.nunique())
+    unique = _count_unique(nonnull)
     examples = _examples(nonnull)
 
     def made(kind: Kind, role: Role, reason: str) -> ColumnProfile:
@@ -158,6 +166,15 @@ def _profile(name: str, series: pd.Series) -> ColumnProfile:
     if value_kind == "number":
         return _profile_numbers(values, unique, rows, made)
     return _profile_text(values, unique, made)
+
+
+def _count_unique(values: pd.Series) -> int:
+    """Distinct values (none missing). On a million distinct numbers sorting is about five times
+    faster than the hash table `nunique` builds; -0.0 and 0.0 count once, as in `nunique`."""
+    if not (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf"):
+        return int(values.nunique())
+    ordered = np.sort(values.to_numpy())
+    return int(len(ordered) > 0) + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
 def _profile_numbers(values: pd.Series, unique: int, rows: int, made) -> ColumnProfile:

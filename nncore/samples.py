@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from nncore.config import Task
 from nncore.errors import DataError
+
+if TYPE_CHECKING:  # the Data page lists the samples before anything needs pandas
+    import pandas as pd
 
 
 def _iris() -> pd.DataFrame:

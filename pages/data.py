@@ -1,15 +1,21 @@
 """Data: load a table, then choose what to predict, how to use each column, scale and split."""
 
-import dataclasses
+from __future__ import annotations
 
-import pandas as pd
+import dataclasses
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.errors import NNCoreError
-from nncore.profile import ColumnProfile, plan_columns, profile_columns
 from nncore.samples import SAMPLES, sample_csv
 from ui import Keys, init_state, md, read_table, show_error
+
+if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
+    import pandas as pd
+
+    from nncore.profile import ColumnProfile
 
 # The widgets seeded from Keys.DATA_SPEC; a new dataset clears them so they seed afresh.
 SPEC_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
@@ -44,6 +50,8 @@ ROLE_HELP = (
 
 def load(data: bytes, name: str, source: str | None = None, target: str | None = None) -> None:
     """Read CSV bytes into the session's dataset; on failure keep the old one and say why."""
+    from nncore.profile import profile_columns
+
     try:
         frame, how = read_table(data)
         profiles = profile_columns(frame)
@@ -91,6 +99,8 @@ def roles_table(
     profiles: list[ColumnProfile], target: str, overrides: dict[str, str]
 ) -> pd.DataFrame:
     """One row per column except the target: what it holds and the role it gets."""
+    import pandas as pd
+
     rows = [p for p in profiles if p.name != target]
     return pd.DataFrame(
         {
@@ -140,6 +150,9 @@ if st.session_state[Keys.LOAD_ERROR] is not None:
 if frame is None:
     st.info("Pick a sample or upload a CSV to begin.", icon=":material/upload_file:")
     st.stop()
+
+# Below the stop: a first visit, with no table yet, does not wait for pandas to import.
+from nncore.profile import plan_columns, profile_columns  # noqa: E402
 
 st.subheader(md(st.session_state[Keys.DATASET_NAME]), anchor=False)
 st.caption(

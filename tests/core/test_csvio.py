@@ -472,3 +472,12 @@ def test_fuzz_arbitrary_text_in_several_encodings(text: str, encoding: str) -> N
 @given(st.text(alphabet='a1.,;\t|"\n\r -?', max_size=120))
 def test_fuzz_csv_like_text(text: str) -> None:
     read_or_refuse(text.encode())
+
+
+def test_the_frame_it_returns_can_be_edited_in_place():
+    # Arrow hands out a single chunk's numbers without copying them, read-only.
+    frame = read_csv(b"a,b,c\n1,2.5,x\n3,4.5,y\n")
+    frame.loc[0, "a"] = 7
+    frame["b"] += 1
+    frame.iloc[1, 2] = "z"
+    assert frame.to_dict("list") == {"a": [7, 3], "b": [3.5, 5.5], "c": ["x", "z"]}

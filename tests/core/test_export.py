@@ -175,3 +175,30 @@ def test_a_value_too_large_for_the_model_is_named(trained_runs):
     rows["x1"] = [1.0, 1e200, 2.0]
     with pytest.raises(DataError, match=r"Column 'x1' holds a value too large.*row 2"):
         model_inputs(rows, schema)
+
+
+def test_a_reused_model_is_the_same_file_loaded_once(trained_runs, tmp_path):
+    from nncore.errors import ModelFileError
+    from nncore.predict import load_model
+
+    _, binary = trained_runs["binary"]
+    _, regression = trained_runs["regression"]
+    path = tmp_path / "model.keras"
+    path.write_bytes((binary.out_dir / "model.keras").read_bytes())
+    first = load_model(path, reuse=True)
+    assert load_model(path, reuse=True) is first
+    assert load_model(path) is not first  # without reuse, always a fresh load
+
+    # The same path with other bytes is another model, loaded and checked afresh.
+    path.write_bytes((regression.out_dir / "model.keras").read_bytes())
+    other = load_model(path, reuse=True)
+    assert other is not first
+    schema = load_schema(regression.out_dir / "schema.json")
+    rows = trained_runs["regression"][0].head(5)
+    np.testing.assert_allclose(
+        predict(other, rows, schema).to_numpy(dtype=float),
+        predict(load_model(path), rows, schema).to_numpy(dtype=float),
+    )
+    path.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(ModelFileError):
+        load_model(path, reuse=True)

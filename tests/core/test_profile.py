@@ -132,6 +132,55 @@ def test_reasons_are_plain_lines():
     }
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, -0.0, 0.0],  # one value: a constant, as nunique counts it
+        [1.5, np.nan, -2.25, 1.5, np.inf, -np.inf, np.inf],
+        np.arange(-5, 5, dtype=np.int64).repeat(3),
+        np.array([3, 1, 2, 3], dtype=np.uint8),
+        pd.array([1, None, 3, 1], dtype="Int64"),
+    ],
+)
+def test_distinct_counts_agree_with_pandas(values):
+    series = pd.Series(values)
+    assert profile_of(series).unique == series.nunique()
+
+
+def test_large_frames_profile_the_same_as_each_column_alone():
+    rows = 20_000  # above the size from which columns are profiled in threads
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows).round(2),
+            "n": rng.integers(0, 7, rows),
+            "city": rng.choice(["Oslo", "Lima", "Pune"], rows),
+            "id": np.arange(rows),
+            "day": pd.date_range("2020-01-01", periods=rows, freq="h").astype(str),
+            "flag": rng.choice(["yes", "no"], rows),
+            "x2": rng.normal(size=rows).round(1),
+            "const": 1.0,
+            "empty": np.nan,
+            "y": rng.normal(size=rows),
+        }
+    )
+    assert frame.size >= 200_000
+    alone = [profile_of(frame[name], name) for name in frame.columns]
+    assert profile_columns(frame) == alone
+    assert [p.kind for p in alone] == [
+        "numeric",
+        "numeric",
+        "categorical",
+        "identifier",
+        "datetime",
+        "boolean",
+        "numeric",
+        "constant",
+        "empty",
+        "numeric",
+    ]
+
+
 def test_too_many_categories_are_left_out_by_default():
     levels = [f"c{i % (MAX_CATEGORY_LEVELS + 200)}" for i in range(3 * MAX_CATEGORY_LEVELS)]
     profile = profile_of(levels)

@@ -1,0 +1,63 @@
+"""Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
+
+Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
+go to stdout, and to a file with --out FILE. About 20 minutes on an idle 2-core machine, 6 with
+--quick (fewer rows, epochs and repeats: a check that everything runs, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (arguments, arguments with --quick)
+BENCHES = {
+    "ingest": ([], ["--quick"]),
+    "predict_speed": ([], ["--quick"]),
+    "cold_start": ([], ["--quick"]),
+    "live_charts": ([], ["--quick"]),
+    "train_speed": ([], ["--quick"]),
+    "stop_latency": ([], ["--repeats", "3"]),
+    "memory": (["--workers-only"], ["--workers-only", "--trainings", "10"]),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small and short: a smoke run")
+    parser.add_argument("--only", action="append", choices=list(BENCHES), help="run only these")
+    parser.add_argument("--out", type=Path, help="also write the reports to this file")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    report = [f"# bench results ({'quick' if args.quick else 'full'} run)\n"]
+    failed = []
+    for name, (full, quick) in BENCHES.items():
+        if args.only and name not in args.only:
+            continue
+        command = [sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else full)]
+        print(f"\n## {name}: {' '.join(command[1:])}\n", flush=True)
+        bench_started = time.perf_counter()
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        seconds = time.perf_counter() - bench_started
+        print(done.stdout, flush=True)
+        print(f"({name}: {seconds:.0f} s)", flush=True)
+        report.append(f"\n## {name} ({seconds:.0f} s)\n\n{done.stdout}")
+        if done.returncode:
+            failed.append(name)
+    total = time.perf_counter() - started
+    report.append(f"\nwhole run: {total / 60:.1f} minutes\n")
+    if args.out:
+        args.out.write_text("".join(report))
+    print(f"\nwhole run: {total / 60:.1f} minutes")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
