@@ -9,7 +9,7 @@ from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.errors import NNCoreError
 from nncore.profile import ColumnProfile, plan_columns, profile_columns
 from nncore.samples import SAMPLES, sample_csv
-from ui import Keys, init_state, md, read_table, show_error
+from ui import Keys, experiment_file, init_state, md, read_table, show_error
 
 # The widgets seeded from Keys.DATA_SPEC; a new dataset clears them so they seed afresh.
 SPEC_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
@@ -232,6 +232,7 @@ except NNCoreError as exc:
     show_error(exc)
     st.stop()
 st.session_state[Keys.DATA_SPEC] = spec
+experiment_file()
 
 # ------------------------------------------------------------------------ engine -> render
 try:
