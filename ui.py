@@ -111,6 +111,9 @@ ABANDON_AFTER_SECONDS = float(os.environ.get("NNSTUDIO_ABANDON_AFTER", "600"))
 def job_runner() -> JobRunner:
     """The server's one job runner: infrastructure shared by all sessions, holding no user data
     itself (each session keeps only its own `Job` handles)."""
+    # Keras writes its config file on import, into ~/.keras unless told otherwise; a server
+    # writes only in temporary folders. The workers inherit this.
+    os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nnstudio-keras-"))
     return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
 
 
