@@ -61,7 +61,7 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
         _constants(experiment, schema, data_name, numeric, dates, categorical),
         _helpers(numeric, dates, categorical),
         _read_and_split(experiment, task),
-        _scale(experiment, schema, numeric or date_parts, categorical),
+        _scale(experiment, schema, bool(numeric or date_parts), categorical),
         _specify(experiment, schema, loss),
         _fit(experiment),
         _evaluate_save_predict(experiment, task),
@@ -538,9 +538,12 @@ def _describe(name: str) -> str:
 
 
 def _literal(value: Any) -> str:
-    """A Python literal for plain JSON-like values, double-quoted as ruff format writes them."""
+    """A Python literal for plain JSON-like values, quoted as ruff format writes them."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)
+        if value.count('"') > value.count("'"):  # fewer escapes in single quotes, as ruff picks
+            return "'" + text[1:-1].replace('\\"', '"').replace("'", "\\'") + "'"
+        return text
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int | float):
@@ -569,15 +572,15 @@ def _explode(literal: str) -> str:
 
 def _split_items(text: str) -> list[str]:
     """The top-level comma-separated items of a literal's inside, strings kept whole."""
-    items, depth, start, quoted, escaped = [], 0, 0, False, False
+    items, depth, start, quote, escaped = [], 0, 0, "", False
     for i, char in enumerate(text):
-        if quoted:
+        if quote:
+            if char == quote and not escaped:
+                quote = ""
             escaped = char == "\\" and not escaped
-            if char == '"' and not escaped:
-                quoted = False
             continue
-        if char == '"':
-            quoted, escaped = True, False
+        if char in "\"'":
+            quote, escaped = char, False
         elif char in "[{(":
             depth += 1
         elif char in "]})":

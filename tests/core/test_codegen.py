@@ -74,6 +74,28 @@ CONFIGS = {
 }
 
 
+def odd_frame(n: int = 200, seed: int = 4) -> pd.DataFrame:
+    """Names with spaces, quotes and non-ASCII; whole-number categories; 0/1 classes."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(80, 20, n)
+    floor = rng.choice([1, 2, 3], n).astype(float)  # read back as numbers, used as categories
+    quote = rng.choice(['a "b"', "c's", "é"], n)
+    sold = ((size - 80) / 20 + (floor == 2) + rng.normal(0, 0.5, n) > 0.5).astype(int)
+    frame = pd.DataFrame({"size (m²)": size, "floor": floor, 'owner\'s "note"': quote})
+    frame["sold?"] = sold
+    frame.loc[rng.choice(n, 10, replace=False), "floor"] = np.nan
+    return frame
+
+
+ODD = Experiment(
+    data=DataSpec(target="sold?", roles=(("floor", "categorical"),)),
+    layers=(LayerSpec(9, "leaky_relu"),),
+    compile=CompileSpec("adamw", 0.01),
+    training=TrainSpec(epochs=5, batch_size=50, patience=2),
+    seed=13,
+)
+
+
 def run_script(path: Path, data: Path) -> subprocess.CompletedProcess:
     """The script in a fresh interpreter, in its own folder, where nncore cannot be imported."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -105,13 +127,17 @@ def layer_shapes(model: keras.Model) -> list[tuple]:
     return shapes
 
 
-@pytest.fixture(scope="module", params=list(CONFIGS))
+@pytest.fixture(scope="module", params=[*CONFIGS, "binary-odd-names-whole-number-categories"])
 def both(request, tmp_path_factory):
     """The engine's run and the generated script's run of one configuration, on one CSV."""
-    task, experiment = CONFIGS[request.param]
     root = tmp_path_factory.mktemp(request.param)
     data = root / "houses.csv"
-    mixed_frame(n=200, task=task, seed=4).to_csv(data, index=False)
+    if request.param in CONFIGS:
+        task, experiment = CONFIGS[request.param]
+        mixed_frame(n=200, task=task, seed=4).to_csv(data, index=False)
+    else:
+        task, experiment = "binary", ODD
+        odd_frame().to_csv(data, index=False)
     result = run_experiment(read_csv(data.read_bytes()), experiment, root / "engine")
     schema = load_schema(root / "engine" / "schema.json")
     script = root / "script" / script_name(schema)

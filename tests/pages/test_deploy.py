@@ -70,6 +70,10 @@ assert job.status == "done", job.error()
 at.switch_page("pages/evaluate.py").run()
 at.switch_page("pages/predict.py").run()
 assert not at.exception, at.exception
+assert at.download_button(key="download_code")
+script = at.code[0].value
+compile(script, "train_species.py", "exec")
+assert 'TARGET = "species"' in script and "nncore" not in script
 rows = b"sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\\n5.1,3.5,1.4,0.2\\n"
 at.file_uploader(key="predict_upload").set_value(("new.csv", rows, "text/csv")).run()
 settle(at, lambda: bool(at.dataframe))
