@@ -56,14 +56,14 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
     if numeric + date_parts != [i.column for i in schema.numeric]:  # pragma: no cover
         raise AssertionError("the schema's numeric inputs are not its columns in order")
     parts = [
-        _header(experiment, schema, data_name),
+        _header(schema, data_name),
         _imports(experiment, schema),
         _constants(experiment, schema, data_name, numeric, dates, categorical),
         _helpers(numeric, dates, categorical),
         _read_and_split(experiment, task),
         _scale(experiment, schema, bool(numeric or date_parts), categorical),
         _specify(experiment, schema, loss),
-        _fit(experiment),
+        _fit(experiment, schema),
         _evaluate_save_predict(experiment, task),
     ]
     return "\n".join(part for part in parts if part).rstrip() + "\n"
@@ -72,7 +72,7 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
 # ------------------------------------------------------------------------------------ parts
 
 
-def _header(experiment: Experiment, schema: Schema, data_name: str) -> str:
+def _header(schema: Schema, data_name: str) -> str:
     about = textwrap.fill(
         f"It predicts {_describe(schema.target.name)} from {data_name}, following the notes' "
         "steps in order: read, split, scale, specify, compile, fit with validation and early "
@@ -387,9 +387,10 @@ def _optimizer(experiment: Experiment) -> str:
     return f"keras.optimizers.{OPTIMIZERS[spec.optimizer]}({', '.join(args)})"
 
 
-def _fit(experiment: Experiment) -> str:
+def _fit(experiment: Experiment, schema: Schema) -> str:
     spec = experiment.training
-    weights = "" if not _balanced_setting(experiment) else ", weights"
+    balanced = _balanced(experiment, schema)
+    weights = ", weights" if balanced else ""
     mode = monitor_mode(spec.monitor)
     callbacks = ["keras.callbacks.TerminateOnNaN()"]
     if spec.early_stopping or spec.restore_best_weights:
@@ -424,7 +425,7 @@ def _fit(experiment: Experiment) -> str:
     elif spec.restore_best_weights:
         why.append("# No early stopping, but the weights of the best epoch are kept at the end.")
     weighting = ""
-    if _balanced_setting(experiment):
+    if balanced:
         weighting = """
 # Rare classes weigh more, so the network cannot ignore them.
 present = np.unique(y[train_rows].astype(int))
@@ -511,11 +512,8 @@ outputs = model.predict(preprocess.transform(features(new_rows)).astype("float32
 
 
 def _balanced(experiment: Experiment, schema: Schema) -> bool:
-    return schema.target.task != "regression" and _balanced_setting(experiment)
-
-
-def _balanced_setting(experiment: Experiment) -> bool:
-    return experiment.training.class_weight == "balanced"
+    """Balanced class weights, which the engine applies to classification only."""
+    return schema.target.task != "regression" and experiment.training.class_weight == "balanced"
 
 
 def _class_text(value: Any) -> str:

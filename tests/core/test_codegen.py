@@ -205,3 +205,66 @@ def test_the_script_uses_no_nncore_is_ruff_clean_and_predicts(both):
     else:
         assert len(predicted) == 10
         assert all(np.isfinite(float(v)) for v in predicted[1::2])
+
+
+def wide_frame(n: int = 60) -> pd.DataFrame:
+    """Thirty numeric columns with long names and one categorical column only."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {f"measurement number {i:02d} (units)": rng.normal(size=n) for i in range(30)}
+    )
+    frame["group"] = rng.choice(["x", "y"], n)
+    frame["y"] = rng.normal(size=n)
+    return frame
+
+
+def text_frame(n: int = 60) -> pd.DataFrame:
+    """Categories only, and a three-class target."""
+    rng = np.random.default_rng(1)
+    return pd.DataFrame(
+        {"colour": rng.choice(["red", "blue"], n), "kind": rng.choice(["a", "b", "c"], n)}
+    )
+
+
+RENDERED = {
+    "wide-regression-balanced-ignored": (
+        wide_frame,
+        Experiment(
+            data=DataSpec(target="y", scaling="none", test_fraction=0.2),
+            layers=(LayerSpec(4096, "selu", 0.5, 0.125, 0.25, True),),
+            training=TrainSpec(class_weight="balanced", early_stopping=False),
+        ),
+    ),
+    "categories-only-no-hidden-layer": (
+        text_frame,
+        Experiment(
+            data=DataSpec(target="kind"),
+            layers=(),
+            compile=CompileSpec("sgd", 0.1, momentum=0.5, loss="categorical_crossentropy"),
+            training=TrainSpec(restore_best_weights=False, early_stopping=False),
+        ),
+    ),
+}
+
+
+def test_every_kind_of_script_compiles_and_is_ruff_clean(tmp_path):
+    """Without training: the shapes of script the five runs above do not cover."""
+    from nncore.preprocess import prepare
+    from nncore.profile import plan_columns
+
+    for name, (make, experiment) in RENDERED.items():
+        frame = make()
+        plan = plan_columns(frame, experiment.data)
+        schema = prepare(frame, plan, experiment.data, experiment.seed).schema
+        script = render(experiment, schema, "my data.csv")
+        compile(script, name, "exec")
+        (tmp_path / f"{name.replace('-', '_')}.py").write_text(script)
+        if experiment.training.class_weight == "balanced" and plan.task == "regression":
+            assert "compute_class_weight" not in script  # the engine ignores it there too
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        checked = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--config", ROOT / "pyproject.toml", tmp_path],
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stdout
