@@ -274,6 +274,7 @@ def load_experiment(data: bytes) -> Experiment:
     if frame is not None:
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])
+        experiment.compile.resolved_loss(plan.task)  # a loss for another task is refused
     st.session_state[Keys.DATA_SPEC] = experiment.data
     st.session_state[Keys.EXPERIMENT] = experiment
     st.session_state[Keys.PLAN] = plan

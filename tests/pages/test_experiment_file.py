@@ -142,6 +142,14 @@ def test_loading_a_file_sets_every_widget_of_data_model_and_train(where):
     assert at.session_state[Keys.EXPERIMENT] == LOADED
 
 
+def test_a_loss_for_another_task_is_refused():
+    at = open_page("pages/data.py")
+    before = at.session_state[Keys.EXPERIMENT]
+    load(at, LOADED.replace(compile=CompileSpec(loss="mse")).to_json().encode())
+    assert "the loss 'mse' does not fit a multiclass task" in errors(at)
+    assert at.session_state[Keys.EXPERIMENT] == before
+
+
 def test_a_file_made_for_other_columns_is_refused_and_nothing_changes():
     at = open_page("pages/model.py")
     at.button(key="preset_deep").click().run()
