@@ -382,6 +382,17 @@ if source is None:
             on_click="ignore",
             icon=":material/download:",
         )
+        rows = st.session_state[Keys.DATASET]
+        if rows is not None and not data_name.endswith(".csv"):  # a sample: rows for the script
+            st.download_button(
+                "data.csv",
+                rows.to_csv(index=False),
+                file_name="data.csv",
+                mime="text/csv",
+                key="download_code_data",
+                on_click="ignore",
+                icon=":material/table:",
+            )
         st.code(script, language="python")
 
     source = Source(run.id, run.name, run.out_dir / "model.keras", schema)

@@ -71,6 +71,7 @@ at.switch_page("pages/evaluate.py").run()
 at.switch_page("pages/predict.py").run()
 assert not at.exception, at.exception
 assert at.download_button(key="download_code")
+assert at.download_button(key="download_code_data")  # a sample has no file of its own
 script = at.code[0].value
 compile(script, "train_species.py", "exec")
 assert 'TARGET = "species"' in script and "nncore" not in script
