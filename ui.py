@@ -8,6 +8,7 @@ draw.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from nncore.config import DataSpec, Experiment
-from nncore.errors import NNCoreError
+from nncore.errors import ConfigError, NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
 from nncore.profile import plan_columns
 from nncore.sweep import (
@@ -141,6 +142,9 @@ def job_runner() -> JobRunner:
     """The server's one job runner: infrastructure shared by all sessions, holding no user data
     itself (each session keeps only its own `Job` handles). Raises JobError when the configured
     Ray cluster cannot be used; nothing is cached then, so the next call tries again."""
+    # Keras writes its config file on import, into ~/.keras unless told otherwise; a server
+    # writes only in temporary folders. The workers inherit this.
+    os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nnstudio-keras-"))
     if not RAY_ADDRESS:
         return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
     from nncore.raypool import ray_slots  # Ray loads only in a server set to use a cluster
@@ -398,3 +402,103 @@ def restore(experiment: Experiment) -> None:
         except (NNCoreError, ValueError, TypeError):
             plan = None  # the Data page says what to fix
         st.session_state[Keys.PLAN] = plan
+
+
+# ---------------------------------------------------------------------------- experiment files
+
+# The widgets the Data, Model and Train pages seed from DATA_SPEC and EXPERIMENT. Loading an
+# experiment clears them, so every page seeds them afresh from the loaded settings.
+SEEDED_WIDGETS = re.compile(
+    r"target|task|roles|scaling|validation_fraction|test_fraction"
+    r"|(units|activation|dropout|l1|l2|batch_norm)_\d+"
+    r"|optimizer|learning_rate|momentum|nesterov|loss|epochs|batch_size|class_weight"
+    r"|early_stopping|monitor|patience|restore_best_weights|reduce_lr|seed"
+)
+EXPERIMENT_UPLOAD = "experiment_upload"
+EXPERIMENT_NOTE = "experiment_note"  # what the last load did, shown once beside the uploader
+# An experiment file is a few kilobytes; anything far larger is not one.
+MAX_EXPERIMENT_BYTES = 1_000_000
+
+
+def current_experiment() -> Experiment:
+    """Every setting on the pages as one experiment: the data settings, layers and training."""
+    return st.session_state[Keys.EXPERIMENT].replace(data=st.session_state[Keys.DATA_SPEC])
+
+
+def load_experiment(data: bytes) -> Experiment:
+    """Put the experiment file `data` in place of this session's settings.
+
+    Raises NNCoreError, changing nothing, when the file is not an experiment or does not fit the
+    loaded data. A file without a target keeps the target chosen now.
+    """
+    if len(data) > MAX_EXPERIMENT_BYTES:
+        raise ConfigError(
+            f"This file has {len(data) / 1e6:.1f} MB; an experiment file has a few kilobytes. "
+            "Choose the experiment.json the studio saved."
+        )
+    experiment = Experiment.from_json(data)
+    if not experiment.data.target:
+        chosen = st.session_state[Keys.DATA_SPEC].target
+        experiment = experiment.replace(data=dataclasses.replace(experiment.data, target=chosen))
+    frame = st.session_state[Keys.DATASET]
+    plan = None
+    if frame is not None:
+        experiment.check_columns([str(c) for c in frame.columns])
+        plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])
+        experiment.compile.resolved_loss(plan.task)  # a loss for another task is refused
+    st.session_state[Keys.DATA_SPEC] = experiment.data
+    st.session_state[Keys.EXPERIMENT] = experiment
+    st.session_state[Keys.PLAN] = plan
+    for key in [k for k in st.session_state if SEEDED_WIDGETS.fullmatch(str(k))]:
+        del st.session_state[key]
+    return experiment
+
+
+def _load_experiment_upload() -> None:
+    upload = st.session_state[EXPERIMENT_UPLOAD]
+    if upload is None:
+        return
+    try:
+        experiment = load_experiment(upload.getvalue())
+    except NNCoreError as exc:
+        st.session_state[EXPERIMENT_NOTE] = exc
+        return
+    layers = " → ".join(f"{s.units} {s.activation}" for s in experiment.layers) or "no hidden layer"
+    st.session_state[EXPERIMENT_NOTE] = (
+        f"Loaded {upload.name}: predict {experiment.data.target}; {layers}; "
+        f"{experiment.compile.optimizer} at {experiment.compile.learning_rate:g}, "
+        f"{experiment.training.epochs} epochs."
+    )
+
+
+def experiment_file() -> None:
+    """Save and load every setting as one experiment file, from the sidebar.
+
+    Call it after the page has stored its settings, so the file saved is the one on screen.
+    """
+    with st.sidebar:
+        st.subheader("Experiment", anchor=False)
+        st.download_button(
+            "Save experiment",
+            current_experiment().to_json(),
+            file_name="experiment.json",
+            mime="application/json",
+            key="experiment_download",
+            on_click="ignore",
+            icon=":material/download:",
+            help="The data, model and training settings as one JSON file, to load here again "
+            "or to train from the command line: python -m nncore train --config experiment.json",
+        )
+        st.file_uploader(
+            "Load an experiment",
+            type="json",
+            key=EXPERIMENT_UPLOAD,
+            on_change=_load_experiment_upload,
+            help="An experiment.json saved here (or beside a trained model) sets every widget "
+            "of the Data, Model and Train steps.",
+        )
+        note = st.session_state.pop(EXPERIMENT_NOTE, None)
+        if isinstance(note, NNCoreError):
+            show_error(note)
+        elif note:
+            st.success(md(note), icon=":material/check_circle:")

@@ -127,6 +127,7 @@ def _train(args: argparse.Namespace) -> int:
 
     experiment = experiment_from_args(args)
     frame = read_csv(_read(args.data))
+    experiment.check_columns([str(c) for c in frame.columns])
 
     from nncore.pipeline import run_experiment
     from nncore.train import Listener

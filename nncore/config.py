@@ -13,6 +13,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -240,25 +241,52 @@ class Experiment:
         _check_range("experiment", "seed", self.seed, 0, 2**31 - 1)
         if len(self.layers) > 32:
             _fail("experiment", f"at most 32 hidden layers, got {len(self.layers)}.")
-        if self.schema_version != SCHEMA_VERSION:
-            _fail(
-                "experiment",
-                f"this file has schema_version {self.schema_version!r}, but this version of "
-                f"the studio reads version {SCHEMA_VERSION}.",
-            )
+        _check_version(self.schema_version)
 
     def replace(self, **changes: Any) -> Experiment:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        plain = _to_plain(self)
+        # The version first, where a reader of the file looks.
+        return {"schema_version": plain.pop("schema_version"), **plain}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Experiment:
+        """Read an experiment file's content. Every field is checked; `schema_version` must be
+        there, so a file from another program or a future studio is not half understood."""
+        if isinstance(raw, dict) and "schema_version" not in raw:
+            _fail(
+                "experiment",
+                "schema_version is missing. An experiment file saved by the studio starts with "
+                f'"schema_version": {SCHEMA_VERSION}; save the experiment again from the studio '
+                "(or from `python -m nncore train`, which writes experiment.json).",
+            )
+        if isinstance(raw, dict):
+            _check_version(raw["schema_version"])
         return _from_plain(cls, raw, "experiment")
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        """Refuse an experiment whose target or role overrides name columns the data lacks."""
+        have = set(columns)
+        if self.data.target and self.data.target not in have:
+            _fail(
+                "data",
+                f"the target column {self.data.target!r} is not in this data, whose columns "
+                f"are {_names(columns)}. Load the file the experiment was made for, or choose "
+                "the target again.",
+            )
+        missing = [column for column, _ in self.data.roles if column not in have]
+        if missing:
+            _fail(
+                "data",
+                f"the experiment sets roles for {_names(missing)}, which this data lacks. Load "
+                "the file the experiment was made for, or remove those columns from "
+                "data.roles.",
+            )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Experiment:
@@ -270,6 +298,28 @@ class Experiment:
                 "or fix the JSON by hand."
             ) from None
         return cls.from_dict(raw)
+
+
+def _check_version(version: Any) -> None:
+    if version == SCHEMA_VERSION and not isinstance(version, bool):
+        return
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        _fail(
+            "experiment",
+            f"this file has schema_version {version}, written by a newer studio; this one reads "
+            f"version {SCHEMA_VERSION}. Update the studio (pip install -r requirements.txt) or "
+            "save the experiment again from this version.",
+        )
+    _fail(
+        "experiment",
+        f"schema_version must be {SCHEMA_VERSION} (the only version so far), got {version!r}. "
+        "Save the experiment again from the studio.",
+    )
+
+
+def _names(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(map(repr, list(names)[:limit]))
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _to_plain(value: Any) -> Any:

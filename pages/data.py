@@ -10,7 +10,7 @@ import streamlit as st
 from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.errors import NNCoreError
 from nncore.samples import SAMPLES, sample_csv
-from ui import Keys, init_state, md, read_table, show_error
+from ui import Keys, experiment_file, init_state, md, read_table, show_error
 
 if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
     import pandas as pd
@@ -245,6 +245,7 @@ except NNCoreError as exc:
     show_error(exc)
     st.stop()
 st.session_state[Keys.DATA_SPEC] = spec
+experiment_file()
 
 # ------------------------------------------------------------------------ engine -> render
 try:

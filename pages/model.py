@@ -11,7 +11,7 @@ from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, 
 from nncore.errors import NNCoreError
 from nncore.preprocess import estimate_width
 from nncore.profile import ColumnPlan
-from ui import Keys, init_state, md, require, show_error
+from ui import Keys, experiment_file, init_state, md, require, show_error
 
 MAX_LAYERS = 32
 ERROR = "model_error"  # the NNCoreError of the last refused edit, shown once
@@ -176,6 +176,7 @@ if plan is None:
     st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
     st.page_link("pages/data.py")
     st.stop()
+experiment_file()
 
 # ------------------------------------------------------------------------ widgets -> layers
 design, summary = st.columns([3, 2], gap="large")

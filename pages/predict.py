@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from nncore import codegen
 from nncore.csvio import read_csv
 from nncore.errors import ModelFileError, NNCoreError
 from nncore.jobs import Job
@@ -363,6 +364,37 @@ if source is None:
         icon=":material/folder_zip:",
         type="primary",
     )
+
+    with st.expander("Show me the code", icon=":material/code:"):
+        data_name = st.session_state[Keys.DATASET_NAME]
+        script = codegen.render(
+            run.experiment, schema, data_name if data_name.endswith(".csv") else "data.csv"
+        )
+        st.caption(
+            "This training as a standalone script in the notes' steps, with pandas, "
+            "scikit-learn and Keras only. Run beside the CSV, it trains the same network."
+        )
+        st.download_button(
+            codegen.script_name(schema),
+            script,
+            file_name=codegen.script_name(schema),
+            mime="text/x-python",
+            key="download_code",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        rows = st.session_state[Keys.DATASET]
+        if rows is not None and not data_name.endswith(".csv"):  # a sample: rows for the script
+            st.download_button(
+                "data.csv",
+                rows.to_csv(index=False),
+                file_name="data.csv",
+                mime="text/csv",
+                key="download_code_data",
+                on_click="ignore",
+                icon=":material/table:",
+            )
+        st.code(script, language="python")
 
     source = Source(run.id, run.name, run.out_dir / "model.keras", schema)
 target = schema.target

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from frames import mixed_frame
 
+from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+
 
 def cli(*args, timeout=300):
     return subprocess.run(
@@ -133,3 +135,44 @@ def test_unreadable_data_and_missing_columns_exit_2(trained, tmp_path):
         "predict", "--model", tmp_path / "none.keras", "--data", data, "--out", tmp_path / "p.csv"
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_an_experiment_file_from_the_studio_trains_as_it_says(trained, tmp_path):
+    _, data, _ = trained
+    experiment = Experiment(
+        data=DataSpec(target="label", scaling="minmax", roles=(("x2", "ignore"),)),
+        layers=(LayerSpec(7, "tanh", dropout=0.1),),
+        training=TrainSpec(epochs=3, batch_size=64),
+        seed=8,
+    )
+    config = tmp_path / "experiment.json"
+    config.write_text(experiment.to_json())  # what the studio's Save experiment downloads
+    done = cli("train", "--config", config, "--data", data, "--out", tmp_path / "run", "--quiet")
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "run" / "experiment.json").read_text()
+    assert Experiment.from_json(written) == experiment
+    schema = json.loads((tmp_path / "run" / "schema.json").read_text())
+    assert "x2" not in {c["name"] for c in schema["columns"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw.update(colour="red"), "unknown field 'colour'"),
+        (lambda raw: raw["compile"].update(optimizer="adamax"), "experiment.compile.optimizer"),
+        (lambda raw: raw.update(schema_version=2), "newer studio"),
+        (lambda raw: raw.pop("schema_version"), "schema_version is missing"),
+        (lambda raw: raw["data"].update(target="cost"), "'cost' is not in this data"),
+        (lambda raw: raw["data"].update(roles=[["size", "ignore"]]), "'size', which this data"),
+    ],
+)
+def test_a_wrong_experiment_file_exits_2_naming_the_field(trained, change, message, tmp_path):
+    _, data, _ = trained
+    raw = json.loads(Experiment(data=DataSpec(target="label")).to_json())
+    change(raw)
+    config = tmp_path / "experiment.json"
+    config.write_text(json.dumps(raw))
+    done = cli("train", "--config", config, "--data", data, "--out", tmp_path / "run")
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
