@@ -1,4 +1,4 @@
-"""Command line: `python -m nncore train ...` and `python -m nncore predict ...`.
+"""Command line: `python -m nncore train ...`, `predict ...` and `code ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -73,6 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", required=True, type=Path, help="the CSV file")
     predict.add_argument("--out", required=True, type=Path, help="where to write predictions")
     predict.set_defaults(run=_predict)
+
+    code = commands.add_parser(
+        "code", help="write a trained run as a standalone pandas/scikit-learn/Keras script"
+    )
+    code.add_argument(
+        "--run",
+        dest="run_dir",
+        required=True,
+        type=Path,
+        help="the folder train wrote (experiment.json, schema.json, ...)",
+    )
+    code.add_argument("--data", default="data.csv", help="the CSV name the script reads")
+    code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
+    code.set_defaults(run=_code)
     return parser
 
 
@@ -173,6 +187,24 @@ def _predict(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(f"wrote {len(table)} predictions to {args.out}")
+    return 0
+
+
+def _code(args: argparse.Namespace) -> int:
+    from nncore.codegen import render
+    from nncore.predict import load_schema
+
+    if not (args.run_dir / "experiment.json").exists():
+        raise NNCoreError(
+            f"No experiment.json in {args.run_dir}. Pass the folder `python -m nncore train` wrote."
+        )
+    experiment = Experiment.from_json(_read(args.run_dir / "experiment.json"))
+    script = render(experiment, load_schema(args.run_dir / "schema.json"), args.data)
+    if args.out is None:
+        print(script, end="")
+    else:
+        args.out.write_text(script)
+        print(f"wrote {args.out}; run it beside {args.data}: python {args.out.name} {args.data}")
     return 0
 
 

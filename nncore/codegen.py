@@ -225,7 +225,8 @@ train_rows, val_rows, test_rows = np.sort(train_rows), np.sort(val_rows), np.sor
 )
 train_rows, val_rows = np.sort(train_rows), np.sort(val_rows)"""
     return f"""
-# 1. Read. Rows without a target cannot be learned from.
+# 1. Read. Rows without a target cannot be learned from. (A file with ";" between values and
+# decimal commas reads with pd.read_csv(DATA, sep=";", decimal=",").)
 frame = pd.read_csv(DATA)
 frame = frame[frame[TARGET].notna()]
 x = features(frame)

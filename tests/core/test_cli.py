@@ -176,3 +176,17 @@ def test_a_wrong_experiment_file_exits_2_naming_the_field(trained, change, messa
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_code_writes_the_runs_script(trained, tmp_path):
+    root, _, _ = trained
+    done = cli("code", "--run", root / "run", "--data", "shop.csv", "--out", tmp_path / "t.py")
+    assert done.returncode == 0, done.stderr
+    script = (tmp_path / "t.py").read_text()
+    compile(script, "t.py", "exec")
+    assert 'TARGET = "label"' in script and '"shop.csv"' in script and "nncore" not in script
+    printed = cli("code", "--run", root / "run", "--data", "shop.csv")
+    assert printed.stdout == script
+    missing = cli("code", "--run", tmp_path / "nothing")
+    assert missing.returncode == 2 and "No experiment.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
