@@ -2,7 +2,7 @@
 
 Measured after validation at the end of each epoch by `Probe` (in the training worker), and
 read by `alerts` (anywhere: this module imports TensorFlow only inside `Probe`, so the Streamlit
-server can import it). Measuring takes at most a tenth of the training's time (`TIME_SHARE`):
+server can import it). Measuring takes at most 5% of the training's time (`TIME_SHARE`):
 where an epoch lasts only milliseconds, some epochs go unmeasured and their record is None.
 
 Definitions, per hidden layer:
@@ -59,10 +59,11 @@ SATURATED_ALERT = 0.25
 # thousand times more slowly than the layer learning fastest.
 VANISHING_RATIO = 1e-3
 
-# Diagnostics may take this share of the training's time. On data sets so small that an epoch
-# takes a few milliseconds, measuring every epoch would cost a third more (a measurement costs
-# about as much as the validation pass); there some epochs go unmeasured instead.
-TIME_SHARE = 0.1
+# Diagnostics may take this share of the training's time, besides tracing their graph once
+# (about 0.1 s). On data sets so small that an epoch takes a few milliseconds, measuring every
+# epoch would cost a fifth more (a measurement costs about as much as the validation pass);
+# there some epochs go unmeasured instead.
+TIME_SHARE = 0.05
 
 SATURATION_DERIVATIVE = 0.01  # of the derivative's maximum
 SATURATION_ROWS = 0.99  # of the validation rows
