@@ -61,7 +61,7 @@ SATURATED_ALERT = 0.3
 VANISHING_RATIO = 1e-3
 
 # Diagnostics may take this share of the training's time, besides tracing their graph once
-# (about 0.1 s). On data sets so small that an epoch takes a few milliseconds, measuring every
+# (0.1-0.3 s). On data sets so small that an epoch takes a few milliseconds, measuring every
 # epoch would cost a fifth more (a measurement costs about as much as the validation pass);
 # there some epochs go unmeasured instead.
 TIME_SHARE = 0.05
