@@ -23,6 +23,7 @@ BENCHES = {
     "live_charts": ([], ["--quick"]),
     "train_speed": ([], ["--quick"]),
     "stop_latency": ([], ["--repeats", "3"]),
+    "diagnostics_overhead": ([], ["--repeats", "1"]),
     "memory": (["--workers-only"], ["--workers-only", "--trainings", "10"]),
 }
 

@@ -1,23 +1,22 @@
 """What diagnostics cost: the same trainings with and without them, side by side in one run.
 
-    python bench/diagnostics_overhead.py [--repeats 3]
+    python bench/diagnostics_overhead.py [--repeats 5]
 
 Each workload trains the same model from the same initial weights on the same rows and seed,
 once with `train(..., diagnose=True)` (the default: dead and saturated units and gradient
 norms per layer after every epoch, see nncore/diagnostics.py) and once with `diagnose=False`.
 The two alternate, their order swapping every repeat, after one untimed warm-up pair; the
-median of the repeats is reported. Times are wall time of the whole `train` call, so the
-diagnostics' graph tracing and their measurement before the first epoch count against them.
-CPU time (all threads of the process) is reported beside wall time: on a shared machine it
-moves less with the other load. The goal of issue 5: training with diagnostics within 1.2x the
-time without.
+minimum of the repeats is reported (on a shared machine, the least disturbed run). Times are
+of the whole `train` call, so the diagnostics' graph tracing and their measurement before the
+first epoch count against them. CPU time (all threads of the process) is reported beside wall
+time: on a shared machine it moves less with the other load. The goal of issue 5: training
+with diagnostics within 1.2x the time without.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -106,7 +105,7 @@ def timed(work: Workload, diagnose: bool) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     print(f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
@@ -121,9 +120,9 @@ def main() -> None:
         for repeat in range(args.repeats):
             for diagnose in (True, False) if repeat % 2 else (False, True):
                 runs[diagnose].append(timed(work, diagnose))
-        wall = {d: statistics.median(r[0] for r in runs[d]) for d in runs}
-        cpu = {d: statistics.median(r[1] for r in runs[d]) for d in runs}
-        measured = statistics.median(r[2] for r in runs[True])
+        wall = {d: min(r[0] for r in runs[d]) for d in runs}
+        cpu = {d: min(r[1] for r in runs[d]) for d in runs}
+        measured = min(r[2] for r in runs[True])  # the fewest epochs any repeat measured
         print(
             f"| {work.name} | {wall[False]:.2f} | {wall[True]:.2f} | "
             f"{wall[True] / wall[False]:.2f}x | {cpu[False]:.2f} | {cpu[True]:.2f} | "

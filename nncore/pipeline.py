@@ -42,8 +42,8 @@ class RunResult:
     # Positions of the validation rows among the rows that have a target.
     validation_rows: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     warnings: list[str] = field(default_factory=list)
-    # One `nncore.diagnostics` record per epoch of `history`.
-    diagnostics: list[dict] = field(default_factory=list)
+    # One `nncore.diagnostics` record per epoch of `history` (None for an epoch not measured).
+    diagnostics: list[dict | None] = field(default_factory=list)
 
     @property
     def paths(self) -> dict[str, Path]:

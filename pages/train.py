@@ -31,7 +31,8 @@ LR_HELP = (
     "jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1."
 )
 INSIDE_HELP = (
-    "Measured after every epoch. Dead: relu units that output zero for every validation row "
+    "Measured after each epoch (on very small data, after some: at most 5% of the training "
+    "time goes to it). Dead: relu units that output zero for every validation row "
     "(they no longer learn). Saturated: sigmoid or tanh units stuck at their extremes on 99% of "
     "the rows, where they pass back under 1% of the gradient. Gradient norm: how strongly the "
     "loss pulls on each layer's weights, measured on the same training rows every epoch; when "

@@ -25,7 +25,8 @@ def test_nncore_never_imports_streamlit(path):
 def test_the_modules_the_ui_uses_do_not_import_tensorflow():
     code = (
         "import sys; import nncore, nncore.config, nncore.csvio, nncore.profile, "
-        "nncore.preprocess, nncore.predict, nncore.jobs, nncore.evaluate, nncore.codegen; "
+        "nncore.preprocess, nncore.predict, nncore.jobs, nncore.evaluate, nncore.codegen, "
+        "nncore.diagnostics, nncore.sweep, nncore.plots, nncore.modelfile; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     done = subprocess.run(
