@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from nncore.config import DataSpec, Experiment
+from nncore.diagnostics import split_history
 from nncore.errors import ConfigError, NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
 from nncore.profile import plan_columns
@@ -288,7 +289,7 @@ def runs_by_id(ids) -> list[Run]:
 def run_history(run: Run) -> list[dict]:
     """The epochs so far, or all of them once the run has its result."""
     result = run.result()
-    return result.history if result is not None else run.job.history()
+    return result.history if result is not None else split_history(run.job.history())[0]
 
 
 def run_score(run: Run) -> float | None:
