@@ -271,7 +271,7 @@ def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
         assert len(at.dataframe[0].value) == 3, [e.value for e in at.error]
         at.switch_page("pages/evaluate.py").run()
         assert not at.exception, at.exception
-        assert len(at.get("plotly_chart")) == 5  # with the columns that matter
+        assert len(at.get("plotly_chart")) == 4
         print("tensorflow" in sys.modules, "keras" in sys.modules)
         """
     )
