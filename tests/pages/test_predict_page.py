@@ -267,11 +267,15 @@ def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
         at.switch_page("pages/predict.py").run()
         upload = at.file_uploader(key="predict_upload")
         upload.set_value(("rows.csv", Path({str(rows)!r}).read_bytes(), "text/csv")).run()
+        for _ in range(20):  # each run waits up to 16 s; a busy machine starts workers slowly
+            if at.exception or at.error or at.dataframe:
+                break
+            at.run()
         assert not at.exception, at.exception
         assert len(at.dataframe[0].value) == 3, [e.value for e in at.error]
         at.switch_page("pages/evaluate.py").run()
         assert not at.exception, at.exception
-        assert len(at.get("plotly_chart")) == 4
+        assert len(at.get("plotly_chart")) == 5  # the four of a binary task, and importance
         print("tensorflow" in sys.modules, "keras" in sys.modules)
         """
     )
