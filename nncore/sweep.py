@@ -179,13 +179,11 @@ class CapacitySearch:
         return gain > self.min_improvement * max(abs(than), 1e-12)
 
     def _propose(self) -> tuple[tuple[LayerSpec, ...] | None, str]:
-        activation = self.base.layers[0].activation if self.base.layers else "relu"
-        best = self.chosen
         if not self.steps:
-            return (LayerSpec(self.start_units, activation),), "start"
-        if best is None:  # the first step gave no score: nothing to grow from
-            return None, ""
-        layers = best.layers
+            # The current design's first layer (activation, dropout, penalties), made small.
+            first = self.base.layers[0] if self.base.layers else LayerSpec()
+            return (dataclasses.replace(first, units=self.start_units),), "start"
+        layers = self.chosen.layers  # there is one: `record` ends a search without
         if self.phase == "wider":
             units = layers[0].units * 2
             if units <= self.max_units:

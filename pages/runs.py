@@ -6,7 +6,9 @@ import streamlit as st
 
 from nncore import plots
 from nncore.sweep import describe_layers
-from ui import Keys, Run, init_state, md, restore, run_history, run_score
+from ui import Keys, Run, in_flight, init_state, md, restore, run_history, run_score
+
+POLL_SECONDS = 2.0
 
 init_state()
 st.title("Runs")
@@ -34,29 +36,41 @@ def row(run: Run) -> dict:
     }
 
 
-for run in runs:
-    run.job.touch()
-st.dataframe(
-    [row(run) for run in reversed(runs)],
-    hide_index=True,
-    column_config={"best score": st.column_config.NumberColumn(format="%.4g")},
-)
-
 by_id = {r.id: r for r in reversed(runs)}
-st.subheader("Compare", anchor=False)
-chosen = st.multiselect(
-    "Runs to overlay",
-    list(by_id),
-    default=list(by_id)[:3],
-    key="compare_runs",
-    format_func=lambda i: by_id[i].name,
-)
-curves = {by_id[i].name: run_history(by_id[i]) for i in chosen}
-names = plots.metric_names([logs for history in curves.values() for logs in history]) or ["loss"]
-metric = st.columns([1, 3])[0].selectbox(
-    "Curve", names, key="compare_metric_runs", format_func=plots.metric_label
-)
-st.plotly_chart(plots.compare_curves(curves, metric), key="runs_chart")
+busy = in_flight(runs)
+
+
+@st.fragment(run_every=POLL_SECONDS if busy else None)
+def overview() -> None:
+    """The table and the overlaid curves, redrawn while any run trains."""
+    by_id = {r.id: r for r in reversed(runs)}  # a capacity search may add runs meanwhile
+    for run in runs:
+        run.job.touch()
+    st.dataframe(
+        [row(run) for run in reversed(runs)],
+        hide_index=True,
+        column_config={"best score": st.column_config.NumberColumn(format="%.4g")},
+    )
+    st.subheader("Compare", anchor=False)
+    chosen = st.multiselect(
+        "Runs to overlay",
+        list(by_id),
+        default=list(by_id)[:3],
+        key="compare_runs",
+        format_func=lambda i: by_id[i].name,
+    )
+    curves = {by_id[i].name: run_history(by_id[i]) for i in chosen}
+    logged = [logs for history in curves.values() for logs in history]
+    names = plots.metric_names(logged) or ["loss"]
+    metric = st.columns([1, 3])[0].selectbox(
+        "Curve", names, key="compare_metric_runs", format_func=plots.metric_label
+    )
+    st.plotly_chart(plots.compare_curves(curves, metric), key="runs_chart")
+    if busy and not in_flight(runs):
+        st.rerun()  # once: the next full run finds nothing training and stops the timer
+
+
+overview()
 
 st.subheader("One run", anchor=False)
 picked = by_id[

@@ -44,5 +44,9 @@ def test_a_sweep_overlays_three_trials_marks_the_best_and_adopts_it(page):
     wait_idle(page)
     page.get_by_text(re.compile(rf"adam at {re.escape(rate)}\)")).first.wait_for()
     go_to(page, "Runs")
-    page.get_by_text(re.compile(r"run 3 · adam")).first.wait_for()  # among the runs compared
+    # The Runs page overlays the three trials.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => p.data"
+        " && p.data.length === 3 && p.data.some(t => (t.name || '').startsWith('run 3 · adam')))"
+    )
     assert not page.get_by_text("Traceback").count()

@@ -146,7 +146,8 @@ def test_range_test_settings_are_checked():
 
 def scripted(scores: list[float | None], **options) -> CapacitySearch:
     """A search fed the given scores in turn, without training anything."""
-    search = CapacitySearch(base=Experiment(layers=(LayerSpec(50, "tanh"),)), **options)
+    design = Experiment(layers=(LayerSpec(50, "tanh", dropout=0.1),))
+    search = CapacitySearch(base=design, **options)
     for score in scores:
         assert search.next_layers() is not None
         search.record(score)
@@ -164,7 +165,10 @@ def test_capacity_grows_wider_then_deeper_and_stops_at_the_first_step_that_does_
     assert [s.accepted for s in search.steps] == [True, True, False, True, False]
     assert search.finished and search.next_layers() is None
     assert shapes(search)[search.steps.index(search.chosen)] == [8, 8]
-    assert all(layer.activation == "tanh" for layer in search.chosen.layers)
+    # Every step keeps the design's own activation and dropout; only the size changes.
+    assert {(s.activation, s.dropout) for step in search.steps for s in step.layers} == {
+        ("tanh", 0.1)
+    }
 
 
 def test_capacity_search_for_a_higher_is_better_score_and_its_limits():
