@@ -134,7 +134,7 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
     job = current_job(at)
 
     def vanishing_alert(at: AppTest) -> str | None:
-        return next((w.value for w in at.warning if "gradients are" in w.value), None)
+        return next((w.value for w in at.warning if "'s gradients " in w.value), None)
 
     run_until(at, lambda at: job.status == "running" and vanishing_alert(at))
     assert job.status == "running"  # shown while it trains
