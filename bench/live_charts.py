@@ -33,6 +33,8 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from bench.common import machine
 from bench.memory import CHROMIUM_ARGS, go_to, streamlit_server, wait_idle
 from bench.train_speed import make_csv
@@ -53,7 +55,8 @@ def new_metrics(root: Path, seen: set[Path], deadline: float) -> dict:
     raise SystemExit("A training did not finish in time.")
 
 
-def train_once(page, side: str, epochs: int, root: Path, seen: set[Path]) -> float:
+def train_once(page, side: str, epochs: int, root: Path, seen: set[Path], run: int) -> float:
+    """The training samples/s of this session's run number `run`, started from the Train page."""
     go_to(page, "Train")
     epochs_box = page.get_by_role("spinbutton", name="Epochs", exact=True)
     if epochs_box.input_value() != str(epochs):
@@ -63,8 +66,16 @@ def train_once(page, side: str, epochs: int, root: Path, seen: set[Path]) -> flo
     if page.get_by_role("checkbox", name="Early stopping").is_checked():
         page.get_by_text("Early stopping", exact=True).click()
         wait_idle(page)
-    page.get_by_role("button", name=re.compile("Start training")).click()
-    page.get_by_text(re.compile(r"epoch \d+ of \d+|is waiting|Finished")).first.wait_for()
+    started = page.get_by_role("heading", name=f"Training: run {run}", exact=True)
+    for _ in range(3):  # a click during a rerun can be lost: the run's heading tells
+        page.get_by_role("button", name=re.compile("Start training")).click()
+        try:
+            started.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            wait_idle(page)
+    else:
+        raise SystemExit(f"run {run} did not start")
     if side == "nothing attached":
         go_to(page, "Data")
     metrics = new_metrics(root, seen, time.monotonic() + RUN_SECONDS)
@@ -111,10 +122,12 @@ def main() -> None:
                 page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
                 wait_idle(page)
                 seen: set[Path] = set()
-                train_once(page, "attached", 1, server_tmp, seen)  # warm-up: worker, imports
+                train_once(page, "attached", 1, server_tmp, seen, 1)  # warm-up: worker, imports
                 for repeat in range(repeats):
                     for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
-                        results[side].append(train_once(page, side, args.epochs, server_tmp, seen))
+                        run = len(seen) + 1
+                        speed = train_once(page, side, args.epochs, server_tmp, seen, run)
+                        results[side].append(speed)
                 browser.close()
         finally:
             if saved_tmpdir is None:
