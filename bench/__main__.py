@@ -1,8 +1,9 @@
 """Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
 
 Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
-go to stdout, and to a file with --out FILE. About 20 minutes on an idle 2-core machine, 6 with
---quick (fewer rows, epochs and repeats: a check that everything runs, not figures to quote).
+go to stdout, and to a file with --out FILE. The full run took about an hour on the loaded 2-core
+machine of BENCHMARKS.md, most of it `model.fit` and `model.predict` on a million rows; --quick
+uses fewer rows, epochs and repeats: a check that everything runs, not figures to quote.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Prediction: many rows through an exported model, and the one-row form's answer time.
 
-    python bench/predict_speed.py [--quick] [--rows 1000000] [--repeats 3]
+    python bench/predict_speed.py [--quick] [--rows 1000000] [--repeats 1]
 
 A model is trained once (the notes' network, 2 epochs) on a seeded table of 10 numeric and 2
 categorical columns plus a date, and saved as the studio saves it (`model.keras` and
@@ -114,9 +114,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200,000 rows, one repeat")
     parser.add_argument("--rows", type=int, help="rows to predict (default 1,000,000)")
-    parser.add_argument("--repeats", type=int, help="runs per side (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, help="runs per side (default 1: minutes each)")
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or 1
     rows = args.rows or (200_000 if args.quick else 1_000_000)
 
     print(f"machine: {machine()}")
