@@ -970,9 +970,11 @@ def _check_model_config(config: Any, fmt: ModelFormat, limits: _Limits) -> Model
     return ModelFileInfo(fmt, config, input_names, output_width, parameters)
 
 
-def _check_compile_config(compile_config: Any, where: str) -> None:
-    allowed = {
-        "optimizer": _object("optimizer", none=True),
+def _compile_checks(optimizer_key: str) -> dict[str, Check]:
+    """The compile settings Keras writes: in a .keras config the optimizer is under "optimizer",
+    in an .h5 file's training_config under "optimizer_config"."""
+    return {
+        optimizer_key: _object("optimizer", none=True),
         "loss": _object("loss", none=True),
         "loss_weights": NULL,
         "metrics": _metrics,
@@ -981,6 +983,10 @@ def _check_compile_config(compile_config: Any, where: str) -> None:
         "steps_per_execution": COUNT,
         "jit_compile": _literal(True, False),
     }
+
+
+def _check_compile_config(compile_config: Any, where: str) -> None:
+    allowed = _compile_checks("optimizer")
     if not isinstance(compile_config, dict):
         raise _bad(where, compile_config, "the compile settings")
     _check_keys(compile_config, allowed, where, "the compile settings")
@@ -989,16 +995,7 @@ def _check_compile_config(compile_config: Any, where: str) -> None:
 
 
 def _check_training_config(training: Any) -> None:
-    allowed = {
-        "optimizer_config": _object("optimizer", none=True),
-        "loss": _object("loss", none=True),
-        "loss_weights": NULL,
-        "metrics": _metrics,
-        "weighted_metrics": _metrics,
-        "run_eagerly": BOOL,
-        "steps_per_execution": COUNT,
-        "jit_compile": _literal(True, False),
-    }
+    allowed = _compile_checks("optimizer_config")
     if not isinstance(training, dict):
         raise _bad("training_config", training, "the compile settings")
     _scan(training, "training_config")

@@ -126,17 +126,7 @@ def training_curves(
     )
     fig.update_layout(margin_b=90)
     if not history:
-        fig.update_layout(xaxis_range=[0, 10], yaxis_range=[0, 1])
-        fig.add_annotation(
-            text="waiting for the first epoch",
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-            showarrow=False,
-            font={"color": MUTED_COLOR, "size": 15},
-        )
-        return fig
+        return _waiting(fig)
 
     epochs = list(range(1, len(history) + 1))
     train = [logs.get(metric) for logs in history]
