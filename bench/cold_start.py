@@ -24,14 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, machine
-from bench.memory import CHROMIUM_ARGS, free_port, wait_idle
+from bench.memory import CHROMIUM_ARGS, free_port, wait_idle, wait_until_healthy
 
 SIDES = ("empty", "studio")
 START_SECONDS = 60
@@ -49,18 +48,7 @@ def server(script: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"streamlit run {script.name} exited early")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"streamlit did not answer within {START_SECONDS} s.")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.02)
+        wait_until_healthy(process, url, START_SECONDS, poll=0.02)
         yield url, launched, time.perf_counter()
     finally:
         process.terminate()

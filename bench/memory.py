@@ -218,6 +218,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(process: subprocess.Popen, url: str, seconds: float, poll: float) -> None:
+    """Until the Streamlit server at `url` answers its health check; SystemExit if it exits or
+    stays silent for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise SystemExit("streamlit exited early.")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"streamlit did not answer within {seconds} s.")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(poll)
+
+
 @contextlib.contextmanager
 def streamlit_server(log: Path):
     """`streamlit run app.py` on 127.0.0.1 only; yields (process, url, children), where the
@@ -250,18 +267,7 @@ def streamlit_server(log: Path):
     children: list[psutil.Process] = []
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"streamlit exited early:\n{log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"streamlit did not answer within {START_SECONDS} s.")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+        wait_until_healthy(process, url, START_SECONDS, poll=0.3)
         yield process, url, children
     except BaseException:
         print(f"streamlit's log ends with:\n{log.read_text()[-3000:]}", file=sys.stderr)
