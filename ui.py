@@ -266,12 +266,14 @@ def keep_jobs_alive() -> None:
     tab's training ends. A tab that is open on another page still counts as watching.
     """
     runs: list[Run] = st.session_state.get(Keys.RUNS) or []
-    if any(r.job.status in ("queued", "running") for r in runs):
-        _heartbeat()
+    in_flight = any(r.job.status in ("queued", "running") for r in runs)
+    # Drawn on every run, polling only while a job is in flight: a fragment takes a place on
+    # the page, and one that came and went with a job would shift every element below it,
+    # which Streamlit shows as a doubled page until that rerun has finished.
+    st.fragment(_touch_jobs, run_every=HEARTBEAT_SECONDS if in_flight else None)()
 
 
-@st.fragment(run_every=HEARTBEAT_SECONDS)
-def _heartbeat() -> None:
+def _touch_jobs() -> None:
     advance_search()
     for run in st.session_state.get(Keys.RUNS) or []:
         if run.job.status in ("queued", "running"):

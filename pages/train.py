@@ -221,10 +221,14 @@ def best_epoch(history: list[dict], monitor: str) -> int | None:
     return values.index(pick(values))
 
 
-def show_progress(run: Run) -> None:
+def show_progress(run: Run, polling: bool) -> None:
     job = run.job
     job.touch()
     status = job.status
+    if polling and status not in ("queued", "running"):
+        # Ended since the page was drawn: rerun it whole, which stops the polling and enables
+        # Start again, and draws the end once instead of here and then again there.
+        st.rerun()
     progress = job.progress() or {}
     history, diagnostics = split_history(job.history())
     epochs = run.experiment.training.epochs
@@ -280,10 +284,6 @@ def show_progress(run: Run) -> None:
         columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
     if any(diagnostics):
         show_inside(diagnostics)
-    if status in ("done", "stopped", "failed") and st.session_state.get("seen_end") != run.id:
-        # Once per run: a full rerun turns the live polling off and enables Start again.
-        st.session_state["seen_end"] = run.id
-        st.rerun()
 
 
 def show_inside(diagnostics: list[dict | None]) -> None:
@@ -300,7 +300,7 @@ if run is not None:
 
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def live() -> None:
-        show_progress(run)
+        show_progress(run, polling=busy)
 
     live()
     started = time.strftime("%H:%M:%S", time.localtime(run.started))

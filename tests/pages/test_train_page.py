@@ -50,6 +50,13 @@ def chart_title(element) -> str:
     return json.loads(element.proto.spec)["layout"]["title"]["text"]
 
 
+def place_on_page(at: AppTest, heading: str) -> int:
+    """The position of `heading` among the page's top-level elements."""
+    return next(
+        i for i, node in at.main.children.items() if getattr(node, "value", None) == heading
+    )
+
+
 def test_guard_without_data_links_to_the_data_page():
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
@@ -118,9 +125,13 @@ def test_stop_ends_a_long_training_and_keeps_its_result():
     run_until(at, lambda _: len(job.history()) >= 2)
     assert at.button(key="start").disabled
     assert at.get("progress")
+    place_while_training = place_on_page(at, "Training: run 1")
     at.button(key="stop").click().run()
     run_until(at, lambda _: job.done(), seconds=60)
     assert job.status == "stopped"
+    # Nothing above the training comes or goes with the job: an element shifted down the page
+    # is drawn twice until the rerun ends (as Streamlit keeps the old one meanwhile).
+    assert place_on_page(at, "Training: run 1") == place_while_training
     result = at.session_state[Keys.RUNS][-1].result()
     assert result.stopped_by == "user" and 2 <= len(result.history) < 2000
     assert (result.out_dir / "model.keras").exists()
