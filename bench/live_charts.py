@@ -1,13 +1,14 @@
 """Live charts: training throughput with the Train page open and polling, and with it closed.
 
-    python bench/live_charts.py [--quick] [--repeats 3] [--rows 60000] [--epochs 8]
+    python bench/live_charts.py [--quick] [--repeats 3] [--rows 60000] [--epochs 60]
 
 One `streamlit run app.py` on a free 127.0.0.1 port, one tab of Debian's Chromium driven by
 Playwright. The tab uploads a seeded CSV (rows x 12 numbers, a numeric target: the train_speed
 data), then trains the notes' model from the Train page again and again, early stopping off:
 
-- attached: the tab stays on the Train page, whose fragment redraws the progress bar, the
-  figures and the loss curves every second until the run ends;
+- attached: the tab stays on the Train page, which redraws the progress line every second and
+  the curves and the network's insides every three seconds until the run ends (a training
+  here lasts tens of seconds, so the charts are redrawn many times);
 - nothing attached: right after Start the tab goes to the Data page, which does not poll; the
   bench waits for the run's metrics.json.
 
@@ -121,10 +122,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat, fewer rows")
     parser.add_argument("--repeats", type=int, help="runs per side (default 3, quick 1)")
     parser.add_argument("--rows", type=int, help="rows of the CSV (default 60,000, quick 20,000)")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, help="epochs per run (default 60, quick 20)")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     rows = args.rows or (20_000 if args.quick else 60_000)
+    epochs = args.epochs or (20 if args.quick else 60)
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("Chromium is missing: apt-get install chromium")
@@ -149,7 +151,8 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url)
                 page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
-                page.locator("input[type=file]").set_input_files(str(csv))
+                main = page.get_by_test_id("stMainBlockContainer")
+                main.locator("input[type=file]").set_input_files(str(csv))
                 page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
                 wait_idle(page)
                 seen: set[Path] = set()
@@ -158,7 +161,7 @@ def main() -> None:
                 for repeat in range(repeats):
                     for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
                         run = len(seen) + 1
-                        figures = train_once(page, side, args.epochs, server_tmp, seen, run, server)
+                        figures = train_once(page, side, epochs, server_tmp, seen, run, server)
                         results[side].append(figures)
                 browser.close()
         finally:
@@ -168,7 +171,7 @@ def main() -> None:
                 os.environ["TMPDIR"] = saved_tmpdir
 
     print(
-        f"\n{rows:,} rows x 12 features, notes' model, {args.epochs} epochs, batch 32, median of "
+        f"\n{rows:,} rows x 12 features, notes' model, {epochs} epochs, batch 32, median of "
         f"{repeats}\n"
     )
     print(

@@ -366,7 +366,10 @@ def measure_server(csv: Path | None, epochs: int) -> ServerFigures:
                     before = memory(pid)["VmHWM"]
                     uploaded = time.perf_counter()
                     with page.expect_file_chooser() as chooser:
-                        page.get_by_role("button", name="Upload", exact=True).click()
+                        # The Data page's uploader, not the sidebar's one for experiment files.
+                        page.get_by_test_id("stMainBlockContainer").get_by_role(
+                            "button", name="Upload", exact=True
+                        ).click()
                     chooser.value.set_files(str(csv))
                     page.get_by_role("heading", name=csv.name).wait_for(timeout=600_000)
                     wait_idle(page)

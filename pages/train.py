@@ -19,6 +19,8 @@ from nncore.errors import NNCoreError
 from ui import Keys, Run, current_run, init_state, md, require, show_error, start_run
 
 POLL_SECONDS = 1.0
+# The charts cost the server and the browser more to redraw (BENCHMARKS.md, Live charts).
+CHART_SECONDS = 3.0
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 OPTIMIZER_HELP = (
@@ -221,7 +223,8 @@ def best_epoch(history: list[dict], monitor: str) -> int | None:
     return values.index(pick(values))
 
 
-def show_progress(run: Run, polling: bool) -> None:
+def show_status(run: Run, polling: bool) -> None:
+    """Where the run is: its place in the queue, its progress with Stop, or how it ended."""
     job = run.job
     job.touch()
     status = job.status
@@ -229,9 +232,6 @@ def show_progress(run: Run, polling: bool) -> None:
         # Ended since the page was drawn: rerun it whole, which stops the polling and enables
         # Start again, and draws the end once instead of here and then again there.
         st.rerun()
-    progress = job.progress() or {}
-    history, diagnostics = split_history(job.history())
-    epochs = run.experiment.training.epochs
     if status == "queued":
         position = job.queue_position()  # None if a trainer took it a moment ago
         where = f"position {position} in the queue" if position else "starting"
@@ -240,7 +240,9 @@ def show_progress(run: Run, polling: bool) -> None:
             icon=":material/hourglass_top:",
         )
     elif status == "running":
-        epoch = int(progress.get("epoch", len(history))) + 1
+        progress = job.progress() or {}
+        epochs = run.experiment.training.epochs
+        epoch = int(progress.get("epoch", 0)) + 1
         steps = max(1, int(progress.get("steps", 1)))
         step = int(progress.get("step", 0))
         done = (epoch - 1 + step / steps) / epochs
@@ -256,52 +258,74 @@ def show_progress(run: Run, polling: bool) -> None:
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop:")
     elif status == "failed":
         st.error(job.error() or "The training failed.", icon=":material/error:")
-    else:
-        result = run.result()
-        if result is not None:
-            history, diagnostics = result.history, result.diagnostics
-            text = result.message or f"Finished {len(history)} epochs."
-            st.success(f"{run.name}: {text}", icon=":material/check_circle:")
-            st.page_link(
-                "pages/evaluate.py", label="See how well it does", icon=":material/insights:"
-            )
+    elif (result := run.result()) is not None:
+        text = result.message or f"Finished {len(result.history)} epochs."
+        st.success(f"{run.name}: {text}", icon=":material/check_circle:")
+        st.page_link("pages/evaluate.py", label="See how well it does", icon=":material/insights:")
 
-    monitor = run.experiment.training.monitor
-    best = best_epoch(history, monitor)
-    result = run.result() if status in ("done", "stopped") else None
-    stopped = (
-        len(history) - 1 if result is not None and result.stopped_by == "early_stopping" else None
-    )
+
+def show_charts(run: Run) -> None:
+    """The curves per epoch and the network's insides, as far as the run has got."""
+    result = run.result() if run.job.status in ("done", "stopped") else None
+    if result is not None:
+        history, diagnostics = result.history, result.diagnostics
+    else:
+        history, diagnostics = split_history(run.job.history())
     if task == "regression" and run.experiment.data.scale_target:
         st.caption(
             "The network learns a standardized target (mean 0, spread 1), so the losses and "
             "errors below are in those units; Evaluate reports them in the target's own units."
         )
-    names = plots.metric_names(history) or ["loss"]
-    columns = st.columns(min(len(names), 3))
-    for i, metric in enumerate(names):
-        figure = plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)
+    # Built anew only when an epoch has ended since the last poll: unchanged figures cost the
+    # server little to send again, and the browser nothing to draw again.
+    drawn = (run.id, len(history), len(diagnostics), result is not None)
+    cached = st.session_state.get("live_figures")
+    if cached is None or cached[0] != drawn:
+        cached = (drawn, chart_figures(run, history, diagnostics, result))
+        st.session_state["live_figures"] = cached
+    curves, inside = cached[1]
+    columns = st.columns(min(len(curves), 3))
+    for i, (metric, figure) in enumerate(curves.items()):
         columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
+    if inside is not None:
+        st.subheader("Inside the network", help=INSIDE_HELP)
+        for alert in alerts(diagnostics):
+            st.warning(md(alert.message), icon=":material/warning:")
+        left, right = st.columns(2)
+        left.plotly_chart(inside[0], key="unit_health")
+        right.plotly_chart(inside[1], key="gradient_norms")
+
+
+def chart_figures(run: Run, history: list[dict], diagnostics: list, result):
+    """{metric: curves} and (unit health, gradient norms), the latter None before any record."""
+    best = best_epoch(history, run.experiment.training.monitor)
+    stopped = (
+        len(history) - 1 if result is not None and result.stopped_by == "early_stopping" else None
+    )
+    curves = {
+        metric: plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)
+        for metric in plots.metric_names(history) or ["loss"]
+    }
+    inside = None
     if any(diagnostics):
-        show_inside(diagnostics)
-
-
-def show_inside(diagnostics: list[dict | None]) -> None:
-    st.subheader("Inside the network", help=INSIDE_HELP)
-    for alert in alerts(diagnostics):
-        st.warning(md(alert.message), icon=":material/warning:")
-    left, right = st.columns(2)
-    left.plotly_chart(plots.unit_health(diagnostics), key="unit_health")
-    right.plotly_chart(plots.gradient_norms(diagnostics), key="gradient_norms")
+        inside = plots.unit_health(diagnostics), plots.gradient_norms(diagnostics)
+    return curves, inside
 
 
 if run is not None:
     st.subheader(f"Training: {run.name}")
 
+    # Two fragments: the progress line is cheap and polls every second; the charts cost the
+    # server and the browser more and redraw less often, so watching does not slow training.
     @st.fragment(run_every=POLL_SECONDS if busy else None)
-    def live() -> None:
-        show_progress(run, polling=busy)
+    def status_line() -> None:
+        show_status(run, polling=busy)
 
-    live()
+    @st.fragment(run_every=CHART_SECONDS if busy else None)
+    def charts() -> None:
+        show_charts(run)
+
+    status_line()
+    charts()
     started = time.strftime("%H:%M:%S", time.localtime(run.started))
     st.caption(f"{run.name} started at {started}; its files stay until this session ends.")

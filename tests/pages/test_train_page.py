@@ -8,8 +8,10 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import Experiment, LayerSpec
+from nncore.jobs import JobRunner
 from nncore.samples import load_sample
-from ui import Keys
+from tests.core import jobtasks
+from ui import Keys, Run
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 WAIT_SECONDS = 240
@@ -165,3 +167,19 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
     measured = [r for r in at.session_state[Keys.RUNS][-1].result().diagnostics if r]
     assert all(len(t["y"]) == len(measured) > 0 for t in norms["data"])
     assert "Dead and saturated units per layer" in charts
+
+
+def test_the_charts_are_built_again_only_when_an_epoch_has_ended(tmp_path):
+    at = open_train_page("iris")
+    with JobRunner(max_concurrent=1) as runner:
+        job = runner.submit(jobtasks.epochs_then_wait, 3, str(tmp_path / "gate"), 60)
+        at.session_state[Keys.RUNS] = [Run("r1", "run 1", Experiment(), job, tmp_path)]
+        run_until(at, lambda _: job.status == "running" and len(job.history()) == 3)
+        (loss,) = at.get("plotly_chart")
+        assert json.loads(loss.proto.spec)["data"][0]["x"] == [1, 2, 3]
+        built = at.session_state["live_figures"]
+        at.run()  # no epoch has ended since: the same figures are sent again
+        assert not at.exception
+        assert at.session_state["live_figures"] is built
+        job.stop()
+        assert job.wait(60)
