@@ -21,23 +21,16 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from nncore.config import DataSpec, Experiment
-from nncore.diagnostics import split_history
 from nncore.errors import ConfigError, NNCoreError
 from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
-from nncore.profile import plan_columns
-from nncore.sweep import (
-    CapacitySearch,
-    RangeTestSpec,
-    best_score,
-    best_trial,
-    check_same_split,
-    describe_layers,
-    range_test_job,
-    rate_trials,
-)
 
-if TYPE_CHECKING:  # pandas and pyarrow are imported once there is a table: see read_table
+# nncore.csvio, .profile, .sweep and .diagnostics bring pandas, numpy and pyarrow: they are
+# imported where they are used, so that a first visit draws its page without them (a third of a
+# second here; BENCHMARKS.md, Cold start). tests/pages/test_first_visit.py keeps it so.
+if TYPE_CHECKING:
     import pandas as pd
+
+    from nncore.sweep import CapacitySearch, RangeTestSpec
 
 
 class Keys:
@@ -121,8 +114,6 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     Not cached: a cache would keep a copy of every recent upload in the server, shared across
     sessions, and each upload is read once anyway (from the uploader's change callback).
     """
-    # Imported here, not on the first page's first run: pandas and pyarrow take longer to
-    # import than the rest of that page together (bench/cold_start.py).
     from nncore.csvio import read_csv, sniff
 
     with st.spinner("Reading the CSV…"):
@@ -290,12 +281,16 @@ def runs_by_id(ids) -> list[Run]:
 
 def run_history(run: Run) -> list[dict]:
     """The epochs so far, or all of them once the run has its result."""
+    from nncore.diagnostics import split_history
+
     result = run.result()
     return result.history if result is not None else split_history(run.job.history())[0]
 
 
 def run_score(run: Run) -> float | None:
     """The run's best value of its monitored validation score so far."""
+    from nncore.sweep import best_score
+
     return best_score(run_history(run), run.experiment.training.monitor)
 
 
@@ -315,6 +310,8 @@ def start_rate_sweep(
     experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: tuple[float, ...]
 ) -> RateSweep:
     """One training job per rate; they run side by side as the server's trainers allow."""
+    from nncore.sweep import rate_trials
+
     runs = [
         start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
         for trial in rate_trials(experiment, optimizer, rates)
@@ -327,6 +324,8 @@ def start_rate_sweep(
 def best_run(runs: list[Run]) -> Run | None:
     """The run with the best monitored validation score, once every run has ended; refuses
     (JobError) runs that validated on different rows."""
+    from nncore.sweep import best_trial, check_same_split
+
     if not runs or in_flight(runs):
         return None
     results = [r.result() for r in runs]
@@ -346,6 +345,8 @@ class Search:
 
 
 def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options) -> Search:
+    from nncore.sweep import CapacitySearch
+
     record = Search(CapacitySearch(base=experiment, **options), frame)
     st.session_state[Keys.SEARCH] = record
     advance_search()
@@ -366,6 +367,8 @@ def advance_search() -> None:
         search.record(run_score(runs[-1]))
     layers = search.next_layers()
     if layers is not None:
+        from nncore.sweep import describe_layers
+
         label = f"{search.steps[-1].move}: {describe_layers(layers)}"
         record.run_ids.append(start_run(search.trial(layers), record.frame, label=label).id)
 
@@ -379,6 +382,8 @@ def stop_search() -> None:
 
 
 def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec: RangeTestSpec) -> Job:
+    from nncore.sweep import range_test_job
+
     experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
     job = job_runner().submit(range_test_job, frame, experiment, spec, name="range test")
     st.session_state[Keys.RANGE_TEST] = job
@@ -397,6 +402,8 @@ def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
     st.session_state[Keys.EXPERIMENT] = experiment
     if experiment.data != st.session_state[Keys.DATA_SPEC]:
+        from nncore.profile import plan_columns
+
         st.session_state[Keys.DATA_SPEC] = experiment.data
         try:
             plan = plan_columns(
@@ -446,6 +453,8 @@ def load_experiment(data: bytes) -> Experiment:
     frame = st.session_state[Keys.DATASET]
     plan = None
     if frame is not None:
+        from nncore.profile import plan_columns
+
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])
         experiment.compile.resolved_loss(plan.task)  # a loss for another task is refused
