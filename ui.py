@@ -120,7 +120,7 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
         return read_csv(data, max_cells=MAX_CELLS), sniff(data).describe()
 
 
-# Trainings allowed at once on this server; a worker with TensorFlow measures 740-830 MB RSS
+# Trainings allowed at once on this server; a worker with TensorFlow measures about 760 MB RSS
 # (bench/memory.py), so one fits beside the server on a 1 GB host and two do not.
 MAX_CONCURRENT_JOBS = int(os.environ.get("NNSTUDIO_MAX_JOBS", "1"))
 # A running job nobody has looked at for this long belongs to a closed tab: it is stopped.

@@ -1,9 +1,10 @@
 """Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
 
 Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
-go to stdout, and to a file with --out FILE. The full run took about an hour on the loaded 2-core
-machine of BENCHMARKS.md, most of it `model.fit` and `model.predict` on a million rows; --quick
-uses fewer rows, epochs and repeats: a check that everything runs, not figures to quote.
+go to stdout, and to a file with --out FILE. The full run took 23 minutes on the quiet 2-core
+machine of BENCHMARKS.md (an hour when loaded), most of it `model.fit` and `model.predict` on a
+million rows. --quick uses fewer rows, epochs and repeats: a check that everything runs, not
+figures to quote.
 """
 
 from __future__ import annotations
