@@ -169,11 +169,20 @@ def _profile(name: str, series: pd.Series) -> ColumnProfile:
 
 
 def _count_unique(values: pd.Series) -> int:
-    """Distinct values (none missing). On a million distinct numbers sorting is about five times
-    faster than the hash table `nunique` builds; -0.0 and 0.0 count once, as in `nunique`."""
+    """Distinct values (none missing); -0.0 and 0.0 count once, as in `nunique`.
+
+    `nunique`'s hash table is three to four times faster than sorting where values repeat (a
+    million decimals of a few thousand values), sorting faster where nearly all differ (53
+    against 66 ms for a million, five times under load). An evenly spaced sample tells which:
+    when 1% of its values repeat, the column has at most a few hundred thousand distinct ones.
+    """
     if not (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf"):
         return int(values.nunique())
-    ordered = np.sort(values.to_numpy())
+    array = values.to_numpy()
+    sample = array[:: max(1, len(array) // SAMPLE_SIZE)]
+    if len(pd.unique(sample)) < 0.99 * len(sample):
+        return int(values.nunique())
+    ordered = np.sort(array)
     return int(len(ordered) > 0) + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
