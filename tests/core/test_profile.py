@@ -141,7 +141,7 @@ def test_reasons_are_plain_lines():
         np.array([3, 1, 2, 3], dtype=np.uint8),
         pd.array([1, None, 3, 1], dtype="Int64"),
         # Long columns: values that mostly repeat (counted by hashing), mostly differ (sorting).
-        np.random.default_rng(0).integers(0, 300, 50_000) * 0.5,
+        np.append(np.random.default_rng(0).integers(0, 300, 50_000) * 0.5, [-0.0, 0.0]),
         np.append(np.random.default_rng(1).normal(size=50_000), [0.0, -0.0, 0.0]),
         np.random.default_rng(2).permutation(60_000).astype(np.int64) // 2,
     ],
