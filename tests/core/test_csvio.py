@@ -8,6 +8,8 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -492,3 +494,16 @@ def test_byte_counts_add_up_across_slices():
     data = np.random.default_rng(0).choice(np.frombuffer(b'a,"\n', np.uint8), 9_500_000).tobytes()
     assert csvio._count_byte(data, b'"') == data.count(b'"')
     assert csvio._count_byte(data, b"\n") == data.count(b"\n")
+
+
+CELLS = ["12", " 3.5 ", "-7", "1,234", "1.234,5", "2,5", "0x1F", "1e5", " NA ", "?", "", "n/a"]
+CELLS += ["abc", " x ", "12 apples", "1.2.3", "inf", "- 4"]
+
+
+@given(st.lists(st.sampled_from(CELLS), min_size=1, max_size=30), st.sampled_from([".", ","]))
+def test_a_column_taken_for_text_at_a_glance_is_no_numbers_read_whole(cells, decimal):
+    values = pa.chunked_array([pa.array(cells, pa.large_string())])
+    if csvio._plainly_text(values, decimal):
+        trimmed = pc.utf8_trim_whitespace(values)
+        present = pc.filter(trimmed, pc.invert(pc.is_in(trimmed, value_set=csvio._NA_VALUE_SET)))
+        assert csvio._numbers(present, decimal) is None
