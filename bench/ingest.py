@@ -1,6 +1,6 @@
 """Ingest: reading and profiling a big CSV against `pandas.read_csv(engine="pyarrow")` alone.
 
-    python bench/ingest.py [--quick] [--rows 1000000] [--repeats 3]
+    python bench/ingest.py [--quick] [--rows 1000000] [--repeats 7]
 
 A seeded CSV of 1,000,000 rows x 20 columns (14 decimal, 2 whole-number, 3 text columns and a
 text label; about 135 MB) is read from its bytes in memory, as the server holds an upload:
@@ -9,7 +9,8 @@ text label; about 135 MB) is read from its bytes in memory, as the server holds 
 - studio: `nncore.csvio.read_csv(data)` then `nncore.profile.profile_columns(frame)`, what the
   Data page does with an upload.
 
-Each side runs in a fresh process, alternating, median of the repeats. Peak memory: once the
+Each side runs in a fresh process, alternating, median of the repeats (7: both sides' times
+move by tenths of a second between runs on a shared 2-core machine). Peak memory: once the
 imports are done and the bytes are in memory, the process's peak RSS is reset (writing 5 to
 /proc/self/clear_refs) and the RSS then is the baseline; the figure is VmHWM after the work minus
 that baseline, against the DataFrame's `memory_usage(deep=True)`. The CSV's bytes are not in it
@@ -78,9 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repeat")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, help="runs per side (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, help="runs per side (default 7, quick 1)")
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 7)
 
     from bench.memory import make_csv
 
