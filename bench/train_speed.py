@@ -56,7 +56,7 @@ class Case:
 CASES = (
     Case("notes' model, 60k rows", 60_000, (50, 32), 10),
     Case("wide model, 60k rows", 60_000, (512, 256), 3),
-    Case("notes' model, 1M rows", 1_000_000, (50, 32), 2, repeats=1),
+    Case("notes' model, 1M rows", 1_000_000, (50, 32), 2),
 )
 QUICK = (
     Case("notes' model, 60k rows", 60_000, (50, 32), 4),
