@@ -50,7 +50,6 @@ class Case:
     rows: int
     layers: tuple[int, ...]
     epochs: int
-    repeats: int | None = None  # fewer than --repeats for a case that takes minutes a run
 
 
 CASES = (
@@ -256,8 +255,7 @@ def main() -> None:
     for i, case in enumerate(cases):
         if args.case and i not in args.case:
             continue
-        runs = min(repeats, case.repeats or repeats)
-        report(case, measure(case, runs, args.seed), runs)
+        report(case, measure(case, repeats, args.seed), repeats)
 
 
 if __name__ == "__main__":
