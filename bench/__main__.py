@@ -1,7 +1,7 @@
 """Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
 
 Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
-go to stdout, and to a file with --out FILE. The full run took 23 minutes on the quiet 2-core
+go to stdout, and to a file with --out FILE. The full run takes about 22 minutes on the quiet 2-core
 machine of BENCHMARKS.md (an hour when loaded), most of it `model.fit` and `model.predict` on a
 million rows. --quick uses fewer rows, epochs and repeats: a check that everything runs, not
 figures to quote.
