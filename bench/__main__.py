@@ -1,7 +1,7 @@
 """Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
 
 Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
-go to stdout, and to a file with --out FILE. The full run takes about 22 minutes on the quiet 2-core
+go to stdout, and to a file with --out FILE. The full run takes about 28 minutes on the quiet 2-core
 machine of BENCHMARKS.md (an hour when loaded), most of it `model.fit` and `model.predict` on a
 million rows. --quick uses fewer rows, epochs and repeats: a check that everything runs, not
 figures to quote.
@@ -17,16 +17,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# name -> (arguments, arguments with --quick)
+# name -> (script, arguments, arguments with --quick)
 BENCHES = {
-    "ingest": ([], ["--quick"]),
-    "predict_speed": ([], ["--quick"]),
-    "cold_start": ([], ["--quick"]),
-    "live_charts": ([], ["--quick"]),
-    "train_speed": ([], ["--quick"]),
-    "stop_latency": ([], ["--repeats", "3"]),
-    "diagnostics_overhead": ([], ["--repeats", "1"]),
-    "memory": (["--workers-only"], ["--workers-only", "--trainings", "10"]),
+    "ingest": ("ingest", [], ["--quick"]),
+    "predict_speed": ("predict_speed", [], ["--quick"]),
+    "cold_start": ("cold_start", [], ["--quick"]),
+    "live_charts": ("live_charts", [], ["--quick"]),
+    "live_charts_tune": ("live_charts", ["--page", "tune"], ["--page", "tune", "--quick"]),
+    "train_speed": ("train_speed", [], ["--quick"]),
+    "stop_latency": ("stop_latency", [], ["--repeats", "3"]),
+    "diagnostics_overhead": ("diagnostics_overhead", [], ["--repeats", "1"]),
+    "memory": ("memory", ["--workers-only"], ["--workers-only", "--trainings", "10"]),
 }
 
 
@@ -40,10 +41,10 @@ def main() -> None:
     started = time.perf_counter()
     report = [f"# bench results ({'quick' if args.quick else 'full'} run)\n"]
     failed = []
-    for name, (full, quick) in BENCHES.items():
+    for name, (script, full, quick) in BENCHES.items():
         if args.only and name not in args.only:
             continue
-        command = [sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else full)]
+        command = [sys.executable, str(HERE / f"{script}.py"), *(quick if args.quick else full)]
         print(f"\n## {name}: {' '.join(command[1:])}\n", flush=True)
         bench_started = time.perf_counter()
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)

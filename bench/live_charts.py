@@ -1,6 +1,7 @@
 """Live charts: training throughput with the Train page open and polling, and with it closed.
 
     python bench/live_charts.py [--quick] [--repeats 3] [--rows 60000] [--epochs 60]
+                                [--page train|tune]
 
 One `streamlit run app.py` on a free 127.0.0.1 port, one tab of Debian's Chromium driven by
 Playwright. The tab uploads a seeded CSV (rows x 12 numbers, a numeric target: the train_speed
@@ -11,6 +12,10 @@ data), then trains the notes' model from the Train page again and again, early s
   here lasts tens of seconds, so the charts are redrawn many times);
 - nothing attached: right after Start the tab goes to the Data page, which does not poll; the
   bench waits for the run's metrics.json.
+
+With `--page tune` each run is a learning-rate sweep of two trials instead, started from the
+Tune page, whose overlaid curves and table then poll in place of the Train page's; the figure is
+the median of the trials' throughputs.
 
 The figure is the engine's own training throughput (samples per second over the training loop,
 from the run's metrics.json), for the same data, settings and worker on both sides. The sides
@@ -117,12 +122,73 @@ def train_once(
     }
 
 
+def switch_early_stopping_off(page) -> None:
+    go_to(page, "Train")
+    if page.get_by_role("checkbox", name="Early stopping").is_checked():
+        page.get_by_text("Early stopping", exact=True).click()
+        wait_idle(page)
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_role("spinbutton", name=label, exact=True).first
+    if box.input_value() != str(value):
+        box.fill(str(value))
+        box.press("Enter")
+        wait_idle(page)
+
+
+TRIALS = 2
+
+
+def sweep_once(
+    page, side: str, epochs: int, root: Path, seen: set[Path], sweep: int, server: psutil.Process
+) -> dict:
+    """A sweep of two learning rates started from the Tune page: its trials' median training
+    samples/s, and the CPU seconds the server and Chromium used while they trained."""
+    switch_early_stopping_off(page)
+    cpu_before = cpu_seconds([server]), cpu_seconds(browsers())
+    go_to(page, "Tune")
+    set_number(page, "How many rates", TRIALS)
+    set_number(page, "Epochs per trial", epochs)
+    stop = page.get_by_role("button", name="Stop sweep")
+    runs_before = len(list(root.glob("nnstudio-*/**/run-*")))
+    for _ in range(3):  # a click during a rerun can be lost: its Stop button or run files tell
+        page.get_by_role("button", name=re.compile("Start sweep")).click()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if stop.is_visible() or len(list(root.glob("nnstudio-*/**/run-*"))) > runs_before:
+                break
+            time.sleep(0.1)
+        else:
+            wait_idle(page)
+            continue
+        break
+    else:
+        raise SystemExit(f"sweep {sweep} did not start")
+    if side == "nothing attached":
+        go_to(page, "Data")
+    deadline = time.monotonic() + RUN_SECONDS * TRIALS
+    trials = [new_metrics(root, seen, deadline) for _ in range(TRIALS)]
+    if side == "attached":  # the page saw the end too: wait for it, so sweeps never overlap
+        page.get_by_text(re.compile(r"^Best: ")).first.wait_for(timeout=60_000)
+        wait_idle(page)
+    seconds = sum(t["training"]["seconds"] for t in trials)
+    return {
+        "speed": statistics.median(t["training"]["samples_per_second"] for t in trials),
+        "each": [t["training"]["samples_per_second"] for t in trials],
+        "seconds": seconds,
+        "server_cpu": cpu_seconds([server]) - cpu_before[0],
+        "browser_cpu": cpu_seconds(browsers()) - cpu_before[1],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, fewer rows")
     parser.add_argument("--repeats", type=int, help="runs per side (default 3, quick 1)")
     parser.add_argument("--rows", type=int, help="rows of the CSV (default 60,000, quick 20,000)")
     parser.add_argument("--epochs", type=int, help="epochs per run (default 60, quick 20)")
+    parser.add_argument("--page", choices=("train", "tune"), default="train")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     rows = args.rows or (20_000 if args.quick else 60_000)
@@ -157,11 +223,12 @@ def main() -> None:
                 wait_idle(page)
                 seen: set[Path] = set()
                 server = psutil.Process(process.pid)
-                train_once(page, "attached", 1, server_tmp, seen, 1, server)  # warm-up
+                once = sweep_once if args.page == "tune" else train_once
+                once(page, "attached", 3, server_tmp, seen, 1, server)  # warm-up
                 for repeat in range(repeats):
                     for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
                         run = len(seen) + 1
-                        figures = train_once(page, side, epochs, server_tmp, seen, run, server)
+                        figures = once(page, side, epochs, server_tmp, seen, run, server)
                         results[side].append(figures)
                 browser.close()
         finally:
@@ -170,18 +237,19 @@ def main() -> None:
             else:
                 os.environ["TMPDIR"] = saved_tmpdir
 
+    runs_are = f"sweeps of {TRIALS} learning rates" if args.page == "tune" else "runs"
     print(
-        f"\n{rows:,} rows x 12 features, notes' model, {epochs} epochs, batch 32, median of "
-        f"{repeats}\n"
+        f"\n{rows:,} rows x 12 features, notes' model, {epochs} epochs, batch 32, {runs_are}, "
+        f"median of {repeats}\n"
     )
     print(
-        "| Train page | training samples/s (each run) | median | server CPU s per training s "
-        "| Chromium CPU s per training s |"
+        f"| {args.page.title()} page | training samples/s (each run) | median | server CPU s "
+        "per training s | Chromium CPU s per training s |"
     )
     print("| --- | --- | --- | --- | --- |")
     for side in SIDES:
         runs = results[side]
-        each = ", ".join(f"{r['speed']:,.0f}" for r in runs)
+        each = ", ".join(f"{v:,.0f}" for r in runs for v in r.get("each", [r["speed"]]))
         server = statistics.median(r["server_cpu"] / r["seconds"] for r in runs)
         browser = statistics.median(r["browser_cpu"] / r["seconds"] for r in runs)
         print(
