@@ -198,6 +198,22 @@ def current_run() -> Run | None:
 
 
 RUN_POLL_SECONDS = 1.0
+# Live charts cost the server and the browser more to redraw than a progress line, so pages
+# poll them less often (BENCHMARKS.md, Live charts).
+CHART_SECONDS = 3.0
+
+
+def built_once(name: str, stamp, build):
+    """`build()`, called again only when `stamp` differs from the one it was last built for.
+
+    A live page polls its charts; a figure that has not changed since costs the server little to
+    send again and the browser nothing to draw again, so it is kept, not rebuilt.
+    """
+    held = st.session_state.get(name)
+    if held is None or held[0] != stamp:
+        held = (stamp, build())
+        st.session_state[name] = held
+    return held[1]
 
 
 def pick_run(key: str) -> Run:

@@ -16,11 +16,20 @@ from nncore.config import (
 )
 from nncore.diagnostics import alerts, split_history
 from nncore.errors import NNCoreError
-from ui import Keys, Run, current_run, init_state, md, require, show_error, start_run
+from ui import (
+    CHART_SECONDS,
+    Keys,
+    Run,
+    built_once,
+    current_run,
+    init_state,
+    md,
+    require,
+    show_error,
+    start_run,
+)
 
 POLL_SECONDS = 1.0
-# The charts cost the server and the browser more to redraw (BENCHMARKS.md, Live charts).
-CHART_SECONDS = 3.0
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 OPTIMIZER_HELP = (
@@ -276,14 +285,11 @@ def show_charts(run: Run) -> None:
             "The network learns a standardized target (mean 0, spread 1), so the losses and "
             "errors below are in those units; Evaluate reports them in the target's own units."
         )
-    # Built anew only when an epoch has ended since the last poll: unchanged figures cost the
-    # server little to send again, and the browser nothing to draw again.
-    drawn = (run.id, len(history), len(diagnostics), result is not None)
-    cached = st.session_state.get("live_figures")
-    if cached is None or cached[0] != drawn:
-        cached = (drawn, chart_figures(run, history, diagnostics, result))
-        st.session_state["live_figures"] = cached
-    curves, inside = cached[1]
+    curves, inside = built_once(
+        "live_figures",
+        (run.id, len(history), len(diagnostics), result is not None),
+        lambda: chart_figures(run, history, diagnostics, result),
+    )
     columns = st.columns(min(len(curves), 3))
     for i, (metric, figure) in enumerate(curves.items()):
         columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")

@@ -9,10 +9,13 @@ from nncore.config import OPTIMIZERS, Experiment
 from nncore.errors import NNCoreError
 from nncore.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
 from ui import (
+    CHART_SECONDS,
     Keys,
+    Run,
     adopt,
     advance_search,
     best_run,
+    built_once,
     in_flight,
     init_state,
     md,
@@ -135,24 +138,42 @@ with sweep_tab:
         attempt(start_rate_sweep, base, frame, optimizer, rates)
         st.rerun()
 
+    def sweep_runs(report: bool) -> tuple[list[Run], Run | None, str]:
+        """The sweep's runs, the best once all have ended, and the score they are judged by;
+        with `report`, why there is no best (shown once, under the chart)."""
+        runs = runs_by_id(st.session_state[Keys.SWEEP].run_ids)
+        try:
+            best = best_run(runs)
+        except NNCoreError as exc:
+            if report:
+                show_error(exc)
+            best = None
+        return runs, best, runs[0].experiment.training.monitor if runs else monitor
+
+    @st.fragment(run_every=CHART_SECONDS if busy else None)
+    def sweep_chart() -> None:
+        if st.session_state[Keys.SWEEP] is None:
+            return
+        runs, best, watched = sweep_runs(report=False)
+        curves = {run.name: run_history(run) for run in runs}
+        figure = built_once(
+            "sweep_figure",
+            (tuple((run.id, len(curves[run.name])) for run in runs), best and best.name),
+            lambda: plots.compare_curves(
+                curves, watched.removeprefix("val_"), best=best.name if best else None
+            ),
+        )
+        st.plotly_chart(figure, key="sweep_chart")
+
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def sweep_progress() -> None:
         sweep = st.session_state[Keys.SWEEP]
         if sweep is None:
             return
-        runs = runs_by_id(sweep.run_ids)
+        runs, best, watched = sweep_runs(report=True)
         for run in runs:
             run.job.touch()
-        try:
-            best = best_run(runs)
-        except NNCoreError as exc:
-            show_error(exc)
-            best = None
         curves = {run.name: run_history(run) for run in runs}
-        watched = runs[0].experiment.training.monitor if runs else monitor
-        metric = watched.removeprefix("val_")
-        figure = plots.compare_curves(curves, metric, best=best.name if best else None)
-        st.plotly_chart(figure, key="sweep_chart")
         st.dataframe(
             [
                 {
@@ -180,6 +201,7 @@ with sweep_tab:
             )
         rerun_once_at_end("sweep", ",".join(sweep.run_ids))
 
+    sweep_chart()
     sweep_progress()
 
 # ---------------------------------------------------------------------------------- range test
@@ -203,7 +225,8 @@ with range_tab:
         attempt(lambda: start_range_test(experiment, frame, RangeTestSpec(low, high, int(steps))))
         st.rerun()
 
-    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    # Only a chart to redraw: it polls as charts do.
+    @st.fragment(run_every=CHART_SECONDS if busy else None)
     def range_progress() -> None:
         job = st.session_state[Keys.RANGE_TEST]
         if job is None:
@@ -270,6 +293,36 @@ with capacity_tab:
         )
         st.rerun()
 
+    @st.fragment(run_every=CHART_SECONDS if busy else None)
+    def capacity_charts() -> None:
+        record = st.session_state[Keys.SEARCH]
+        if record is None:
+            return
+        search, runs = record.search, runs_by_id(record.run_ids)
+        steps = search.steps
+        scores = [s.score if s.done else run_score(r) for s, r in zip(steps, runs, strict=False)]
+        curves = {r.name: run_history(r) for r in runs}
+        chosen = search.chosen
+        best_name = next((r.name for s, r in zip(steps, runs, strict=False) if s is chosen), None)
+
+        def figures():
+            names = [describe_layers(s.layers) for s in steps]
+            accepted = [s.accepted for s in steps]
+            return (
+                plots.capacity_steps(names, scores, accepted, monitor),
+                plots.compare_curves(curves, monitor.removeprefix("val_"), best=best_name),
+            )
+
+        stamp = (
+            tuple((s.layers, s.accepted, score) for s, score in zip(steps, scores, strict=False)),
+            tuple((r.id, len(curves[r.name])) for r in runs),
+            best_name,
+        )
+        steps_figure, curves_figure = built_once("capacity_figures", stamp, figures)
+        st.plotly_chart(steps_figure, key="capacity_chart")
+        st.plotly_chart(curves_figure, key="capacity_curves")
+
+    # Polls every second: it starts each step as soon as the one before has ended.
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def capacity_progress() -> None:
         advance_search()
@@ -279,24 +332,7 @@ with capacity_tab:
         search, runs = record.search, runs_by_id(record.run_ids)
         for run in runs:
             run.job.touch()
-        steps = search.steps
-        scores = [s.score if s.done else run_score(r) for s, r in zip(steps, runs, strict=False)]
-        st.plotly_chart(
-            plots.capacity_steps(
-                [describe_layers(s.layers) for s in steps],
-                scores,
-                [s.accepted for s in steps],
-                monitor,
-            ),
-            key="capacity_chart",
-        )
-        chosen = search.chosen
-        best_name = next((r.name for s, r in zip(steps, runs, strict=False) if s is chosen), None)
-        curves = {r.name: run_history(r) for r in runs}
-        st.plotly_chart(
-            plots.compare_curves(curves, monitor.removeprefix("val_"), best=best_name),
-            key="capacity_curves",
-        )
+        steps, chosen = search.steps, search.chosen
         if not search.finished:
             st.info(
                 f"Step {len(steps)}: training {md(describe_layers(steps[-1].layers))}.",
@@ -315,4 +351,5 @@ with capacity_tab:
             )
         rerun_once_at_end("capacity", ",".join(record.run_ids))
 
+    capacity_charts()
     capacity_progress()

@@ -87,6 +87,10 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
     assert len(best) == 1 and any(t["name"].startswith("best: ") for t in spec["data"])
     best_run = next(r for r in runs if f"{r.name} (best)" == best[0])
     assert at.dataframe[0].value.shape[0] == 3
+    built = at.session_state["sweep_figure"]
+    at.run()  # nothing has changed since: the same figure is sent again, not built again
+    assert at.session_state["sweep_figure"] is built
+    assert chart(at, "sweep_chart") == spec
 
     at.button(key="adopt_rate").click().run()
     assert not at.exception
@@ -140,6 +144,9 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     assert len(runs) == len(steps) >= 2 and all(r.job.status == "done" for r in runs)
     bars = chart(at, "capacity_chart")["data"][0]
     assert len(bars["x"]) == len(steps)
+    built = at.session_state["capacity_figures"]
+    at.run()
+    assert at.session_state["capacity_figures"] is built
     chosen = record.search.chosen
     at.button(key="adopt_layers").click().run()
     assert not at.exception
