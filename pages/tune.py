@@ -156,12 +156,11 @@ with sweep_tab:
             return
         runs, best, watched = sweep_runs(report=False)
         curves = {run.name: run_history(run) for run in runs}
+        best_name = best.name if best else None
         figure = built_once(
             "sweep_figure",
-            (tuple((run.id, len(curves[run.name])) for run in runs), best and best.name),
-            lambda: plots.compare_curves(
-                curves, watched.removeprefix("val_"), best=best.name if best else None
-            ),
+            (tuple((run.id, len(curves[run.name])) for run in runs), best_name),
+            lambda: plots.compare_curves(curves, watched.removeprefix("val_"), best=best_name),
         )
         st.plotly_chart(figure, key="sweep_chart")
 
