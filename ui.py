@@ -22,15 +22,15 @@ import streamlit as st
 
 from nncore.config import DataSpec, Experiment
 from nncore.errors import ConfigError, NNCoreError
-from nncore.jobs import CANCELLED_MESSAGE, Job, JobRunner
+from nncore.run.jobs import CANCELLED_MESSAGE, Job, JobRunner
 
-# nncore.csvio, .profile, .sweep and .diagnostics bring pandas, numpy and pyarrow: they are
+# nncore.data.csvio, .profile, .sweep and .diagnostics bring pandas, numpy and pyarrow: they are
 # imported where they are used, so that a first visit draws its page without them (a third of a
 # second here; BENCHMARKS.md, Cold start). tests/pages/test_first_visit.py keeps it so.
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncore.sweep import CapacitySearch, RangeTestSpec
+    from nncore.run.sweep import CapacitySearch, RangeTestSpec
 
 
 class Keys:
@@ -114,7 +114,7 @@ def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
     Not cached: a cache would keep a copy of every recent upload in the server, shared across
     sessions, and each upload is read once anyway (from the uploader's change callback).
     """
-    from nncore.csvio import read_csv, sniff
+    from nncore.data.csvio import read_csv, sniff
 
     with st.spinner("Reading the CSV…"):
         return read_csv(data, max_cells=MAX_CELLS), sniff(data).describe()
@@ -139,7 +139,7 @@ def job_runner() -> JobRunner:
     os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nnstudio-keras-"))
     if not RAY_ADDRESS:
         return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
-    from nncore.raypool import ray_slots  # Ray loads only in a server set to use a cluster
+    from nncore.run.raypool import ray_slots  # Ray loads only in a server set to use a cluster
 
     return JobRunner(
         max_concurrent=MAX_CONCURRENT_JOBS,
@@ -163,7 +163,7 @@ class Run:
     started: float = field(default_factory=time.time)
 
     def result(self):
-        """The `nncore.pipeline.RunResult`, once the job has one; else None."""
+        """The `nncore.run.pipeline.RunResult`, once the job has one; else None."""
         if self.job.status in ("done", "stopped"):
             try:
                 return self.job.result(timeout=0)
@@ -175,7 +175,7 @@ class Run:
 def start_run(experiment: Experiment, frame: pd.DataFrame, label: str = "") -> Run:
     """Submit a training of `experiment` on `frame` and record it as this session's newest run,
     named "run N", followed by `label` when given."""
-    from nncore.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
+    from nncore.run.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
 
     runs: list[Run] = st.session_state[Keys.RUNS]
     # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
@@ -297,7 +297,7 @@ def runs_by_id(ids) -> list[Run]:
 
 def run_history(run: Run) -> list[dict]:
     """The epochs so far, or all of them once the run has its result."""
-    from nncore.diagnostics import split_history
+    from nncore.learn.diagnostics import split_history
 
     result = run.result()
     return result.history if result is not None else split_history(run.job.history())[0]
@@ -305,7 +305,7 @@ def run_history(run: Run) -> list[dict]:
 
 def run_score(run: Run) -> float | None:
     """The run's best value of its monitored validation score so far."""
-    from nncore.sweep import best_score
+    from nncore.run.sweep import best_score
 
     return best_score(run_history(run), run.experiment.training.monitor)
 
@@ -326,7 +326,7 @@ def start_rate_sweep(
     experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: tuple[float, ...]
 ) -> RateSweep:
     """One training job per rate; they run side by side as the server's trainers allow."""
-    from nncore.sweep import rate_trials
+    from nncore.run.sweep import rate_trials
 
     runs = [
         start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
@@ -340,7 +340,7 @@ def start_rate_sweep(
 def best_run(runs: list[Run]) -> Run | None:
     """The run with the best monitored validation score, once every run has ended; refuses
     (JobError) runs that validated on different rows."""
-    from nncore.sweep import best_trial, check_same_split
+    from nncore.run.sweep import best_trial, check_same_split
 
     if not runs or in_flight(runs):
         return None
@@ -361,7 +361,7 @@ class Search:
 
 
 def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options) -> Search:
-    from nncore.sweep import CapacitySearch
+    from nncore.run.sweep import CapacitySearch
 
     record = Search(CapacitySearch(base=experiment, **options), frame)
     st.session_state[Keys.SEARCH] = record
@@ -383,7 +383,7 @@ def advance_search() -> None:
         search.record(run_score(runs[-1]))
     layers = search.next_layers()
     if layers is not None:
-        from nncore.sweep import describe_layers
+        from nncore.run.sweep import describe_layers
 
         label = f"{search.steps[-1].move}: {describe_layers(layers)}"
         record.run_ids.append(start_run(search.trial(layers), record.frame, label=label).id)
@@ -398,7 +398,7 @@ def stop_search() -> None:
 
 
 def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec: RangeTestSpec) -> Job:
-    from nncore.sweep import range_test_job
+    from nncore.run.sweep import range_test_job
 
     experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
     job = job_runner().submit(range_test_job, frame, experiment, spec, name="range test")
@@ -418,7 +418,7 @@ def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
     st.session_state[Keys.EXPERIMENT] = experiment
     if experiment.data != st.session_state[Keys.DATA_SPEC]:
-        from nncore.profile import plan_columns
+        from nncore.data.profile import plan_columns
 
         st.session_state[Keys.DATA_SPEC] = experiment.data
         try:
@@ -469,7 +469,7 @@ def load_experiment(data: bytes) -> Experiment:
     frame = st.session_state[Keys.DATASET]
     plan = None
     if frame is not None:
-        from nncore.profile import plan_columns
+        from nncore.data.profile import plan_columns
 
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])

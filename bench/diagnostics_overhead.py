@@ -4,7 +4,7 @@
 
 Each workload trains the same model from the same initial weights on the same rows and seed,
 once with `train(..., diagnose=True)` (the default: dead and saturated units and gradient
-norms per layer after every epoch, see nncore/diagnostics.py) and once with `diagnose=False`.
+norms per layer after every epoch, see nncore/learn/diagnostics.py) and once with `diagnose=False`.
 The two alternate, their order swapping every repeat, after one untimed warm-up pair; the
 minimum of the repeats is reported (on a shared machine, the least disturbed run). Times are
 of the whole `train` call, so the diagnostics' graph tracing and their measurement before the
@@ -42,9 +42,9 @@ class Workload:
 
 
 def sample(name: str, target: str) -> tuple[tuple, str, int]:
-    from nncore.preprocess import prepare
-    from nncore.profile import plan_columns
-    from nncore.samples import load_sample
+    from nncore.data.preprocess import prepare
+    from nncore.data.profile import plan_columns
+    from nncore.data.samples import load_sample
 
     frame = load_sample(name)
     spec = DataSpec(target=target)
@@ -88,8 +88,8 @@ def timed(work: Workload, diagnose: bool) -> tuple[float, float, int]:
     import keras
 
     from nncore.config import CompileSpec
-    from nncore.model import build_model, compile_model
-    from nncore.train import train
+    from nncore.learn.model import build_model, compile_model
+    from nncore.learn.train import train
 
     keras.utils.set_random_seed(0)
     model = build_model(work.data[0].shape[1], work.layers, work.task, work.n_classes)

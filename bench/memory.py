@@ -159,8 +159,8 @@ def ingest(csv: str, target: str) -> dict:
     import pyarrow as pa
 
     from nncore.config import DataSpec
-    from nncore.csvio import read_csv, sniff
-    from nncore.profile import plan_columns, profile_columns
+    from nncore.data.csvio import read_csv, sniff
+    from nncore.data.profile import plan_columns, profile_columns
 
     def step(name: str) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -437,16 +437,16 @@ class _PeakWatch:
 
 def studio_tasks_per_worker() -> int:
     """What the studio runs with: ui.job_runner() leaves `tasks_per_worker` at its default."""
-    from nncore.jobs import JobRunner
+    from nncore.run.jobs import JobRunner
 
     return inspect.signature(JobRunner).parameters["tasks_per_worker"].default
 
 
 def measure_worker(trainings: int, tasks_per_worker: int) -> WorkerFigures:
     from nncore.config import DataSpec, Experiment, TrainSpec
-    from nncore.jobs import JobRunner
-    from nncore.pipeline import train_job
-    from nncore.samples import SAMPLES, load_sample
+    from nncore.data.samples import SAMPLES, load_sample
+    from nncore.run.jobs import JobRunner
+    from nncore.run.pipeline import train_job
 
     sample = SAMPLES["breast_cancer"]
     frame = load_sample(sample.name)

@@ -10,7 +10,7 @@ categorical columns plus a date, and saved as the studio saves it (`model.keras`
    repeats; both sides turn the raw rows into the model's inputs with `model_inputs` (filled
    numbers, date parts, category text) inside the clock:
    - plain: `model.predict(inputs)` with its default batch size (32);
-   - studio: `nncore.predict.predict(model, frame, schema)`, the path of the CLI and of an
+   - studio: `nncore.artifacts.predict.predict(model, frame, schema)`, the path of the CLI and of an
      uploaded file on the Predict page (a table of predictions out).
 2. One row, as the Predict page's form sends it: the page checks the row with `model_inputs`,
    then submits `predict_job` (model path, the row, the schema) to a JobRunner like the server's
@@ -56,7 +56,7 @@ def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
 
 def train_model(out: str) -> None:
     from nncore.config import DataSpec, Experiment, TrainSpec
-    from nncore.pipeline import run_experiment
+    from nncore.run.pipeline import run_experiment
 
     experiment = Experiment(data=DataSpec(target="y"), training=TrainSpec(epochs=2))
     run_experiment(make_frame(20_000, seed=1), experiment, out)
@@ -64,7 +64,7 @@ def train_model(out: str) -> None:
 
 def throughput(side: str, model_dir: str, rows: int) -> dict:
     """In a fresh process: seconds to predict `rows` raw rows (inputs made inside the clock)."""
-    from nncore.predict import load_model, load_schema, model_inputs, predict
+    from nncore.artifacts.predict import load_model, load_schema, model_inputs, predict
 
     frame = make_frame(rows, seed=2).drop(columns="y")
     schema = load_schema(Path(model_dir) / "schema.json")
@@ -89,9 +89,9 @@ def throughput(side: str, model_dir: str, rows: int) -> dict:
 
 def one_row(model_dir: str, answers: int) -> list[float]:
     """Seconds from the form's submit to the prediction, `answers` times, as the page does it."""
-    from nncore.jobs import JobRunner
-    from nncore.pipeline import predict_job
-    from nncore.predict import load_schema, model_inputs
+    from nncore.artifacts.predict import load_schema, model_inputs
+    from nncore.run.jobs import JobRunner
+    from nncore.run.pipeline import predict_job
 
     schema = load_schema(Path(model_dir) / "schema.json")
     row = make_frame(answers, seed=3).drop(columns="y")

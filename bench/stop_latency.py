@@ -35,8 +35,8 @@ def main() -> None:
     import keras
 
     from nncore.config import CompileSpec, Experiment, TrainSpec
-    from nncore.model import build_model, compile_model
-    from nncore.train import Listener, train
+    from nncore.learn.model import build_model, compile_model
+    from nncore.learn.train import Listener, train
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.rows, 12)).astype(np.float32)

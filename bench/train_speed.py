@@ -168,11 +168,11 @@ def ceiling(csv: str, out: str, epochs: int, seed: int, layers: list[int]) -> di
 
 def engine(csv: str, out: str, epochs: int, seed: int, layers: list[int]) -> dict:
     # Imported before the clock starts, as the other sides import Keras before theirs.
-    import nncore.export  # noqa: F401
-    import nncore.train  # noqa: F401
+    import nncore.artifacts.export  # noqa: F401
+    import nncore.learn.train  # noqa: F401
     from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
-    from nncore.csvio import read_csv
-    from nncore.pipeline import run_experiment
+    from nncore.data.csvio import read_csv
+    from nncore.run.pipeline import run_experiment
 
     experiment = Experiment(
         data=DataSpec(target="y", validation_fraction=0.3, scale_target=False),

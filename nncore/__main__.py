@@ -137,14 +137,14 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nncore.csvio import read_csv
+    from nncore.data.csvio import read_csv
 
     experiment = experiment_from_args(args)
     frame = read_csv(_read(args.data))
     experiment.check_columns([str(c) for c in frame.columns])
 
-    from nncore.pipeline import run_experiment
-    from nncore.train import Listener
+    from nncore.learn.train import Listener
+    from nncore.run.pipeline import run_experiment
 
     def show_epoch(epoch: int, logs: dict[str, float]) -> None:
         values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
@@ -168,8 +168,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from nncore.csvio import read_csv
-    from nncore.predict import check_fits, load_model, load_schema, predict
+    from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
+    from nncore.data.csvio import read_csv
 
     schema_path = args.schema or args.model.with_name("schema.json")
     if not schema_path.exists():
@@ -191,8 +191,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _code(args: argparse.Namespace) -> int:
-    from nncore.codegen import render
-    from nncore.predict import load_schema
+    from nncore.artifacts.codegen import render
+    from nncore.artifacts.predict import load_schema
 
     if not (args.run_dir / "experiment.json").exists():
         raise NNCoreError(

@@ -830,11 +830,11 @@ def _layer_series(
 
 def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
     """Per hidden layer and epoch, the share of its units that are dead (relu) or saturated
-    (sigmoid, tanh), from `nncore.diagnostics` records (one per epoch, None for a gap).
+    (sigmoid, tanh), from `nncore.learn.diagnostics` records (one per epoch, None for a gap).
 
     A dotted line marks the share at which the Train page raises an alert.
     """
-    from nncore.diagnostics import DEAD_ALERT, SATURATED_ALERT
+    from nncore.learn.diagnostics import DEAD_ALERT, SATURATED_ALERT
 
     fig = go.Figure()
     _layout(

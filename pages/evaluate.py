@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from nncore import plots
-from nncore.evaluate import threshold_scores
+from nncore.learn.evaluate import threshold_scores
 from ui import Keys, Run, finished, init_state, md, pick_run
 
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")

@@ -8,9 +8,9 @@ import streamlit as st
 
 from nncore import plots
 from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, output_units
+from nncore.data.preprocess import estimate_width
+from nncore.data.profile import ColumnPlan
 from nncore.errors import NNCoreError
-from nncore.preprocess import estimate_width
-from nncore.profile import ColumnPlan
 from ui import Keys, experiment_file, init_state, md, require, show_error
 
 MAX_LAYERS = 32

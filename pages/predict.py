@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nncore import codegen
-from nncore.csvio import read_csv
+from nncore.artifacts import codegen
+from nncore.artifacts.modelfile import validate_in_subprocess
+from nncore.artifacts.predict import load_schema, model_inputs
+from nncore.data.csvio import read_csv
+from nncore.data.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import ModelFileError, NNCoreError
-from nncore.jobs import Job
-from nncore.modelfile import validate_in_subprocess
-from nncore.pipeline import predict_job
-from nncore.predict import load_schema, model_inputs
-from nncore.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
+from nncore.run.jobs import Job
+from nncore.run.pipeline import predict_job
 from ui import (
     RUN_POLL_SECONDS,
     Keys,

@@ -14,8 +14,8 @@ from nncore.config import (
     TrainSpec,
     monitor_mode,
 )
-from nncore.diagnostics import alerts, split_history
 from nncore.errors import NNCoreError
+from nncore.learn.diagnostics import alerts, split_history
 from ui import (
     CHART_SECONDS,
     Keys,

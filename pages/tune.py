@@ -7,7 +7,7 @@ import streamlit as st
 from nncore import plots
 from nncore.config import OPTIMIZERS, Experiment
 from nncore.errors import NNCoreError
-from nncore.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
+from nncore.run.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
 from ui import (
     CHART_SECONDS,
     Keys,

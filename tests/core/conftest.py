@@ -7,7 +7,7 @@ from frames import TARGETS, mixed_frame, tiny_experiment
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory):
     """One trained run per task, shared by the export and prediction tests."""
-    from nncore.pipeline import run_experiment
+    from nncore.run.pipeline import run_experiment
 
     runs = {}
     for task in TARGETS:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from nncore.errors import DataError
-from nncore.jobs import JobChannel
+from nncore.run.jobs import JobChannel
 
 POLL = 0.01
 

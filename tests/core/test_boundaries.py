@@ -10,7 +10,9 @@ import pytest
 ENGINE = Path(__file__).resolve().parents[2] / "nncore"
 
 
-@pytest.mark.parametrize("path", sorted(ENGINE.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(ENGINE.rglob("*.py")), ids=lambda p: str(p.relative_to(ENGINE))
+)
 def test_nncore_never_imports_streamlit(path):
     tree = ast.parse(path.read_text())
     imported = set()
@@ -24,9 +26,10 @@ def test_nncore_never_imports_streamlit(path):
 
 def test_the_modules_the_ui_uses_do_not_import_tensorflow():
     code = (
-        "import sys; import nncore, nncore.config, nncore.csvio, nncore.profile, "
-        "nncore.preprocess, nncore.predict, nncore.jobs, nncore.evaluate, nncore.codegen, "
-        "nncore.diagnostics, nncore.sweep, nncore.plots, nncore.modelfile; "
+        "import sys; import nncore, nncore.config, nncore.data.csvio, nncore.data.profile, "
+        "nncore.data.preprocess, nncore.artifacts.predict, nncore.run.jobs, "
+        "nncore.learn.evaluate, nncore.artifacts.codegen, "
+        "nncore.learn.diagnostics, nncore.run.sweep, nncore.plots, nncore.artifacts.modelfile; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     done = subprocess.run(

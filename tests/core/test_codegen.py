@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame
 
-from nncore.codegen import render, script_name
+from nncore.artifacts.codegen import render, script_name
+from nncore.artifacts.predict import load_schema
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
-from nncore.csvio import read_csv
-from nncore.model import build_model
-from nncore.pipeline import run_experiment
-from nncore.predict import load_schema
+from nncore.data.csvio import read_csv
+from nncore.learn.model import build_model
+from nncore.run.pipeline import run_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 # The script and the engine make the same computations in the same order; what is left is the
@@ -249,8 +249,8 @@ RENDERED = {
 
 def test_every_kind_of_script_compiles_and_is_ruff_clean(tmp_path):
     """Without training: the shapes of script the five runs above do not cover."""
-    from nncore.preprocess import prepare
-    from nncore.profile import plan_columns
+    from nncore.data.preprocess import prepare
+    from nncore.data.profile import plan_columns
 
     for name, (make, experiment) in RENDERED.items():
         frame = make()

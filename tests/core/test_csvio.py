@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncore import csvio
-from nncore.csvio import NA_TOKENS, CsvDialect, read_csv, sniff
+from nncore.data import csvio
+from nncore.data.csvio import NA_TOKENS, CsvDialect, read_csv, sniff
 from nncore.errors import DataError
 
 TABLE = "name\tprice\tqty\ncafé\t3.5\t1\nZürich\t4\t2\n"

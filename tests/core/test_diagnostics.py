@@ -15,7 +15,7 @@ from frames import mixed_frame, tiny_experiment
 
 from nncore import plots
 from nncore.config import CompileSpec, LayerSpec, TrainSpec
-from nncore.diagnostics import (
+from nncore.learn.diagnostics import (
     DEAD_ALERT,
     GRADIENT_ROWS,
     OUTPUT,
@@ -25,8 +25,8 @@ from nncore.diagnostics import (
     alerts,
     split_history,
 )
-from nncore.model import build_model, compile_model
-from nncore.train import Listener, train
+from nncore.learn.model import build_model, compile_model
+from nncore.learn.train import Listener, train
 
 
 def regression_data(n=600, d=8, seed=0):
@@ -167,7 +167,7 @@ def test_each_epoch_reports_its_record_before_its_logs():
 
 
 def test_a_run_carries_one_record_per_epoch_to_its_result_and_the_charts(tmp_path):
-    from nncore.pipeline import run_experiment
+    from nncore.run.pipeline import run_experiment
 
     result = run_experiment(mixed_frame(task="binary"), tiny_experiment("binary"), tmp_path)
     assert len(result.diagnostics) == len(result.history) > 0
@@ -259,7 +259,7 @@ def test_charts_wait_for_the_first_epoch_and_bridge_unmeasured_epochs():
 
 def test_the_ui_side_of_diagnostics_does_not_import_tensorflow():
     code = (
-        "import sys, nncore.diagnostics, nncore.plots; "
+        "import sys, nncore.learn.diagnostics, nncore.plots; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     done = subprocess.run(

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
+from nncore.artifacts.export import compile_portable, portable_model, save_h5, save_keras
+from nncore.artifacts.predict import load_schema, model_inputs, predict, raw_outputs
 from nncore.config import CompileSpec
+from nncore.data.preprocess import feature_frame, prepare
+from nncore.data.profile import plan_columns
 from nncore.errors import DataError
-from nncore.export import compile_portable, portable_model, save_h5, save_keras
-from nncore.model import build_model, compile_model
-from nncore.predict import load_schema, model_inputs, predict, raw_outputs
-from nncore.preprocess import feature_frame, prepare
-from nncore.profile import plan_columns
-from nncore.train import train
+from nncore.learn.model import build_model, compile_model
+from nncore.learn.train import train
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_portable_model_computes_what_sklearn_and_the_network_compute(task, scal
 
 LOAD_AND_PREDICT = """
 import sys, numpy as np, keras, pandas as pd
-from nncore.predict import load_schema, model_inputs, raw_outputs
+from nncore.artifacts.predict import load_schema, model_inputs, raw_outputs
 schema = load_schema(sys.argv[1])
 rows = pd.read_csv(sys.argv[2])
 for name in ("model.keras", "model.h5"):
@@ -178,8 +178,8 @@ def test_a_value_too_large_for_the_model_is_named(trained_runs):
 
 
 def test_a_reused_model_is_the_same_file_loaded_once(trained_runs, tmp_path):
+    from nncore.artifacts.predict import load_model
     from nncore.errors import ModelFileError
-    from nncore.predict import load_model
 
     _, binary = trained_runs["binary"]
     _, regression = trained_runs["regression"]

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from nncore.errors import DataError, JobError
-from nncore.jobs import Job, JobRunner
+from nncore.run.jobs import Job, JobRunner
 from tests.core import jobtasks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_jobs_nobody_looks_at_are_stopped(make_runner):
 
 SERVER = """
 import sys, time
-from nncore.jobs import JobRunner
+from nncore.run.jobs import JobRunner
 from tests.core import jobtasks
 
 runner = JobRunner()
@@ -307,7 +307,7 @@ def test_tensorflow_stays_in_the_worker():
         assert "tensorflow" not in sys.modules
 
     fresh = subprocess.run(
-        [sys.executable, "-c", "import sys, nncore.jobs; print('tensorflow' in sys.modules)"],
+        [sys.executable, "-c", "import sys, nncore.run.jobs; print('tensorflow' in sys.modules)"],
         cwd=REPO,
         capture_output=True,
         text=True,

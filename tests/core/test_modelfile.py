@@ -2,7 +2,8 @@
 
 Every hostile file is built here, most by editing a real file the studio saved. Each refusal is
 proved three ways: the message names the problem; the validator ran in a fresh Python without
-Keras or TensorFlow ever being imported; and `nncore.predict.load_model`, whose Keras loader is
+Keras or TensorFlow ever being imported; and `nncore.artifacts.predict.load_model`, whose Keras
+loader is
 counted at its call site, never reached it. The Lambda files carry a payload that writes a
 marker file when Keras builds the model; a control test shows the payload is live.
 """
@@ -28,17 +29,17 @@ import numpy as np
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
-from nncore.config import CompileSpec, LayerSpec, TrainSpec
-from nncore.errors import ModelFileError
-from nncore.modelfile import (
+from nncore.artifacts.modelfile import (
     CLASSES,
     LAYERS,
     MAX_PARAMETERS,
     validate_in_subprocess,
     validate_model_file,
 )
-from nncore.pipeline import run_experiment
-from nncore.predict import load_model, load_schema, model_inputs, raw_outputs
+from nncore.artifacts.predict import load_model, load_schema, model_inputs, raw_outputs
+from nncore.config import CompileSpec, LayerSpec, TrainSpec
+from nncore.errors import ModelFileError
+from nncore.run.pipeline import run_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +121,7 @@ def marker(tmp_path) -> Path:
 VALIDATE_ALONE = """
 import json, sys
 from nncore.errors import ModelFileError
-from nncore.modelfile import validate_model_file
+from nncore.artifacts.modelfile import validate_model_file
 try:
     validate_model_file(sys.argv[1], **json.loads(sys.argv[2]))
     message = None

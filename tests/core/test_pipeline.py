@@ -8,11 +8,11 @@ import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
 from nncore.config import LOSSES_BY_TASK, CompileSpec, DataSpec, Experiment, TrainSpec
+from nncore.data.preprocess import prepare, split_rows
+from nncore.data.profile import plan_columns
 from nncore.errors import ConfigError, DataError
-from nncore.model import build_model
-from nncore.pipeline import run_experiment
-from nncore.preprocess import prepare, split_rows
-from nncore.profile import plan_columns
+from nncore.learn.model import build_model
+from nncore.run.pipeline import run_experiment
 
 ALL_LOSSES = sorted({loss for losses in LOSSES_BY_TASK.values() for loss in losses})
 
@@ -159,7 +159,7 @@ def test_task_is_inferred_per_target(task):
 
 @pytest.mark.parametrize("task", list(TARGETS))
 def test_width_estimate_matches_the_prepared_width(task):
-    from nncore.preprocess import estimate_width
+    from nncore.data.preprocess import estimate_width
 
     frame = mixed_frame(task=task)
     spec = DataSpec(target=TARGETS[task])

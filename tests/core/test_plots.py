@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 
-from nncore import evaluate, plots
+from nncore import plots
 from nncore.config import LayerSpec, count_parameters
+from nncore.learn import evaluate
 
 
 def history_of(losses, val_losses=None, **extra):

@@ -8,8 +8,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from nncore.config import DataSpec
-from nncore.errors import ConfigError, DataError
-from nncore.profile import (
+from nncore.data.profile import (
     DATETIME_PARTS,
     MAX_CATEGORY_LEVELS,
     ColumnPlan,
@@ -19,6 +18,7 @@ from nncore.profile import (
     plan_columns,
     profile_columns,
 )
+from nncore.errors import ConfigError, DataError
 
 N = 60
 RNG = np.random.default_rng(7)

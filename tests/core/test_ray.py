@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.data.samples import SAMPLES, load_sample
 from nncore.errors import JobError
-from nncore.jobs import CRASH_MESSAGE, JobRunner
-from nncore.samples import SAMPLES, load_sample
+from nncore.run.jobs import CRASH_MESSAGE, JobRunner
 from tests.core import jobtasks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def test_a_server_without_a_cluster_never_imports_ray():
 
 
 def test_a_cluster_set_without_ray_installed_says_what_to_do(monkeypatch):
-    from nncore.raypool import ray_slots
+    from nncore.run.raypool import ray_slots
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without the package
     with pytest.raises(JobError, match=r"Ray is not installed.*requirements-ray\.txt"):
@@ -124,7 +124,7 @@ def test_a_cluster_set_without_ray_installed_says_what_to_do(monkeypatch):
 
 @needs_ray
 def test_a_cluster_nobody_listens_at_is_reported_at_once():
-    from nncore.raypool import ray_slots
+    from nncore.run.raypool import ray_slots
 
     with socket.socket() as probe:  # a loopback port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
@@ -179,7 +179,7 @@ def _same_run_experiment() -> Experiment:
 class TestOnALocalCluster:
     @pytest.fixture(scope="class")
     def ray_runner(self):
-        from nncore.raypool import ray_slots
+        from nncore.run.raypool import ray_slots
 
         with JobRunner(max_concurrent=2, slot_factory=ray_slots(CLUSTER)) as runner:
             yield runner
@@ -192,7 +192,7 @@ class TestOnALocalCluster:
         assert psutil.Process(pid).cmdline()[0].startswith("ray::"), psutil.Process(pid).cmdline()
 
     def test_a_training_gives_the_same_run_as_on_local_workers(self, ray_runner, tmp_path):
-        from nncore.pipeline import train_job
+        from nncore.run.pipeline import train_job
 
         frame = load_sample("iris")
         experiment = _same_run_experiment()

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from nncore.config import DataSpec
-from nncore.csvio import read_csv
+from nncore.data.csvio import read_csv
+from nncore.data.profile import plan_columns
+from nncore.data.samples import SAMPLES, load_sample, sample_csv
 from nncore.errors import DataError
-from nncore.profile import plan_columns
-from nncore.samples import SAMPLES, load_sample, sample_csv
 
 ROWS = {"iris": 150, "wine": 178, "breast_cancer": 569, "diabetes": 442}
 

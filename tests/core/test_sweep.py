@@ -11,9 +11,9 @@ import pytest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.errors import ConfigError, JobError
-from nncore.jobs import JobChannel, JobRunner
-from nncore.pipeline import run_experiment, train_job
-from nncore.sweep import (
+from nncore.run.jobs import JobChannel, JobRunner
+from nncore.run.pipeline import run_experiment, train_job
+from nncore.run.sweep import (
     CapacitySearch,
     RangeTestSpec,
     best_score,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from nncore.config import CompileSpec, LayerSpec, TrainSpec
-from nncore.model import build_model, compile_model
-from nncore.train import Listener, train
+from nncore.learn.model import build_model, compile_model
+from nncore.learn.train import Listener, train
 
 
 def regression_data(n=600, d=5, seed=0):

@@ -11,8 +11,8 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, "tests/core")
     from frames import mixed_frame, tiny_experiment
     from nncore.config import TrainSpec
-    from nncore.jobs import JobRunner
-    from nncore.pipeline import train_job
+    from nncore.run.jobs import JobRunner
+    from nncore.run.pipeline import train_job
 
     out = sys.argv[1]
     frame = mixed_frame(n=2000, task="binary")

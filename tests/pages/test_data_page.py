@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec
-from nncore.samples import SAMPLES, load_sample
+from nncore.data.samples import SAMPLES, load_sample
 from ui import Keys
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

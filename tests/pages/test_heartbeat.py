@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import Experiment
-from nncore.jobs import JobRunner
+from nncore.run.jobs import JobRunner
 from tests.core import jobtasks
 from ui import Keys, Run
 

@@ -10,10 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, count_parameters
+from nncore.data.preprocess import estimate_width
+from nncore.data.profile import plan_columns, profile_columns
+from nncore.data.samples import SAMPLES, load_sample
 from nncore.errors import ConfigError
-from nncore.preprocess import estimate_width
-from nncore.profile import plan_columns, profile_columns
-from nncore.samples import SAMPLES, load_sample
 from ui import Keys
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

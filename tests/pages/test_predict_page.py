@@ -15,8 +15,8 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
-from nncore.pipeline import train_job
-from nncore.samples import load_sample
+from nncore.data.samples import load_sample
+from nncore.run.pipeline import train_job
 from ui import Keys, Run, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

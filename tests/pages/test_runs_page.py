@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
-from nncore.pipeline import train_job
-from nncore.samples import load_sample
+from nncore.data.samples import load_sample
+from nncore.run.pipeline import train_job
 from ui import Keys, Run, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -8,8 +8,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import Experiment, LayerSpec
-from nncore.jobs import JobRunner
-from nncore.samples import load_sample
+from nncore.data.samples import load_sample
+from nncore.run.jobs import JobRunner
 from tests.core import jobtasks
 from ui import Keys, Run
 

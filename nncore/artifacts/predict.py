@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from nncore.data.preprocess import MISSING_CATEGORY, Schema, feature_frame
 from nncore.errors import DataError, ModelFileError
-from nncore.preprocess import MISSING_CATEGORY, Schema, feature_frame
 
 if TYPE_CHECKING:
     import keras
@@ -114,7 +114,8 @@ def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataF
 def load_model(
     path: str | Path, schema: Schema | None = None, *, reuse: bool = False
 ) -> keras.Model:
-    """Load a model file once `nncore.modelfile` has found it safe; with `schema`, check it fits.
+    """Load a model file once `nncore.artifacts.modelfile` has found it safe; with `schema`,
+    check it fits.
 
     Keras picks its loader by the file name, so a file whose name does not match what its bytes
     are is loaded from a copy with the right name. With `reuse`, a file whose bytes this process
@@ -136,7 +137,7 @@ def load_model(
 
 
 def _load(path: Path) -> keras.Model:
-    from nncore.modelfile import validate_model_file
+    from nncore.artifacts.modelfile import validate_model_file
 
     info = validate_model_file(path)  # before Keras is even imported
     import keras

@@ -114,7 +114,7 @@ def _lost_worker_errors() -> tuple[type[BaseException], ...]:
 
 
 class RaySlot:
-    """One job at a time as a Ray task; see `nncore.jobs._Slot`."""
+    """One job at a time as a Ray task; see `nncore.run.jobs._Slot`."""
 
     def __init__(self, tasks_per_worker: int) -> None:
         self._remote = _remote_call(tasks_per_worker)

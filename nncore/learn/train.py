@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from nncore.config import TrainSpec, monitor_mode
-from nncore.diagnostics import Probe, Record
+from nncore.learn.diagnostics import Probe, Record
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ProgressCallback = Callable[[dict[str, float]], None]
@@ -39,7 +39,7 @@ class Listener:
     on_epoch_end: EpochCallback | None = None
     on_progress: ProgressCallback | None = None
     should_stop: Callable[[], bool] | None = None
-    # Called with each epoch's `nncore.diagnostics` record (None for an epoch not measured),
+    # Called with each epoch's `nncore.learn.diagnostics` record (None for an epoch not measured),
     # just before `on_epoch_end`.
     on_diagnostics: DiagnosticsCallback | None = None
 
@@ -53,8 +53,8 @@ class TrainOutcome:
     restored_best: bool = False
     seconds: float = 0.0
     samples_per_second: float = 0.0
-    # One `nncore.diagnostics` record per epoch of `history` when diagnosing; None for an epoch
-    # left unmeasured to keep their cost down (see `Probe.measure_within_budget`).
+    # One `nncore.learn.diagnostics` record per epoch of `history` when diagnosing; None for an
+    # epoch left unmeasured to keep their cost down (see `Probe.measure_within_budget`).
     diagnostics: list[Record | None] = field(default_factory=list)
 
 
@@ -75,7 +75,7 @@ def train(
     """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch.
 
     With `diagnose`, every epoch also measures dead and saturated units and gradient norms per
-    layer (`nncore.diagnostics`) into `TrainOutcome.diagnostics`.
+    layer (`nncore.learn.diagnostics`) into `TrainOutcome.diagnostics`.
     """
     loop = _Loop(model, x, y, x_val, y_val, spec.batch_size, sample_weight)
     probe = Probe(model, loop.x_val, loop.x, loop.y, loop.w) if diagnose else None

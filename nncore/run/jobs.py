@@ -31,9 +31,9 @@ How it is built, and why:
   the worker's death (a crashed training's history stays readable), and they are cheap. Measured:
   a progress report costs about 60 µs in /dev/shm, where job directories go when it exists (about
   300-500 µs on ext4), and a stop check about 3 µs.
-- `_Slot` is the seam for other executors (`nncore.raypool` runs jobs as Ray tasks): something that
-  runs one call at a time, returns a `concurrent.futures.Future`, and fails it with
-  `BrokenProcessPool` when its worker dies. Callers only ever see `submit -> Job`.
+- `_Slot` is the seam for other executors (`nncore.run.raypool` runs jobs as Ray tasks):
+  something that runs one call at a time, returns a `concurrent.futures.Future`, and fails it
+  with `BrokenProcessPool` when its worker dies. Callers only ever see `submit -> Job`.
 """
 
 from __future__ import annotations
@@ -493,7 +493,8 @@ class JobRunner:
     fresh one. With `abandon_after` seconds set, a job nobody has `touch()`ed for that long is
     asked to stop (if running) or dropped (if queued): its browser tab is gone. `slot_factory`,
     called with `tasks_per_worker`, runs jobs elsewhere than in local worker processes (see
-    `nncore.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else the temp
+    `nncore.run.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else the
+    temp
     folder), which workers on other machines must share.
 
     Use it as a context manager or call `shutdown()`.

@@ -4,7 +4,7 @@ The split is shuffled and seeded (Keras' own `validation_split` takes the last r
 which on a sorted CSV gives a useless validation set) and stratified for classification. The
 preprocessing is scikit-learn's: imputation, the user's choice of scaler, one-hot encoding; it is
 fitted on the training rows only. What it learned is written into a `Schema`, which travels as
-`schema.json` beside the model and from which `nncore.export` builds the model's own
+`schema.json` beside the model and from which `nncore.artifacts.export` builds the model's own
 preprocessing layers, so that a saved model takes raw rows.
 """
 
@@ -25,8 +25,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
 from nncore.config import DataSpec
+from nncore.data.profile import ColumnPlan, datetime_parts, expand_datetimes
 from nncore.errors import DataError
-from nncore.profile import ColumnPlan, datetime_parts, expand_datetimes
 
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1

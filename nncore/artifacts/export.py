@@ -5,7 +5,7 @@ Keras layers only (Normalization, StringLookup with one-hot output, Concatenate,
 so either file loads with plain `keras.saving.load_model(path, compile=False, safe_mode=True)`,
 no custom objects and no pickle. It takes one input per feature column (see schema.json): numbers
 as float32, categories as strings. Missing numbers and dates are the one thing it cannot take
-raw: `nncore.predict` fills numbers with the training median and splits dates into parts.
+raw: `nncore.artifacts.predict` fills numbers with the training median and splits dates into parts.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import keras
 import numpy as np
 
 from nncore.config import CompileSpec, Experiment
-from nncore.model import make_loss, make_optimizer
-from nncore.preprocess import Schema
+from nncore.data.preprocess import Schema
+from nncore.learn.model import make_loss, make_optimizer
 
 OOV_TOKEN = "[UNK]"
 

@@ -262,9 +262,9 @@ def range_test_job(channel, frame: pd.DataFrame, experiment: Experiment, spec: R
     import keras
 
     from nncore.config import check_size, output_units
-    from nncore.model import build_model, compile_model
-    from nncore.preprocess import prepare
-    from nncore.profile import plan_columns
+    from nncore.data.preprocess import prepare
+    from nncore.data.profile import plan_columns
+    from nncore.learn.model import build_model, compile_model
 
     plan = plan_columns(frame, experiment.data)
     prepared = prepare(frame, plan, experiment.data, seed=experiment.seed)

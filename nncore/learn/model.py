@@ -1,7 +1,7 @@
 """Experiment -> Keras model: hidden Dense layers as specified, the output head from the task.
 
 Two models share the same layers. The training model takes the preprocessed matrix, which keeps
-the hot loop lean. The portable model (`nncore.export`) wraps those layers with Keras'
+the hot loop lean. The portable model (`nncore.artifacts.export`) wraps those layers with Keras'
 own preprocessing layers so that a saved file takes raw rows.
 """
 

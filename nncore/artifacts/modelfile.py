@@ -2,7 +2,7 @@
 
 Keras' `safe_mode` is a deny-list, and deserializing a config resolves and calls whatever Keras
 objects it names. So a model file is accepted only when it looks exactly like what this studio
-writes (`nncore.export`): a functional model of InputLayer, Concatenate, Normalization,
+writes (`nncore.artifacts.export`): a functional model of InputLayer, Concatenate, Normalization,
 StringLookup, Dense, BatchNormalization, Activation, Dropout and Rescaling layers, compiled with
 one of the studio's optimizers and losses, its weights plain numbers stored inside the file.
 
@@ -11,7 +11,8 @@ or an HDF5 `.h5`), never by the file name; for `.keras`, the zip's members, name
 compression ratios; every object named anywhere in the config against an allow-list of classes,
 modules and registered names; the layer graph, with the parameter count it implies; and every
 HDF5 object (hard links only, no external or virtual storage, no data declared but not stored).
-Only then may Keras load the file, with `compile=False, safe_mode=True` (`nncore.predict`).
+Only then may Keras load the file, with `compile=False, safe_mode=True`
+(`nncore.artifacts.predict`).
 
 No TensorFlow or Keras here: the server validates uploads with h5py, zipfile and json alone, and
 `validate_in_subprocess` does it in a child process, so that a stranger's bytes reach libhdf5's
@@ -126,10 +127,10 @@ def validate_in_subprocess(
         path.write_bytes(data)
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "nncore.modelfile", str(path), str(memory_bytes)],
+                [sys.executable, "-m", "nncore.artifacts.modelfile", str(path), str(memory_bytes)],
                 capture_output=True,
                 timeout=timeout,
-                cwd=Path(__file__).resolve().parents[1],  # where `-m nncore...` is found
+                cwd=Path(__file__).resolve().parents[2],  # where `-m nncore...` is found
             )
         except subprocess.TimeoutExpired:
             raise _refuse(f"Checking the model file took over {timeout:g} seconds.") from None
@@ -800,7 +801,7 @@ CLASSES: dict[str, _Class] = {
         "loss",
         {**_LOSS, "from_logits": BOOL, "ignore_class": _typed("a class", _is_number, True)},
     ),
-    # The metrics `nncore.model.make_metrics` compiles the training network with.
+    # The metrics `nncore.learn.model.make_metrics` compiles the training network with.
     "RootMeanSquaredError": _Class("keras.metrics", "metric", _METRIC),
     "BinaryAccuracy": _Class("keras.metrics", "metric", {**_METRIC, "threshold": NUMBER}),
     "AUC": _Class(

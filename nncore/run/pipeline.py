@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from nncore.config import Experiment, check_size, output_units
+from nncore.data.profile import ColumnPlan, plan_columns
 from nncore.errors import DataError
-from nncore.profile import ColumnPlan, plan_columns
 
 ARTIFACTS = ("model.keras", "model.h5", "schema.json", "experiment.json", "metrics.json")
 
@@ -42,7 +42,7 @@ class RunResult:
     # Positions of the validation rows among the rows that have a target.
     validation_rows: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     warnings: list[str] = field(default_factory=list)
-    # One `nncore.diagnostics` record per epoch of `history` (None for an epoch not measured).
+    # One `nncore.learn.diagnostics` record per epoch of `history` (None for an epoch not measured).
     diagnostics: list[dict | None] = field(default_factory=list)
 
     @property
@@ -59,12 +59,12 @@ def run_experiment(
     """Plan the columns, split, preprocess, train, evaluate and save one experiment."""
     import keras
 
-    from nncore import evaluate
-    from nncore.export import compile_portable, portable_model, write_artifacts
-    from nncore.model import build_model, compile_model
-    from nncore.predict import model_inputs, raw_outputs
-    from nncore.preprocess import prepare
-    from nncore.train import train
+    from nncore.artifacts.export import compile_portable, portable_model, write_artifacts
+    from nncore.artifacts.predict import model_inputs, raw_outputs
+    from nncore.data.preprocess import prepare
+    from nncore.learn import evaluate
+    from nncore.learn.model import build_model, compile_model
+    from nncore.learn.train import train
 
     started = time.perf_counter()
     plan = plan_columns(frame, experiment.data)
@@ -200,8 +200,8 @@ def _plain(value):
 
 
 def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str) -> RunResult:
-    """`run_experiment` as a job for `nncore.jobs`: progress out, stop requests in."""
-    from nncore.train import Listener
+    """`run_experiment` as a job for `nncore.run.jobs`: progress out, stop requests in."""
+    from nncore.learn.train import Listener
 
     diagnosed: dict[int, dict] = {}  # each epoch's record, until its logs go out with it
 
@@ -221,8 +221,8 @@ def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str
 
 def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict) -> pd.DataFrame:
     """Predictions for `frame` with a saved model, as a job (TensorFlow stays in the worker)."""
-    from nncore.predict import check_fits, load_model, predict
-    from nncore.preprocess import Schema
+    from nncore.artifacts.predict import check_fits, load_model, predict
+    from nncore.data.preprocess import Schema
 
     schema = Schema.from_dict(schema_dict)
     model = load_model(model_path, reuse=True)  # the same file again: answered at once
