@@ -37,14 +37,14 @@ START_SECONDS = 60
 SESSIONS = 5
 EPOCHS = 5
 PREDICT_ROWS = 20
-# Community Cloud gives an app about 1 GB; one training worker holds TensorFlow, ~400 MB
-# (README). The server process, which never loads TensorFlow, must fit in what is left.
+# Community Cloud gives an app about 2.7 GB; a training worker holds TensorFlow, about 760 MB
+# (README). The server process, which never loads TensorFlow, must leave room for workers.
 # Measured on 2 cores: 70 MB at start, about 290 MB at most during this test.
 SERVER_BUDGET_MB = 600
-TOTAL_SECONDS = 360  # the whole test, five sessions end to end
+# Bounds on waits for states, not budgets: a slow machine only waits longer.
 STEP_MS = 90_000  # one wait on one page; the pages share two cores with the server and workers
+TRAIN_SECONDS = 300  # until all five have trained, two at a time
 POLL_SECONDS = 0.5
-TRAIN_POLLS = 360  # rounds over the five Train pages: at least 3 minutes
 FINISHED = re.compile(r"run 1: (Finished \d+ epochs|Early stopping after)")
 QUEUED = re.compile(r"position \d+ in the queue")
 # Any URL not on the loopback: such requests are refused, so the test never leaves 127.0.0.1.
@@ -202,7 +202,6 @@ class RssSampler(threading.Thread):
         self.join(timeout=5)
 
 
-@pytest.mark.timeout(2 * TOTAL_SECONDS)
 def test_five_sessions_upload_train_and_predict_at_once(browser, lone_server):
     began = time.monotonic()
     server, process = lone_server.url, lone_server.process
@@ -286,7 +285,8 @@ def test_five_sessions_upload_train_and_predict_at_once(browser, lone_server):
 
         # Polled, not waited for one by one, so each finish is seen within a round.
         waiting = list(sessions)
-        for _ in range(TRAIN_POLLS):
+        deadline = time.monotonic() + TRAIN_SECONDS
+        while waiting and time.monotonic() < deadline:
             for s in list(waiting):
                 if s.page.get_by_text(QUEUED).count():
                     s.saw_queue = True
@@ -294,8 +294,6 @@ def test_five_sessions_upload_train_and_predict_at_once(browser, lone_server):
                     s.times["train"] = time.monotonic() - s.began["train"]
                     waiting.remove(s)
                 s.check("training")
-            if not waiting:
-                break
             time.sleep(POLL_SECONDS)
         assert not waiting, f"sessions {[s.index for s in waiting]} did not finish training"
 
@@ -359,4 +357,3 @@ def test_five_sessions_upload_train_and_predict_at_once(browser, lone_server):
     assert not unexpected, f"requests off the loopback (refused): {sorted(unexpected)}"
     log = lone_server.log.read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged a traceback; see {lone_server.log}"
-    assert total < TOTAL_SECONDS, figures
