@@ -25,7 +25,7 @@ How it is built, and why:
   whose caller has gone (`abandon_after`). Done-callbacks only record the outcome and wake it: they
   run on the executor's own thread, which must not be used to submit or shut down executors.
 - The task talks to the caller through files in a per-job temp directory (`JobChannel`): an
-  append-only JSON-lines history and event log, a progress snapshot replaced atomically with
+  append-only JSON-lines history, a progress snapshot replaced atomically with
   `os.replace`, and a stop flag file. Files need no extra server process (a multiprocessing Manager
   is one more process to lose, and its proxies raise or hang when either side dies), they survive
   the worker's death (a crashed training's history stays readable), and they are cheap. Measured:
@@ -69,7 +69,6 @@ JobStatus = Literal["queued", "running", "done", "failed", "stopped"]
 _log = logging.getLogger(__name__)
 
 _HISTORY = "history.jsonl"
-_EVENTS = "events.jsonl"
 _PROGRESS = "progress.json"
 _STOP = "stop"
 
@@ -118,10 +117,6 @@ class JobChannel:
             os.replace(temporary, self._progress)
         except OSError as exc:
             _log.debug("Dropped a progress report for %s: %s", self._dir, exc)
-
-    def report_event(self, kind: str, message: str) -> None:
-        """Record something the user should see, e.g. `("warning", "Loss is NaN at epoch 4.")`."""
-        self._append(_EVENTS, {"kind": kind, "message": message, "time": time.time()})
 
     def stop_requested(self) -> bool:
         """True once the job was asked to stop. Costs a few µs."""
@@ -252,7 +247,7 @@ class Job:
     """A handle on one submitted task, made by `JobRunner.submit`. Safe to use from any thread.
 
     `status` is "queued", "running", "done", "failed" or "stopped" (the task ended after a stop
-    request, or was stopped before it started). History, progress and events are readable while
+    request, or was stopped before it started). History and progress are readable while
     the job runs, after it ends (even by a crash) and after `close()`.
     """
 
@@ -273,7 +268,6 @@ class Job:
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._history = _LineLog(os.path.join(directory, _HISTORY))
-        self._events = _LineLog(os.path.join(directory, _EVENTS))
         self._progress: dict[str, Any] | None = None
         self._closed = False
         self._files_gone = False
@@ -310,12 +304,6 @@ class Job:
             if not self._files_gone:
                 self._read_progress()
             return None if self._progress is None else dict(self._progress)
-
-    def events(self) -> list[dict[str, Any]]:
-        """Events so far, each {"kind": ..., "message": ..., "time": unix seconds}."""
-        with self._lock:
-            items = self._events.items if self._files_gone else self._events.read()
-            return list(items)
 
     @property
     def last_touch(self) -> float:
@@ -360,7 +348,7 @@ class Job:
         return self._error
 
     def close(self) -> None:
-        """Delete the job's temp files, keeping history, progress, events and result in memory.
+        """Delete the job's temp files, keeping history, progress and result in memory.
 
         A job still queued or running is asked to stop, and its files go when it ends. Also
         happens when the Job is garbage collected.
@@ -401,7 +389,6 @@ class Job:
             if self._files_gone:
                 return
             self._history.read()
-            self._events.read()
             self._read_progress()
             self._files_gone = True
             self._remove_files()
@@ -633,10 +620,6 @@ class JobRunner:
         now = time.monotonic()
         for job in [*self._queue, *self._running.values()]:
             if not job._stop_requested and now - job._last_touch > self._abandon_after:
-                job._channel.report_event(
-                    "abandoned",
-                    f"Nobody looked at this job for {self._abandon_after:g} s, so it was stopped.",
-                )
                 self._stop(job)
 
     def _start_queued(self) -> None:

@@ -50,12 +50,11 @@ def make_runner() -> Iterator[Callable[..., JobRunner]]:
         runner.shutdown(wait=False)
 
 
-def test_history_progress_and_events_are_live_and_kept_after_close(make_runner, tmp_path):
+def test_history_and_progress_are_live_and_kept_after_close(make_runner, tmp_path):
     gate = tmp_path / "gate"
     job = make_runner().submit(jobtasks.epochs_then_wait, 3, str(gate), name="live")
 
     assert started(job, epochs=3)
-    assert wait_until(lambda: len(job.events()) == 1)
     assert job.status == "running"
     assert job.name == "live"
     assert job.history() == [
@@ -64,9 +63,6 @@ def test_history_progress_and_events_are_live_and_kept_after_close(make_runner, 
         {"epoch": 2, "loss": 1 / 3},
     ]
     assert job.progress() == {"epoch": 2, "batch": 10, "batches_per_epoch": 10}
-    assert [(e["kind"], e["message"]) for e in job.events()] == [
-        ("warning", "Loss went up at epoch 1.")
-    ]
 
     gate.touch()
     assert job.result(timeout=10) == "gate"
@@ -79,7 +75,6 @@ def test_history_progress_and_events_are_live_and_kept_after_close(make_runner, 
     assert not os.path.exists(directory)
     assert len(job.history()) == 3
     assert job.progress() == {"epoch": 2, "batch": 10, "batches_per_epoch": 10}
-    assert len(job.events()) == 1
     assert job.result() == "gate"
 
 
@@ -210,7 +205,6 @@ def test_jobs_nobody_looks_at_are_stopped(make_runner):
     assert abandoned.status == "stopped"
     assert queued.status == "stopped"
     assert watched.status == "running"
-    assert [e["kind"] for e in abandoned.events()] == ["abandoned"]
     with pytest.raises(JobError, match="before it started"):
         queued.result()
     watched.stop()
