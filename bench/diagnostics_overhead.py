@@ -4,7 +4,8 @@
 
 Each workload trains the same model from the same initial weights on the same rows and seed,
 once with `train(..., diagnose=True)` (the default: dead and saturated units and gradient
-norms per layer after every epoch, see nncore/learn/diagnostics.py) and once with `diagnose=False`.
+norms per layer after every epoch, see nncore/learn/diagnostics.py) and once with
+`diagnose=False`.
 The two alternate, their order swapping every repeat, after one untimed warm-up pair; the
 minimum of the repeats is reported (on a shared machine, the least disturbed run). Times are
 of the whole `train` call, so the diagnostics' graph tracing and their measurement before the

@@ -6,9 +6,8 @@ A seeded CSV of 1,000,000 rows x 20 columns (14 decimal, 2 whole-number, 3 text 
 text label; about 135 MB) is read from its bytes in memory, as the server holds an upload:
 
 - pandas: `pandas.read_csv(io.BytesIO(data), engine="pyarrow")`, nothing more;
-- studio: `nncore.data.csvio.read_csv(data)` then
-  `nncore.data.profile.profile_columns(frame)`, what the
-  Data page does with an upload.
+- studio: `nncore.data.csvio.read_csv(data)` then `nncore.data.profile.profile_columns(frame)`,
+  what the Data page does with an upload.
 
 Each side runs in a fresh process, alternating, median of the repeats (7: both sides' times
 move by tenths of a second between runs on a shared 2-core machine). Peak memory: once the

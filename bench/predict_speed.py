@@ -10,8 +10,8 @@ categorical columns plus a date, and saved as the studio saves it (`model.keras`
    repeats; both sides turn the raw rows into the model's inputs with `model_inputs` (filled
    numbers, date parts, category text) inside the clock:
    - plain: `model.predict(inputs)` with its default batch size (32);
-   - studio: `nncore.artifacts.predict.predict(model, frame, schema)`, the path of the CLI and of an
-     uploaded file on the Predict page (a table of predictions out).
+   - studio: `nncore.artifacts.predict.predict(model, frame, schema)`, the path of the CLI and
+     of an uploaded file on the Predict page (a table of predictions out).
 2. One row, as the Predict page's form sends it: the page checks the row with `model_inputs`,
    then submits `predict_job` (model path, the row, the schema) to a JobRunner like the server's
    and waits for its result. The first answer includes starting the worker and importing
