@@ -159,8 +159,9 @@ def ingest(csv: str, target: str) -> dict:
     import pyarrow as pa
 
     from nncore.config import DataSpec
+    from nncore.data.columns import profile_columns
     from nncore.data.csvio import read_csv, sniff
-    from nncore.data.profile import plan_columns, profile_columns
+    from nncore.data.plan import plan_columns
 
     def step(name: str) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -446,7 +447,7 @@ def measure_worker(trainings: int, tasks_per_worker: int) -> WorkerFigures:
     from nncore.config import DataSpec, Experiment, TrainSpec
     from nncore.data.samples import SAMPLES, load_sample
     from nncore.run.jobs import JobRunner
-    from nncore.run.pipeline import train_job
+    from nncore.run.tasks import train_job
 
     sample = SAMPLES["breast_cancer"]
     frame = load_sample(sample.name)

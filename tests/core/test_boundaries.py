@@ -26,8 +26,11 @@ def test_nncore_never_imports_streamlit(path):
 
 def test_the_modules_the_ui_uses_do_not_import_tensorflow():
     code = (
-        "import sys; import nncore, nncore.config, nncore.data.csvio, nncore.data.profile, "
-        "nncore.data.preprocess, nncore.artifacts.predict, nncore.run.jobs, "
+        "import sys; import nncore, nncore.config, nncore.data.csvio, nncore.data.ingest, "
+        "nncore.data.columns, nncore.data.task, nncore.data.plan, nncore.data.schema, "
+        "nncore.data.split, nncore.data.prepare, nncore.artifacts.predict, nncore.run.jobs, "
+        "nncore.artifacts.source, nncore.artifacts.bundle, nncore.run.records, "
+        "nncore.run.tasks, nncore.run.predicting, "
         "nncore.learn.evaluate, nncore.artifacts.codegen, "
         "nncore.learn.diagnostics, nncore.run.sweep, nncore.plots, nncore.artifacts.modelfile; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
