@@ -241,8 +241,14 @@ def streamlit_server(log: Path):
     """`streamlit run app.py` on 127.0.0.1 only; yields (process, url, children), where the
     caller adds the server's worker processes it has seen. All of them are ended on exit."""
     port = free_port()
-    # As with the upload size below, the bench measures tables over the studio's cells cap.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NNSTUDIO_MAX_CELLS": str(10**9)}
+    # As with the upload size below, the bench measures tables over the studio's byte and cell
+    # limits.
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "NNSTUDIO_MAX_BYTES": str(10**10),
+        "NNSTUDIO_MAX_CELLS": str(10**9),
+    }
     command = [
         sys.executable,
         "-m",
