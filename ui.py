@@ -103,21 +103,16 @@ def show_error(exc: NNCoreError) -> None:
     st.error(text, icon=":material/error:")
 
 
-# Cells (rows × columns) one upload may hold. Reading a table peaks at several times its final
-# size, and every session keeps its own table: the default fits a 1 GB host.
-MAX_CELLS = int(os.environ.get("NNSTUDIO_MAX_CELLS", "10000000"))
-
-
-def read_table(data: bytes) -> tuple[pd.DataFrame, str]:
-    """The CSV `data` as a DataFrame, and how it was read in words. Raises DataError.
+def read_table(data: bytes, name: str = "") -> tuple[pd.DataFrame, str]:
+    """`nncore.data.ingest.read_table` under a spinner. Raises DataError.
 
     Not cached: a cache would keep a copy of every recent upload in the server, shared across
     sessions, and each upload is read once anyway (from the uploader's change callback).
     """
-    from nncore.data.csvio import read_csv, sniff
+    from nncore.data import ingest
 
     with st.spinner("Reading the CSV…"):
-        return read_csv(data, max_cells=MAX_CELLS), sniff(data).describe()
+        return ingest.read_table(data, name)
 
 
 # Trainings allowed at once on this server; a worker with TensorFlow measures about 760 MB RSS
@@ -175,7 +170,7 @@ class Run:
 def start_run(experiment: Experiment, frame: pd.DataFrame, label: str = "") -> Run:
     """Submit a training of `experiment` on `frame` and record it as this session's newest run,
     named "run N", followed by `label` when given."""
-    from nncore.run.pipeline import train_job  # TensorFlow-free at import; TF loads in the worker
+    from nncore.run.tasks import train_job  # TensorFlow-free at import; TF loads in the worker
 
     runs: list[Run] = st.session_state[Keys.RUNS]
     # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
@@ -418,7 +413,7 @@ def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
     st.session_state[Keys.EXPERIMENT] = experiment
     if experiment.data != st.session_state[Keys.DATA_SPEC]:
-        from nncore.data.profile import plan_columns
+        from nncore.data.plan import plan_columns
 
         st.session_state[Keys.DATA_SPEC] = experiment.data
         try:
@@ -469,7 +464,7 @@ def load_experiment(data: bytes) -> Experiment:
     frame = st.session_state[Keys.DATASET]
     plan = None
     if frame is not None:
-        from nncore.data.profile import plan_columns
+        from nncore.data.plan import plan_columns
 
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])

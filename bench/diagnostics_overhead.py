@@ -43,8 +43,8 @@ class Workload:
 
 
 def sample(name: str, target: str) -> tuple[tuple, str, int]:
-    from nncore.data.preprocess import prepare
-    from nncore.data.profile import plan_columns
+    from nncore.data.plan import plan_columns
+    from nncore.data.prepare import prepare
     from nncore.data.samples import load_sample
 
     frame = load_sample(name)

@@ -6,7 +6,7 @@ A seeded CSV of 1,000,000 rows x 20 columns (14 decimal, 2 whole-number, 3 text 
 text label; about 135 MB) is read from its bytes in memory, as the server holds an upload:
 
 - pandas: `pandas.read_csv(io.BytesIO(data), engine="pyarrow")`, nothing more;
-- studio: `nncore.data.csvio.read_csv(data)` then `nncore.data.profile.profile_columns(frame)`,
+- studio: `nncore.data.csvio.read_csv(data)` then `nncore.data.columns.profile_columns(frame)`,
   what the Data page does with an upload.
 
 Each side runs in a fresh process, alternating, median of the repeats (7: both sides' times
@@ -48,8 +48,8 @@ def measure(side: str, csv: str) -> dict:
     """In a fresh process: one side's time, its peak memory above the baseline, the frame."""
     import pandas as pd
 
+    from nncore.data.columns import profile_columns
     from nncore.data.csvio import read_csv
-    from nncore.data.profile import profile_columns
 
     data = Path(csv).read_bytes()
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS

@@ -159,8 +159,9 @@ def ingest(csv: str, target: str) -> dict:
     import pyarrow as pa
 
     from nncore.config import DataSpec
+    from nncore.data.columns import profile_columns
     from nncore.data.csvio import read_csv, sniff
-    from nncore.data.profile import plan_columns, profile_columns
+    from nncore.data.plan import plan_columns
 
     def step(name: str) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -240,8 +241,14 @@ def streamlit_server(log: Path):
     """`streamlit run app.py` on 127.0.0.1 only; yields (process, url, children), where the
     caller adds the server's worker processes it has seen. All of them are ended on exit."""
     port = free_port()
-    # As with the upload size below, the bench measures tables over the studio's cells cap.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NNSTUDIO_MAX_CELLS": str(10**9)}
+    # As with the upload size below, the bench measures tables over the studio's byte and cell
+    # limits.
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "NNSTUDIO_MAX_BYTES": str(10**10),
+        "NNSTUDIO_MAX_CELLS": str(10**9),
+    }
     command = [
         sys.executable,
         "-m",
@@ -446,7 +453,7 @@ def measure_worker(trainings: int, tasks_per_worker: int) -> WorkerFigures:
     from nncore.config import DataSpec, Experiment, TrainSpec
     from nncore.data.samples import SAMPLES, load_sample
     from nncore.run.jobs import JobRunner
-    from nncore.run.pipeline import train_job
+    from nncore.run.tasks import train_job
 
     sample = SAMPLES["breast_cancer"]
     frame = load_sample(sample.name)

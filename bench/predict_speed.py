@@ -91,7 +91,7 @@ def one_row(model_dir: str, answers: int) -> list[float]:
     """Seconds from the form's submit to the prediction, `answers` times, as the page does it."""
     from nncore.artifacts.predict import load_schema, model_inputs
     from nncore.run.jobs import JobRunner
-    from nncore.run.pipeline import predict_job
+    from nncore.run.tasks import predict_job
 
     schema = load_schema(Path(model_dir) / "schema.json")
     row = make_frame(answers, seed=3).drop(columns="y")

@@ -185,8 +185,8 @@ def engine(csv: str, out: str, epochs: int, seed: int, layers: list[int]) -> dic
     result = run_experiment(frame, experiment, out)
     return {
         "seconds": time.perf_counter() - started,
-        "fit_seconds": result.metrics["training"]["seconds"],
-        "train_rows": result.metrics["training"]["rows"]["train"],
+        "fit_seconds": result.training.seconds,
+        "train_rows": result.training.train_rows,
         "val_loss": result.history[-1]["val_loss"],
     }
 

@@ -97,6 +97,13 @@ def _read(path: Path) -> bytes:
         raise NNCoreError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
 
 
+def _read_table(path: Path):
+    """The `--data` table, read as the studio reads an upload (the same limits and refusals)."""
+    from nncore.data.ingest import read_table
+
+    return read_table(_read(path), path.name)[0]
+
+
 def experiment_from_args(args: argparse.Namespace) -> Experiment:
     experiment = Experiment.from_json(_read(args.config)) if args.config else Experiment()
     data = experiment.data
@@ -137,10 +144,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nncore.data.csvio import read_csv
-
     experiment = experiment_from_args(args)
-    frame = read_csv(_read(args.data))
+    frame = _read_table(args.data)
     experiment.check_columns([str(c) for c in frame.columns])
 
     from nncore.learn.train import Listener
@@ -168,17 +173,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from nncore.artifacts import runfiles
     from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
-    from nncore.data.csvio import read_csv
 
-    schema_path = args.schema or args.model.with_name("schema.json")
+    schema_path = args.schema or args.model.with_name(runfiles.SCHEMA)
     if not schema_path.exists():
         raise NNCoreError(
             f"No schema beside the model ({schema_path} is missing). Pass --schema schema.json, "
             "the file saved with the model."
         )
     schema = load_schema(schema_path)
-    frame = read_csv(_read(args.data))
+    frame = _read_table(args.data)
     if not args.model.exists():
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
     model = load_model(args.model)

@@ -32,6 +32,10 @@ class Limit:
             return self.default
         return value if value > 0 else self.default
 
+    def advice(self) -> str:
+        """How to lift the bound where one runs the studio oneself, for the end of a refusal."""
+        return f"on your own machine, set {self.setting} to raise this limit"
+
 
 @dataclass(frozen=True, slots=True)
 class TableLimits:

@@ -15,7 +15,7 @@ from ui import Keys, experiment_file, init_state, md, read_table, show_error
 if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
     import pandas as pd
 
-    from nncore.data.profile import ColumnProfile
+    from nncore.data.columns import ColumnProfile
 
 # The widgets seeded from Keys.DATA_SPEC; a new dataset clears them so they seed afresh.
 SPEC_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
@@ -50,10 +50,10 @@ ROLE_HELP = (
 
 def load(data: bytes, name: str, source: str | None = None, target: str | None = None) -> None:
     """Read CSV bytes into the session's dataset; on failure keep the old one and say why."""
-    from nncore.data.profile import profile_columns
+    from nncore.data.columns import profile_columns
 
     try:
-        frame, how = read_table(data)
+        frame, how = read_table(data, name)
         profiles = profile_columns(frame)
     except NNCoreError as exc:
         st.session_state[Keys.LOAD_ERROR] = exc
@@ -152,7 +152,8 @@ if frame is None:
     st.stop()
 
 # Below the stop: a first visit, with no table yet, does not wait for pandas to import.
-from nncore.data.profile import plan_columns, profile_columns  # noqa: E402
+from nncore.data.columns import profile_columns  # noqa: E402
+from nncore.data.plan import plan_columns  # noqa: E402
 
 st.subheader(md(st.session_state[Keys.DATASET_NAME]), anchor=False)
 st.caption(

@@ -11,13 +11,13 @@ THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
 
 
 def how_it_ended(run: Run, result) -> str:
-    training = result.metrics["training"]
-    text = f"{run.name}: {training['epochs_run']} epochs on {training['rows']['train']:,} rows"
-    text += f" in {training['seconds']:.1f} s. "
+    training = result.training
+    text = f"{run.name}: {training.epochs_run} epochs on {training.train_rows:,} rows"
+    text += f" in {training.seconds:.1f} s. "
     text += result.message or "It ran every epoch it was given."
-    best = training["best_epoch"]
+    best = training.best_epoch
     if best is not None and run.experiment.training.restore_best_weights:
-        text += f" The weights are those of epoch {best}, the best on the validation rows."
+        text += f" The weights are those of epoch {best + 1}, the best on the validation rows."
     return md(text)
 
 
@@ -54,7 +54,7 @@ result = finished(run)
 metrics = result.metrics
 task = metrics["task"]
 validation = metrics["validation"]
-if result.stopped_by == "nan":
+if result.training.stopped_by == "nan":
     st.warning(how_it_ended(run, result), icon=":material/warning:")
 else:
     st.caption(how_it_ended(run, result))

@@ -8,8 +8,7 @@ import streamlit as st
 
 from nncore import plots
 from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, output_units
-from nncore.data.preprocess import estimate_width
-from nncore.data.profile import ColumnPlan
+from nncore.data.plan import ColumnPlan, estimate_width
 from nncore.errors import NNCoreError
 from ui import Keys, experiment_file, init_state, md, require, show_error
 

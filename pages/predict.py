@@ -4,26 +4,20 @@ Predictions run as jobs in a worker process (TensorFlow never loads in the serve
 only reads the run's files, checks new rows against its schema and shows what comes back.
 """
 
-import io
-import json
 import math
-import uuid
-import zipfile
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from nncore.artifacts import codegen
-from nncore.artifacts.modelfile import validate_in_subprocess
-from nncore.artifacts.predict import load_schema, model_inputs
-from nncore.data.csvio import read_csv
-from nncore.data.preprocess import MISSING_CATEGORY, NumericInput, RawColumn, Schema
-from nncore.errors import ModelFileError, NNCoreError
+from nncore.artifacts import codegen, runfiles
+from nncore.artifacts.bundle import bundle
+from nncore.artifacts.source import ModelSource, import_model_file
+from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
+from nncore.errors import NNCoreError
 from nncore.run.jobs import Job
-from nncore.run.pipeline import predict_job
+from nncore.run.predicting import Predictions
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
@@ -32,6 +26,7 @@ from ui import (
     job_runner,
     md,
     pick_run,
+    read_table,
     show_error,
 )
 
@@ -41,79 +36,34 @@ POLL_SECONDS = RUN_POLL_SECONDS
 # queued behind a training is polled instead.
 START_SECONDS = 1.0
 WAIT_SECONDS = 15.0
-DOWNLOADS = (  # file, widget key, label
-    ("model.keras", "download_keras", "model.keras"),
-    ("model.h5", "download_h5", "model.h5"),
-    ("schema.json", "download_schema", "schema.json"),
-    ("experiment.json", "download_experiment", "experiment.json"),
+DOWNLOADS = (  # file, widget key
+    (runfiles.KERAS, "download_keras"),
+    (runfiles.H5, "download_h5"),
+    (runfiles.SCHEMA, "download_schema"),
+    (runfiles.EXPERIMENT, "download_experiment"),
 )
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
-# Page state: one dict per kind of prediction ("file", "row"), kept across page switches.
+# Page state: the predictions of each kind ("file", "row"), kept across page switches.
 STATE = {"file": "predict_file_state", "row": "predict_row_state"}
 IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
 
 
-def slot(kind: str) -> dict:
-    """The page's state for one kind of prediction: the job in flight, the last result."""
-    return st.session_state.setdefault(
-        STATE[kind], {"job": None, "pending": None, "shown": None, "error": None}
-    )
-
-
-@dataclass(frozen=True)
-class Source:
-    """The model predictions come from: a run of this session, or a file the user loaded."""
-
-    id: str
-    name: str
-    model: Path
-    schema: Schema
-
-
-def submit(kind: str, run: Source, schema: Schema, frame: pd.DataFrame, source: str) -> None:
-    """Check `frame` here (missing columns are named at once), then predict it in a worker."""
-    state = slot(kind)
-    try:
-        model_inputs(frame, schema)
-        runner = job_runner()  # a Ray cluster set but unreachable is said here, in words
-    except NNCoreError as exc:
-        state["error"] = exc
-        return
-    state["job"] = runner.submit(
-        predict_job,
-        str(run.model),
-        frame,
-        schema.to_dict(),
-        name=f"predict with {run.name}",
-    )
-    state["pending"] = {"rows": frame, "source": source, "run": run.name, "run_id": run.id}
-    state["error"] = None
+def slot(kind: str) -> Predictions:
+    return st.session_state.setdefault(STATE[kind], Predictions())
 
 
 def settle(kind: str) -> bool:
     """Wait a little for the job of `kind` and keep what it gives; True while it is running."""
-    state = slot(kind)
-    job: Job | None = state["job"]
-    if job is None:
-        return False
-    job.touch()
-    if not job.done():
+    predictions = slot(kind)
+    if predictions.job is not None and not predictions.job.done():
         with st.spinner("Predicting…"):
-            if not job.wait(START_SECONDS) and job.status == "running":
-                job.wait(WAIT_SECONDS)
-    if not job.done():
-        return True
-    try:
-        state["shown"] = {**state["pending"], "table": job.result(timeout=0)}
-    except NNCoreError as exc:
-        state["error"] = exc  # the last predictions stay on show
-    state["job"] = state["pending"] = None
-    return False
+            predictions.wait(START_SECONDS, WAIT_SECONDS)
+    return predictions.settle()
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def wait_for_prediction(kind: str) -> None:
-    job: Job | None = slot(kind)["job"]
+    job: Job | None = slot(kind).job
     if job is None or job.done():
         st.rerun()  # once: the next run settles the job and draws no fragment
     job.touch()
@@ -126,33 +76,16 @@ def wait_for_prediction(kind: str) -> None:
     )
 
 
-def bundle(paths: dict[str, Path]) -> bytes:
-    """Every file of the run as one zip archive, made in memory."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path in paths.items():
-            if path.exists():
-                archive.write(path, arcname=name)
-    return buffer.getvalue()
-
-
-def beside(predictions: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """The predictions followed by the input rows they were made from (minus any column named
-    like a prediction: an earlier prediction file uploaded again)."""
-    rows = rows.drop(columns=[c for c in predictions.columns if c in rows.columns])
-    return pd.concat([predictions, rows], axis=1)
-
-
-def load_upload(run: Source, schema: Schema) -> None:
+def load_upload(source: ModelSource) -> None:
     upload = st.session_state["predict_upload"]
     if upload is None:
         return  # a cleared uploader keeps the predictions on show
     try:
-        frame = read_csv(upload.getvalue())
+        frame, _ = read_table(upload.getvalue(), upload.name)
     except NNCoreError as exc:
-        slot("file")["error"] = exc
+        slot("file").refuse(exc)
         return
-    submit("file", run, schema, frame, upload.name)
+    slot("file").submit(job_runner, source, frame, upload.name)
 
 
 def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
@@ -224,8 +157,8 @@ def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
     return pd.DataFrame({name: [value] for name, value in values.items()}) if submitted else None
 
 
-def show_row_prediction(shown: dict, schema: Schema) -> None:
-    answer = shown["table"].iloc[0]
+def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
+    answer = predictions.iloc[0]
     target = schema.target
     heading = md(f"Predicted {target.name}")
     if target.task == "regression":
@@ -248,37 +181,24 @@ def show_row_prediction(shown: dict, schema: Schema) -> None:
 
 
 def import_model() -> None:
-    """Check an uploaded model file (in a child process) and its schema.json before loading."""
+    """Check an uploaded model file and its schema.json before anything loads them."""
     model, schema_file = st.session_state["model_file"], st.session_state["schema_file"]
     st.session_state[IMPORT_ERROR] = None
     if model is None or schema_file is None:
         return
     try:
-        info = validate_in_subprocess(model.getvalue())
-        try:
-            schema = Schema.from_dict(json.loads(schema_file.getvalue()))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise ModelFileError(
-                f"{schema_file.name} is not a schema.json ({exc}). Upload the schema.json saved "
-                "with the model."
-            ) from None
-        if set(info.input_names) != set(schema.input_names):
-            raise ModelFileError(
-                f"{model.name} and {schema_file.name} do not belong together: the model's inputs "
-                "differ from the schema's columns. Upload the schema.json saved with the model."
-            )
-        folder = Path(st.session_state[Keys.WORK_DIR]) / f"imported-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
-        path = folder / ("model.keras" if info.format == "keras" else "model.h5")
-        path.write_bytes(model.getvalue())
-        (folder / "schema.json").write_text(json.dumps(schema.to_dict()))
+        st.session_state[IMPORTED] = import_model_file(
+            model.getvalue(),
+            model.name,
+            schema_file.getvalue(),
+            schema_file.name,
+            Path(st.session_state[Keys.WORK_DIR]),
+        )
     except NNCoreError as exc:
         st.session_state[IMPORT_ERROR] = exc
-        return
-    st.session_state[IMPORTED] = Source(folder.name, model.name, path, schema)
 
 
-def imported_source() -> Source:
+def imported_source() -> ModelSource:
     """The uploader pair for a model file; stops the page until a usable pair is loaded."""
     left, right = st.columns(2)
     left.file_uploader("Model file (.keras or .h5)", key="model_file", on_change=import_model)
@@ -327,10 +247,11 @@ if source is None:
     run = pick_run("predict_run")
     result = finished(run)
     try:
-        schema = load_schema(run.out_dir / "schema.json")
+        source = ModelSource.of_run(run.id, run.name, run.out_dir)
     except NNCoreError as exc:  # the session's files are gone
         show_error(exc)
         st.stop()
+    schema = source.schema
     target = schema.target
     st.caption(
         f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
@@ -343,12 +264,12 @@ if source is None:
         "The .keras and .h5 files take raw rows (see schema.json); experiment.json reruns the "
         "training; the bundle adds the scores and the history."
     )
-    paths = result.paths
+    files = result.files
     buttons = st.columns(len(DOWNLOADS) + 1)
-    for column, (name, key, label) in zip(buttons[:-1], DOWNLOADS, strict=True):
+    for column, (name, key) in zip(buttons[:-1], DOWNLOADS, strict=True):
         column.download_button(
-            label,
-            paths[name].read_bytes(),
+            name,
+            (files.folder / name).read_bytes(),
             file_name=name,
             key=key,
             on_click="ignore",
@@ -356,7 +277,7 @@ if source is None:
         )
     buttons[-1].download_button(
         "Everything (.zip)",
-        bundle(paths),
+        bundle(files),
         file_name=f"{run.name.replace(' ', '-')}.zip",
         mime="application/zip",
         key="download_bundle",
@@ -396,9 +317,6 @@ if source is None:
             )
         st.code(script, language="python")
 
-    source = Source(run.id, run.name, run.out_dir / "model.keras", schema)
-target = schema.target
-
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
 needed = md(", ".join(column.name for column in schema.columns))
@@ -406,25 +324,25 @@ st.file_uploader(
     "Rows to predict",
     key="predict_upload",
     on_change=load_upload,
-    args=(source, schema),
+    args=(source,),
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
 if settle("file"):
     wait_for_prediction("file")
-if state["error"] is not None:
-    show_error(state["error"])
-if (shown := state["shown"]) is not None:
-    table = beside(shown["table"], shown["rows"])
+if state.error is not None:
+    show_error(state.error)
+if (shown := state.shown) is not None:
+    table = shown.beside_rows()
     st.caption(
-        f"{len(table):,} row{'s' if len(table) != 1 else ''} of {md(shown['source'])}, "
-        f"predicted by {md(shown['run'])}."
+        f"{len(table):,} row{'s' if len(table) != 1 else ''} of {md(shown.label)}, "
+        f"predicted by {md(shown.source.name)}."
     )
     st.dataframe(table, height=300)
     st.download_button(
         "Download the predictions (.csv)",
         table.to_csv(index=False).encode("utf-8"),
-        file_name=f"{Path(shown['source']).stem}-predictions.csv",
+        file_name=f"{Path(shown.label).stem}-predictions.csv",
         mime="text/csv",
         key="download_predictions",
         on_click="ignore",
@@ -435,11 +353,11 @@ if (shown := state["shown"]) is not None:
 st.subheader("Predict one row", anchor=False)
 row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
-    submit("row", source, schema, row, "the form")
+    slot("row").submit(job_runner, source, row, "the form")
 state = slot("row")
 if settle("row"):
     wait_for_prediction("row")
-if state["error"] is not None:
-    show_error(state["error"])
-if state["shown"] is not None and state["shown"]["run_id"] == source.id:
-    show_row_prediction(state["shown"], schema)
+if state.error is not None:
+    show_error(state.error)
+if state.shown is not None and state.shown.source.id == source.id:
+    show_row_prediction(state.shown.table, schema)

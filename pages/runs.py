@@ -30,7 +30,7 @@ def row(run: Run) -> dict:
         "epochs": len(run_history(run)),
         "best score": run_score(run),
         "watched": training.monitor,
-        "stopped by": result.stopped_by if result else "",
+        "stopped by": result.training.stopped_by if result else "",
         "started": time.strftime("%H:%M:%S", time.localtime(run.started)),
         "seconds": round(result.seconds, 1) if result else None,
     }

@@ -16,6 +16,7 @@ from nncore.config import (
 )
 from nncore.errors import NNCoreError
 from nncore.learn.diagnostics import alerts, split_history
+from nncore.run.records import Progress
 from ui import (
     CHART_SECONDS,
     Keys,
@@ -249,11 +250,12 @@ def show_status(run: Run, polling: bool) -> None:
             icon=":material/hourglass_top:",
         )
     elif status == "running":
-        progress = job.progress() or {}
+        reported = job.progress()
+        progress = Progress.from_dict(reported) if reported else None  # None before the first
         epochs = run.experiment.training.epochs
-        epoch = int(progress.get("epoch", 0)) + 1
-        steps = max(1, int(progress.get("steps", 1)))
-        step = int(progress.get("step", 0))
+        epoch = progress.epoch + 1 if progress else 1
+        steps = max(1, progress.steps) if progress else 1
+        step = progress.step if progress else 0
         done = (epoch - 1 + step / steps) / epochs
         st.progress(
             min(1.0, done), text=f"{run.name}: epoch {epoch} of {epochs}, batch {step} of {steps}"
@@ -263,7 +265,9 @@ def show_status(run: Run, polling: bool) -> None:
         cols = st.columns(3)
         cols[0].metric("Elapsed", f"{elapsed:.0f} s")
         cols[1].metric("Remaining (at most)", f"{eta:.0f} s" if eta is not None else "…")
-        cols[2].metric("Samples per second", f"{progress.get('samples_per_second', 0):,.0f}")
+        cols[2].metric(
+            "Samples per second", f"{progress.samples_per_second if progress else 0:,.0f}"
+        )
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop:")
     elif status == "failed":
         st.error(job.error() or "The training failed.", icon=":material/error:")
@@ -306,7 +310,9 @@ def chart_figures(run: Run, history: list[dict], diagnostics: list, result):
     """{metric: curves} and (unit health, gradient norms), the latter None before any record."""
     best = best_epoch(history, run.experiment.training.monitor)
     stopped = (
-        len(history) - 1 if result is not None and result.stopped_by == "early_stopping" else None
+        len(history) - 1
+        if result is not None and result.training.stopped_by == "early_stopping"
+        else None
     )
     curves = {
         metric: plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)

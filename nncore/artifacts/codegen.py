@@ -20,7 +20,7 @@ import textwrap
 from typing import Any
 
 from nncore.config import Experiment, LayerSpec, monitor_mode
-from nncore.data.preprocess import MISSING_CATEGORY, Schema
+from nncore.data.schema import MISSING_CATEGORY, Schema
 
 LINE_LENGTH = 100
 SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}

@@ -18,8 +18,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from nncore.artifacts.runfiles import RunFiles
 from nncore.config import CompileSpec, Experiment
-from nncore.data.preprocess import Schema
+from nncore.data.schema import Schema
 from nncore.learn.model import make_loss, make_optimizer
 
 OOV_TOKEN = "[UNK]"
@@ -120,17 +121,11 @@ def save_h5(model: keras.Model, path: str | Path) -> Path:
 
 
 def write_artifacts(
-    model: keras.Model, schema: Schema, experiment: Experiment, out_dir: str | Path
-) -> dict[str, Path]:
-    """Write model.keras, model.h5, schema.json and experiment.json into `out_dir`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "keras": save_keras(model, out / "model.keras"),
-        "h5": save_h5(model, out / "model.h5"),
-        "schema": out / "schema.json",
-        "experiment": out / "experiment.json",
-    }
-    paths["schema"].write_text(json.dumps(schema.to_dict(), indent=2))
-    paths["experiment"].write_text(experiment.to_json())
-    return paths
+    model: keras.Model, schema: Schema, experiment: Experiment, files: RunFiles
+) -> None:
+    """Write the model (.keras and .h5), schema.json and experiment.json into the run's folder."""
+    files.folder.mkdir(parents=True, exist_ok=True)
+    save_keras(model, files.keras)
+    save_h5(model, files.h5)
+    files.schema.write_text(json.dumps(schema.to_dict(), indent=2))
+    files.experiment.write_text(experiment.to_json())

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from nncore.data.preprocess import MISSING_CATEGORY, Schema, feature_frame
+from nncore.data.schema import MISSING_CATEGORY, Schema, feature_frame
 from nncore.errors import DataError, ModelFileError
 
 if TYPE_CHECKING:

@@ -32,8 +32,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from nncore.errors import DataError
+from nncore.rules import TABLE_CELLS, TABLE_COLUMNS, UPLOAD_BYTES
 
-__all__ = ["NA_TOKENS", "SEPARATORS", "CsvDialect", "read_csv", "sniff"]
+__all__ = ["NA_TOKENS", "SEPARATORS", "CsvDialect", "read_csv", "read_with_dialect", "sniff"]
 
 #: Cell values read as missing (after trimming surrounding spaces): pandas' defaults plus "?".
 NA_TOKENS: frozenset[str] = frozenset(
@@ -174,7 +175,12 @@ def sniff(data: bytes) -> CsvDialect:
 
 
 def read_csv(
-    data: bytes, *, max_bytes: int | None = None, max_cells: int | None = None
+    data: bytes,
+    *,
+    max_bytes: int | None = None,
+    max_cells: int | None = None,
+    max_columns: int | None = None,
+    name: str = "",
 ) -> pd.DataFrame:
     """Read CSV bytes into a DataFrame: numeric columns numeric, text columns as strings.
 
@@ -182,21 +188,43 @@ def read_csv(
     pandas names a written-out index) and repeated ones "name (2)", "name (3)". Cells holding one of
     NA_TOKENS, or nothing, are missing. Rows shorter than the header are padded with missing values.
     Raises DataError, with what was found and what to do, for anything that is not a readable table,
-    and for more than `max_bytes` bytes or `max_cells` rows × columns.
+    and for more than `max_bytes` bytes, `max_columns` columns or `max_cells` rows × columns (the
+    limits of `nncore.rules`; `name` is the file's name for those refusals).
     """
+    return read_with_dialect(data, max_bytes, max_cells, max_columns, name)[0]
+
+
+def read_with_dialect(
+    data: bytes,
+    max_bytes: int | None = None,
+    max_cells: int | None = None,
+    max_columns: int | None = None,
+    name: str = "",
+) -> tuple[pd.DataFrame, CsvDialect]:
+    """`read_csv`, and the dialect it read the file with (sniffed once for both)."""
+    it = name or "The file"
     if max_bytes is not None and len(data) > max_bytes:
         raise DataError(
-            f"The file is {_size(len(data))}, more than the limit of {_size(max_bytes)}. "
-            "Upload a smaller file, for example fewer rows or only the columns you need."
+            f"{it} is {_size(len(data))}, more than the limit of {_size(max_bytes)}. "
+            "Upload a smaller file, for example fewer rows or only the columns you need "
+            f"({UPLOAD_BYTES.advice()})."
         )
     prepared = _Prepared.of(data)
+    width = len(prepared.header)
+    it = name or "The table"
+    if max_columns is not None and width > max_columns:
+        # Counted on the header, before the parse, so a very wide table costs little.
+        raise DataError(
+            f"{it} has {width:,} columns, more than the {max_columns:,} this studio takes. "
+            f"Upload only the columns you need ({TABLE_COLUMNS.advice()})."
+        )
     if max_cells is not None:
         # Parsing needs several times the table's final size, so a table far over the limit is
         # refused from its line count before it is parsed. Quoted line breaks make that count
         # too high, hence the margin; the exact check follows the parse.
         lines = _count_byte(prepared.payload, b"\n") - prepared.payload.endswith(b"\n")
-        if lines * len(prepared.header) > 1.25 * max_cells:
-            _refuse_cells(lines, len(prepared.header), max_cells, about=True)
+        if lines * width > 1.25 * max_cells:
+            _refuse_cells(it, lines, width, max_cells, about=True)
     columns = _parse_with_arrow(prepared)
     # Arrow's allocator keeps what the parser freed (about as much again as the table) until
     # asked; handing it back here keeps the peak of a big upload near twice the DataFrame.
@@ -206,16 +234,15 @@ def read_csv(
     frame = _frame(prepared, columns)
     pa.default_memory_pool().release_unused()
     if max_cells is not None and frame.size > max_cells:
-        _refuse_cells(*frame.shape, max_cells)
-    return frame
+        _refuse_cells(it, *frame.shape, max_cells)
+    return frame, prepared.dialect
 
 
-def _refuse_cells(rows: int, columns: int, max_cells: int, *, about: bool = False) -> None:
+def _refuse_cells(it: str, rows: int, columns: int, max_cells: int, *, about: bool = False) -> None:
     raise DataError(
-        f"The table has {'about ' if about else ''}{rows:,} rows × {columns:,} columns = "
+        f"{it} has {'about ' if about else ''}{rows:,} rows × {columns:,} columns = "
         f"{rows * columns:,} cells, more than the {max_cells:,} this studio takes. Upload a "
-        "sample of the rows, or only the columns you need (the limit is the server's setting "
-        "NNSTUDIO_MAX_CELLS)."
+        f"sample of the rows, or only the columns you need ({TABLE_CELLS.advice()})."
     )
 
 

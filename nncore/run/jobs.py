@@ -106,7 +106,7 @@ class JobChannel:
         self._append(_HISTORY, dict(logs))
 
     def report_progress(self, **fields: Any) -> None:
-        """Replace the latest progress snapshot, e.g. `epoch=3, batch=40, batches_per_epoch=100`.
+        """Replace the latest progress snapshot, e.g. `nncore.run.records.Progress`'s fields.
 
         Cheap enough (about 60 µs in RAM, 300-500 µs on disk) to call ten times a second.
         """

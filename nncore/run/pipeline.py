@@ -1,7 +1,8 @@
 """One run from a DataFrame and an experiment to scores and saved files.
 
 The command line calls `run_experiment` directly; the studio calls it in a worker process
-through `train_job`. It imports TensorFlow, so the UI process never imports this module.
+through `nncore.run.tasks.train_job`. It imports TensorFlow when it runs, so the UI process
+never calls it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nncore.artifacts.runfiles import RunFiles
 from nncore.config import Experiment, check_size, output_units
-from nncore.data.profile import ColumnPlan, plan_columns
+from nncore.data.plan import ColumnPlan, plan_columns
 from nncore.errors import DataError
-
-ARTIFACTS = ("model.keras", "model.h5", "schema.json", "experiment.json", "metrics.json")
+from nncore.run.records import TrainingSummary
 
 
 @dataclass
@@ -28,12 +29,10 @@ class RunResult:
     out_dir: Path
     plan: ColumnPlan
     history: list[dict[str, float]]
-    metrics: dict
-    stopped_by: str
+    metrics: dict  # as in metrics.json; its "training" section is `training`, typed
+    training: TrainingSummary
     message: str
-    best_epoch: int | None
-    seconds: float
-    samples_per_second: float
+    seconds: float  # the whole run: preparing, training, scoring and saving
     split_note: str
     # Validation rows as the evaluation page needs them: true targets (target units or class
     # indices) and the network's outputs (values, or probabilities per class).
@@ -46,8 +45,8 @@ class RunResult:
     diagnostics: list[dict | None] = field(default_factory=list)
 
     @property
-    def paths(self) -> dict[str, Path]:
-        return {name: self.out_dir / name for name in ARTIFACTS + ("history.csv",)}
+    def files(self) -> RunFiles:
+        return RunFiles(self.out_dir)
 
 
 def run_experiment(
@@ -61,7 +60,7 @@ def run_experiment(
 
     from nncore.artifacts.export import compile_portable, portable_model, write_artifacts
     from nncore.artifacts.predict import model_inputs, raw_outputs
-    from nncore.data.preprocess import prepare
+    from nncore.data.prepare import prepare
     from nncore.learn import evaluate
     from nncore.learn.model import build_model, compile_model
     from nncore.learn.train import train
@@ -101,8 +100,9 @@ def run_experiment(
     portable = portable_model(network, schema)
     compile_portable(portable, experiment.compile, loss)
     out = Path(out_dir)
-    write_artifacts(portable, schema, experiment, out)
-    pd.DataFrame(outcome.history).rename_axis("epoch").to_csv(out / "history.csv")
+    files = RunFiles(out)
+    write_artifacts(portable, schema, experiment, files)
+    pd.DataFrame(outcome.history).rename_axis("epoch").to_csv(files.history)
 
     target = schema.target
 
@@ -143,27 +143,26 @@ def run_experiment(
         n_classes,
         seed=experiment.seed,
     )
-    metrics["training"] = {
-        "epochs_run": len(outcome.history),
-        "stopped_by": outcome.stopped_by,
-        "best_epoch": None if outcome.best_epoch is None else outcome.best_epoch + 1,
-        "seconds": round(outcome.seconds, 3),
-        "samples_per_second": round(outcome.samples_per_second, 1),
-        "rows": {"train": int(len(prepared.split.train))},
-    }
+    training = TrainingSummary(
+        epochs_run=len(outcome.history),
+        stopped_by=outcome.stopped_by,
+        best_epoch=outcome.best_epoch,
+        seconds=outcome.seconds,
+        samples_per_second=outcome.samples_per_second,
+        train_rows=int(len(prepared.split.train)),
+    )
+    metrics["training"] = training.to_metrics()
     metrics = _plain(metrics)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    files.metrics.write_text(json.dumps(metrics, indent=2, allow_nan=False))
     keras.backend.clear_session(free_memory=True)
     return RunResult(
         out_dir=out,
         plan=plan,
         history=outcome.history,
         metrics=metrics,
-        stopped_by=outcome.stopped_by,
+        training=training,
         message=outcome.message,
-        best_epoch=outcome.best_epoch,
         seconds=time.perf_counter() - started,
-        samples_per_second=outcome.samples_per_second,
         split_note=prepared.split.note,
         y_val=in_target_units(prepared.y_val),
         output_val=output_val,
@@ -197,34 +196,3 @@ def _plain(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str) -> RunResult:
-    """`run_experiment` as a job for `nncore.run.jobs`: progress out, stop requests in."""
-    from nncore.learn.train import Listener
-
-    diagnosed: dict[int, dict] = {}  # each epoch's record, until its logs go out with it
-
-    def epoch_end(epoch: int, logs: dict[str, float]) -> None:
-        channel.report_epoch(
-            {"epoch": epoch + 1, **logs, "diagnostics": diagnosed.pop(epoch, None)}
-        )
-
-    listener = Listener(
-        on_epoch_end=epoch_end,
-        on_progress=lambda progress: channel.report_progress(**progress),
-        should_stop=channel.stop_requested,
-        on_diagnostics=diagnosed.__setitem__,
-    )
-    return run_experiment(frame, experiment, out_dir, listener=listener)
-
-
-def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict) -> pd.DataFrame:
-    """Predictions for `frame` with a saved model, as a job (TensorFlow stays in the worker)."""
-    from nncore.artifacts.predict import check_fits, load_model, predict
-    from nncore.data.preprocess import Schema
-
-    schema = Schema.from_dict(schema_dict)
-    model = load_model(model_path, reuse=True)  # the same file again: answered at once
-    check_fits(model, schema)
-    return predict(model, frame, schema)

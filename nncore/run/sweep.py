@@ -262,8 +262,8 @@ def range_test_job(channel, frame: pd.DataFrame, experiment: Experiment, spec: R
     import keras
 
     from nncore.config import check_size, output_units
-    from nncore.data.preprocess import prepare
-    from nncore.data.profile import plan_columns
+    from nncore.data.plan import plan_columns
+    from nncore.data.prepare import prepare
     from nncore.learn.model import build_model, compile_model
 
     plan = plan_columns(frame, experiment.data)

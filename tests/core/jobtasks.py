@@ -38,6 +38,18 @@ def epochs_then_wait(channel: JobChannel, epochs: int, gate: str, timeout: float
     return _wait_for(channel, gate, timeout)
 
 
+def training_then_wait(channel: JobChannel, epochs: int, gate: str, timeout: float = 20) -> str:
+    """A training as the pages see one: `epochs` epochs reported in the records `train_job`
+    sends, then a wait for the gate file (or a stop)."""
+    from nncore.run.records import EpochReport, Progress
+
+    for epoch in range(epochs):
+        progress = Progress(epoch, epochs, 10, 10, 1.0 / (epoch + 1), 500.0, 0.1)
+        channel.report_progress(**progress.to_dict())
+        channel.report_epoch(EpochReport(epoch, {"loss": 1.0 / (epoch + 1)}).to_record())
+    return _wait_for(channel, gate, timeout)
+
+
 def many_progress_reports(channel: JobChannel, count: int) -> int:
     for batch in range(count):
         channel.report_progress(epoch=0, batch=batch, batches_per_epoch=count)

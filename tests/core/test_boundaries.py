@@ -134,7 +134,7 @@ def ui_engine_imports() -> list[str]:
 
 def test_the_modules_the_ui_uses_do_not_import_tensorflow():
     modules = ui_engine_imports()
-    assert {"nncore.run.jobs", "nncore.plots", "nncore.data.profile"} <= set(modules), modules
+    assert {"nncore.run.jobs", "nncore.plots", "nncore.data.columns"} <= set(modules), modules
     code = (
         f"import sys; import {', '.join(modules)}; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"

@@ -162,8 +162,8 @@ def test_the_script_gets_the_engines_validation_loss_epoch_by_epoch(both):
     scores = ast.literal_eval(printed.removeprefix("validation:").strip())
     losses = engine["val_loss"]
     kept = (
-        losses.iloc[result.best_epoch]
-        if experiment.training.restore_best_weights and result.best_epoch is not None
+        losses.iloc[result.training.best_epoch]
+        if experiment.training.restore_best_weights and result.training.best_epoch is not None
         else losses.iloc[-1]
     )
     assert scores["loss"] == pytest.approx(kept, rel=RTOL)
@@ -249,8 +249,8 @@ RENDERED = {
 
 def test_every_kind_of_script_compiles_and_is_ruff_clean(tmp_path):
     """Without training: the shapes of script the five runs above do not cover."""
-    from nncore.data.preprocess import prepare
-    from nncore.data.profile import plan_columns
+    from nncore.data.plan import plan_columns
+    from nncore.data.prepare import prepare
 
     for name, (make, experiment) in RENDERED.items():
         frame = make()

@@ -14,8 +14,9 @@ from frames import TARGETS, mixed_frame, tiny_experiment
 from nncore.artifacts.export import compile_portable, portable_model, save_h5, save_keras
 from nncore.artifacts.predict import load_schema, model_inputs, predict, raw_outputs
 from nncore.config import CompileSpec
-from nncore.data.preprocess import feature_frame, prepare
-from nncore.data.profile import plan_columns
+from nncore.data.plan import plan_columns
+from nncore.data.prepare import prepare
+from nncore.data.schema import feature_frame
 from nncore.errors import DataError
 from nncore.learn.model import build_model, compile_model
 from nncore.learn.train import train

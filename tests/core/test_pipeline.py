@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
+from nncore.artifacts.runfiles import RUN_FILES
 from nncore.config import LOSSES_BY_TASK, CompileSpec, DataSpec, Experiment, TrainSpec
-from nncore.data.preprocess import prepare, split_rows
-from nncore.data.profile import plan_columns
+from nncore.data.plan import plan_columns
+from nncore.data.prepare import prepare
+from nncore.data.split import split_rows
 from nncore.errors import ConfigError, DataError
 from nncore.learn.model import build_model
 from nncore.run.pipeline import run_experiment
+from nncore.run.records import TrainingSummary
 
 ALL_LOSSES = sorted({loss for losses in LOSSES_BY_TASK.values() for loss in losses})
 
@@ -74,6 +77,22 @@ def test_no_usable_feature_is_refused_before_keras_sees_it():
     assert "id" in str(caught.value) and "const" in str(caught.value)
     with pytest.raises(DataError, match="no inputs"):
         build_model(0, (), "binary")
+
+
+def test_the_training_summary_counts_epochs_from_0_and_metrics_json_from_1(tmp_path):
+    frame = mixed_frame(task="regression")
+    result = run_experiment(frame, tiny_experiment("regression"), tmp_path)
+    training = result.training
+    losses = [epoch["val_loss"] for epoch in result.history]
+    assert training.best_epoch == int(np.argmin(losses))  # restored best weights: the lowest
+    assert training.epochs_run == len(result.history)
+    with_target = int(frame[TARGETS["regression"]].notna().sum())
+    assert training.train_rows + result.metrics["validation"]["rows"] == with_target
+    on_disk = json.loads(result.files.metrics.read_text())["training"]
+    assert on_disk["best_epoch"] == training.best_epoch + 1
+    assert on_disk["rows"] == {"train": training.train_rows}
+    assert TrainingSummary.from_metrics(on_disk).best_epoch == training.best_epoch
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RUN_FILES)
 
 
 @pytest.mark.slow
@@ -159,7 +178,7 @@ def test_task_is_inferred_per_target(task):
 
 @pytest.mark.parametrize("task", list(TARGETS))
 def test_width_estimate_matches_the_prepared_width(task):
-    from nncore.data.preprocess import estimate_width
+    from nncore.data.plan import estimate_width
 
     frame = mixed_frame(task=task)
     spec = DataSpec(target=TARGETS[task])

@@ -8,16 +8,10 @@ import pytest
 from sklearn.datasets import load_iris
 
 from nncore.config import DataSpec
-from nncore.data.profile import (
-    DATETIME_PARTS,
-    MAX_CATEGORY_LEVELS,
-    ColumnPlan,
-    datetime_parts,
-    expand_datetimes,
-    infer_task,
-    plan_columns,
-    profile_columns,
-)
+from nncore.data.columns import MAX_CATEGORY_LEVELS, profile_columns
+from nncore.data.dates import DATETIME_PARTS, datetime_parts, expand_datetimes
+from nncore.data.plan import ColumnPlan, plan_columns
+from nncore.data.task import infer_task
 from nncore.errors import ConfigError, DataError
 
 N = 60

@@ -192,7 +192,7 @@ class TestOnALocalCluster:
         assert psutil.Process(pid).cmdline()[0].startswith("ray::"), psutil.Process(pid).cmdline()
 
     def test_a_training_gives_the_same_run_as_on_local_workers(self, ray_runner, tmp_path):
-        from nncore.run.pipeline import train_job
+        from nncore.run.tasks import train_job
 
         frame = load_sample("iris")
         experiment = _same_run_experiment()
@@ -206,7 +206,7 @@ class TestOnALocalCluster:
         assert ray_run.history == local_run.history
         assert on_ray.history() == local.history()  # as reported live, epoch by epoch
         assert ray_run.metrics["validation"] == local_run.metrics["validation"]
-        assert ray_run.best_epoch == local_run.best_epoch
+        assert ray_run.training.best_epoch == local_run.training.best_epoch
         assert (ray_run.validation_rows == local_run.validation_rows).all()
         assert (ray_run.output_val == local_run.output_val).all()
         assert (tmp_path / "ray" / "model.keras").is_file()

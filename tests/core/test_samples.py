@@ -5,7 +5,7 @@ import pytest
 
 from nncore.config import DataSpec
 from nncore.data.csvio import read_csv
-from nncore.data.profile import plan_columns
+from nncore.data.plan import plan_columns
 from nncore.data.samples import SAMPLES, load_sample, sample_csv
 from nncore.errors import DataError
 

@@ -12,7 +12,7 @@ import pytest
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.errors import ConfigError, JobError
 from nncore.run.jobs import JobChannel, JobRunner
-from nncore.run.pipeline import run_experiment, train_job
+from nncore.run.pipeline import run_experiment
 from nncore.run.sweep import (
     CapacitySearch,
     RangeTestSpec,
@@ -25,6 +25,7 @@ from nncore.run.sweep import (
     smooth,
     suggest_rate,
 )
+from nncore.run.tasks import train_job
 
 
 def linear_frame(n: int = 400, noise: float = 1.0, seed: int = 0) -> pd.DataFrame:

@@ -12,7 +12,8 @@ SCRIPT = textwrap.dedent(
     from frames import mixed_frame, tiny_experiment
     from nncore.config import TrainSpec
     from nncore.run.jobs import JobRunner
-    from nncore.run.pipeline import train_job
+    from nncore.run.records import EpochReport, Progress
+    from nncore.run.tasks import train_job
 
     out = sys.argv[1]
     frame = mixed_frame(n=2000, task="binary")
@@ -32,6 +33,8 @@ SCRIPT = textwrap.dedent(
         while len(stopped.history()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         report["live_epochs"] = len(stopped.history())
+        report["progress"] = repr(Progress.from_dict(stopped.progress()))
+        report["epoch_record"] = repr(EpochReport.from_record(stopped.history()[0]))
         stopped.stop()
         stopped_result = stopped.result(timeout=120)
     report.update(
@@ -40,7 +43,7 @@ SCRIPT = textwrap.dedent(
         quick_epochs=len(quick_result.history),
         quick_history=len(quick.history()),
         stopped_status=stopped.status,
-        stopped_by=stopped_result.stopped_by,
+        stopped_by=stopped_result.training.stopped_by,
         stopped_epochs=len(stopped_result.history),
         files=sorted(p.name for p in stopped_result.out_dir.iterdir()),
     )
@@ -63,6 +66,9 @@ def test_training_job_reports_live_stops_and_keeps_tensorflow_out(tmp_path):
     assert report["quick_status"] == "done"
     assert report["quick_epochs"] == report["quick_history"] > 0
     assert report["live_epochs"] >= 3
+    # The worker speaks the records the pages read: epochs counted from 0 in them.
+    assert report["progress"].startswith("Progress(epoch=")
+    assert report["epoch_record"].startswith("EpochReport(epoch=0, logs={'loss': ")
     assert report["stopped_status"] == "stopped"
     assert report["stopped_by"] == "user"
     assert 3 <= report["stopped_epochs"] < 500

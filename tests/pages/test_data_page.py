@@ -9,8 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec
+from nncore.data.ingest import read_table
 from nncore.data.samples import SAMPLES, load_sample
-from ui import Keys
+from nncore.errors import DataError
+from tests.limits import OVER, SETTINGS, STARTS
+from ui import Keys, md
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -112,20 +115,30 @@ def test_an_unreadable_file_says_why_and_keeps_the_loaded_dataset(at):
 
 
 def test_a_table_over_the_cell_limit_is_refused_and_the_loaded_dataset_kept(at, monkeypatch):
-    import ui
-
-    monkeypatch.setattr(ui, "MAX_CELLS", 100)
+    monkeypatch.setenv("NNSTUDIO_MAX_CELLS", "100")
     click_sample(at, "iris")  # 750 cells: the limit applies to uploads and samples alike
     assert "750 cells, more than the 100 this studio takes" in joined(at.error)
-    monkeypatch.setattr(ui, "MAX_CELLS", 1000)
+    monkeypatch.setenv("NNSTUDIO_MAX_CELLS", "1000")
     click_sample(at, "iris")
     upload(at, "big.csv", GOOD_CSV)  # 40 rows × 4 columns fit
     assert at.session_state[Keys.DATASET].shape == (40, 4)
-    monkeypatch.setattr(ui, "MAX_CELLS", 150)
+    monkeypatch.setenv("NNSTUDIO_MAX_CELLS", "150")
     upload(at, "bigger.csv", GOOD_CSV + GOOD_CSV.split(b"\n", 1)[1])
     assert "80 rows × 4 columns = 320 cells" in joined(at.error)
     assert at.session_state[Keys.DATASET].shape == (40, 4)
     assert at.session_state[Keys.DATASET_NAME] == "big.csv"
+
+
+@pytest.mark.parametrize("kind", list(OVER))
+def test_an_upload_over_a_limit_gets_the_one_refusal_of_every_door(at, monkeypatch, kind):
+    for setting, value in SETTINGS.items():
+        monkeypatch.setenv(setting, value)
+    with pytest.raises(DataError) as refused:
+        read_table(OVER[kind], "big.csv")
+    assert str(refused.value).startswith(STARTS[kind])
+    upload(at, "big.csv", OVER[kind])
+    assert texts(at.error) == [md(str(refused.value))]
+    assert at.session_state[Keys.DATASET] is None
 
 
 def test_an_unreadable_first_file_leaves_the_page_waiting_for_data(at):

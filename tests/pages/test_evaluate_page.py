@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
-from nncore.run.pipeline import train_job
+from nncore.run.tasks import train_job
 from ui import Keys, Run, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, count_parameters
-from nncore.data.preprocess import estimate_width
-from nncore.data.profile import plan_columns, profile_columns
+from nncore.data.columns import profile_columns
+from nncore.data.plan import estimate_width, plan_columns
 from nncore.data.samples import SAMPLES, load_sample
 from nncore.errors import ConfigError
 from ui import Keys

@@ -15,9 +15,12 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.data.ingest import read_table
 from nncore.data.samples import load_sample
-from nncore.run.pipeline import train_job
-from ui import Keys, Run, job_runner
+from nncore.errors import DataError
+from nncore.run.tasks import train_job
+from tests.limits import OVER, SETTINGS, STARTS
+from ui import Keys, Run, job_runner, md
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -172,6 +175,18 @@ def test_a_csv_gets_one_prediction_per_row_beside_its_rows(runs):
     assert np.allclose(table["probability no"] + table["probability yes"], 1, atol=1e-5)
     assert at.download_button(key="download_predictions")
     assert "10 rows of new.csv, predicted by run 1." in [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("kind", list(OVER))
+def test_a_csv_over_a_limit_gets_the_one_refusal_of_every_door(runs, monkeypatch, kind):
+    for setting, value in SETTINGS.items():
+        monkeypatch.setenv(setting, value)
+    with pytest.raises(DataError) as refused:
+        read_table(OVER[kind], "big.csv")
+    assert str(refused.value).startswith(STARTS[kind])
+    at = upload(open_page(runs["binary"]), "big.csv", OVER[kind])
+    assert errors(at) == md(str(refused.value))
+    assert not at.dataframe
 
 
 def test_a_csv_missing_a_column_names_it_and_keeps_the_last_predictions(runs):

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import load_sample
-from nncore.run.pipeline import train_job
+from nncore.run.tasks import train_job
 from ui import Keys, Run, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -74,7 +74,7 @@ def test_the_table_lists_every_run_newest_first_with_its_settings_and_scores(run
     assert list(table["architecture"]) == ["16 relu → 4 tanh", "8 relu"]
     assert list(table["optimizer"]) == ["sgd 0.1", "adam 0.01"]
     assert list(table["epochs"]) == [len(r.result().history) for r in reversed(runs)]
-    assert list(table["stopped by"]) == [r.result().stopped_by for r in reversed(runs)]
+    assert list(table["stopped by"]) == [r.result().training.stopped_by for r in reversed(runs)]
     best = min(h["val_loss"] for h in runs[0].result().history)
     assert table["best score"].iloc[1] == pytest.approx(best)
 

@@ -135,7 +135,7 @@ def test_stop_ends_a_long_training_and_keeps_its_result():
     # is drawn twice until the rerun ends (as Streamlit keeps the old one meanwhile).
     assert place_on_page(at, "Training: run 1") == place_while_training
     result = at.session_state[Keys.RUNS][-1].result()
-    assert result.stopped_by == "user" and 2 <= len(result.history) < 2000
+    assert result.training.stopped_by == "user" and 2 <= len(result.history) < 2000
     assert (result.out_dir / "model.keras").exists()
 
 
@@ -172,11 +172,14 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
 def test_the_charts_are_built_again_only_when_an_epoch_has_ended(tmp_path):
     at = open_train_page("iris")
     with JobRunner(max_concurrent=1) as runner:
-        job = runner.submit(jobtasks.epochs_then_wait, 3, str(tmp_path / "gate"), 60)
+        job = runner.submit(jobtasks.training_then_wait, 3, str(tmp_path / "gate"), 60)
         at.session_state[Keys.RUNS] = [Run("r1", "run 1", Experiment(), job, tmp_path)]
         run_until(at, lambda _: job.status == "running" and len(job.history()) == 3)
         (loss,) = at.get("plotly_chart")
         assert json.loads(loss.proto.spec)["data"][0]["x"] == [1, 2, 3]
+        # The progress line reads the snapshot a training sends.
+        assert "epoch 3 of" in at.get("progress")[0].proto.text
+        assert "batch 10 of 10" in at.get("progress")[0].proto.text
         built = at.session_state["live_figures"]
         at.run()  # no epoch has ended since: the same figures are sent again
         assert not at.exception

@@ -1,11 +1,7 @@
-"""Split the rows and turn the columns into the numbers a network trains on.
+"""Turn the columns into the numbers a network trains on.
 
-The split is shuffled and seeded (Keras' own `validation_split` takes the last rows of the file,
-which on a sorted CSV gives a useless validation set) and stratified for classification. The
-preprocessing is scikit-learn's: imputation, the user's choice of scaler, one-hot encoding; it is
-fitted on the training rows only. What it learned is written into a `Schema`, which travels as
-`schema.json` beside the model and from which `nncore.artifacts.export` builds the model's own
-preprocessing layers, so that a saved model takes raw rows.
+The preprocessing is scikit-learn's: imputation, the user's choice of scaler, one-hot encoding;
+it is fitted on the training rows only. What it learned is written into a `Schema`.
 """
 
 from __future__ import annotations
@@ -13,132 +9,37 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
 from nncore.config import DataSpec
-from nncore.data.profile import ColumnPlan, datetime_parts, expand_datetimes
+from nncore.data.dates import datetime_parts
+from nncore.data.plan import ColumnPlan
+from nncore.data.schema import (
+    MISSING_CATEGORY,
+    CategoricalInput,
+    NumericInput,
+    RawColumn,
+    Schema,
+    TargetInfo,
+    as_numbers,
+    feature_frame,
+)
+from nncore.data.split import Split, split_rows
 from nncore.errors import DataError
-
-MISSING_CATEGORY = "(missing)"
-SCHEMA_VERSION = 1
 
 _SCALERS = {
     "standard": StandardScaler,
     "minmax": MinMaxScaler,
     "robust": RobustScaler,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class NumericInput:
-    """A number the model takes: a numeric column, or one part of a date column."""
-
-    name: str  # the Keras input's name
-    column: str  # the column in the (date-expanded) frame
-    fill: float  # the training median, used where the value is missing
-    center: float  # scaled = (value - center) / scale
-    scale: float
-    minimum: float  # training range, for forms and checks
-    maximum: float
-
-
-@dataclass(frozen=True, slots=True)
-class CategoricalInput:
-    name: str
-    column: str
-    categories: tuple[str, ...]  # as text; anything else is an unknown category
-
-
-@dataclass(frozen=True, slots=True)
-class RawColumn:
-    """A column of the uploaded file the model needs, with its role."""
-
-    name: str
-    role: str  # numeric | categorical | datetime
-    dtype: str
-    datetime_parts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TargetInfo:
-    name: str
-    task: str
-    classes: tuple = ()
-    # Regression with scale_target: the network learns (y - center) / scale.
-    center: float = 0.0
-    scale: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Schema:
-    """What a model expects and how raw rows become its inputs; saved as schema.json."""
-
-    columns: tuple[RawColumn, ...]
-    numeric: tuple[NumericInput, ...]
-    categorical: tuple[CategoricalInput, ...]
-    target: TargetInfo
-    scaling: str
-    version: int = SCHEMA_VERSION
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(i.name for i in self.numeric) + tuple(i.name for i in self.categorical)
-
-    @property
-    def width(self) -> int:
-        """The number of values one row becomes after one-hot encoding."""
-        return len(self.numeric) + sum(len(c.categories) for c in self.categorical)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Schema:
-        try:
-            if raw.get("version") != SCHEMA_VERSION:
-                raise DataError(
-                    f"schema.json has version {raw.get('version')!r}; this studio reads "
-                    f"version {SCHEMA_VERSION}."
-                )
-            return cls(
-                columns=tuple(
-                    RawColumn(**{**c, "datetime_parts": tuple(c.get("datetime_parts", ()))})
-                    for c in raw["columns"]
-                ),
-                numeric=tuple(NumericInput(**n) for n in raw["numeric"]),
-                categorical=tuple(
-                    CategoricalInput(**{**c, "categories": tuple(c["categories"])})
-                    for c in raw["categorical"]
-                ),
-                target=TargetInfo(**{**raw["target"], "classes": tuple(raw["target"]["classes"])}),
-                scaling=raw["scaling"],
-                version=raw["version"],
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise DataError(
-                f"schema.json is not a schema this studio wrote ({exc!r}); use the schema.json "
-                "saved with the model."
-            ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """Row positions of each part; `note` says how the split was made, in plain words."""
-
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-    stratified: bool
-    note: str
 
 
 @dataclass(slots=True)
@@ -154,101 +55,6 @@ class Prepared:
     y_val: np.ndarray
     x_test: np.ndarray | None
     y_test: np.ndarray | None
-    warnings: list[str] = field(default_factory=list)
-
-
-def split_rows(
-    y: pd.Series, task: str, validation_fraction: float, test_fraction: float, seed: int
-) -> Split:
-    """Shuffle and split the rows, stratified by class when every class has enough rows."""
-    positions = np.arange(len(y))
-    stratify = task != "regression"
-    note = "shuffled with seed {seed}" + (", stratified by class" if stratify else "")
-    if stratify:
-        counts = y.value_counts()
-        parts = 2 + (test_fraction > 0)
-        smallest = counts.min()
-        n_val = int(round(len(y) * validation_fraction))
-        if smallest < parts or n_val < len(counts):
-            stratify = False
-            note = (
-                "shuffled with seed {seed}; not stratified because class "
-                f"{counts.idxmin()!r} has only {smallest} row{'s' if smallest != 1 else ''}"
-            )
-    labels = y.to_numpy() if stratify else None
-    try:
-        rest, test = (positions, positions[:0])
-        if test_fraction > 0:
-            rest, test = train_test_split(
-                positions, test_size=test_fraction, random_state=seed, stratify=labels
-            )
-        relative = validation_fraction / (1 - test_fraction)
-        train, val = train_test_split(
-            rest,
-            test_size=relative,
-            random_state=seed,
-            stratify=labels[rest] if labels is not None else None,
-        )
-    except ValueError as exc:
-        raise DataError(
-            f"Cannot split {len(y)} rows into training, validation and test parts ({exc}). "
-            "Use a file with more rows or smaller validation and test fractions."
-        ) from None
-    return Split(
-        train=np.sort(train),
-        validation=np.sort(val),
-        test=np.sort(test),
-        stratified=stratify,
-        note=note.format(seed=seed),
-    )
-
-
-def as_category_text(series: pd.Series) -> pd.Series:
-    """Category values as text, missing kept missing; 1 and 1.0 both become "1".
-
-    A numeric column read with missing values turns float, so the same category must not change
-    its spelling between the training file and a prediction file.
-    """
-    if pd.api.types.is_bool_dtype(series):
-        series = series.astype(object)
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        values = pd.to_numeric(series, errors="coerce")
-        whole = values.notna() & np.isfinite(values) & (values == np.round(values))
-        text = values.astype(object).where(~whole, values[whole].astype("int64"))
-        return text.map(lambda v: str(v) if pd.notna(v) else np.nan).astype(object)
-    return series.map(lambda v: str(v).strip() if pd.notna(v) else np.nan).astype(object)
-
-
-def as_numbers(series: pd.Series) -> pd.Series:
-    """Numbers as float64, anything unreadable or infinite as missing."""
-    if pd.api.types.is_bool_dtype(series):
-        series = series.astype(float)
-    values = pd.to_numeric(series, errors="coerce").astype("float64")
-    return values.where(np.isfinite(values))
-
-
-def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The columns the model's inputs are made of, from raw rows, in the schema's types.
-
-    Dates are expanded into their parts; numbers and categories get the same spelling as at
-    training time. Missing values stay missing here (the transformer or `impute` fills them).
-    """
-    missing = [c.name for c in schema.columns if c.name not in frame.columns]
-    if missing:
-        raise DataError(
-            f"The data lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model "
-            f"needs: {', '.join(map(repr, missing))}. Add "
-            f"{'them' if len(missing) > 1 else 'it'} (empty values are allowed); extra columns "
-            "are ignored."
-        )
-    dates = {c.name: c.datetime_parts for c in schema.columns if c.role == "datetime"}
-    expanded = expand_datetimes(frame[[c.name for c in schema.columns]], dates)
-    out = {}
-    for item in schema.numeric:
-        out[item.column] = as_numbers(expanded[item.column])
-    for item in schema.categorical:
-        out[item.column] = as_category_text(expanded[item.column])
-    return pd.DataFrame(out, index=frame.index)
 
 
 def prepare(frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int) -> Prepared:
@@ -483,28 +289,3 @@ def _class_key(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     return str(value).strip()
-
-
-def class_index(classes: tuple, value: Any) -> int | None:
-    """Position of `value` among `classes`, compared as text; None if it is not a class."""
-    keys = [_class_key(c) for c in classes]
-    key = _class_key(value)
-    return keys.index(key) if key in keys else None
-
-
-def estimate_width(frame: pd.DataFrame, plan: ColumnPlan) -> int:
-    """How many numbers one row becomes, before any split (the model page's live summary).
-
-    The trained model may have a few inputs fewer: one-hot encoding learns its categories from
-    the training rows only.
-    """
-    width = 0
-    for column, role in plan.features:
-        if role == "numeric":
-            width += 1
-        elif role == "datetime":
-            width += len(datetime_parts(frame[column]))
-        else:
-            values = as_category_text(frame[column])
-            width += values.nunique() + int(values.isna().any())
-    return width

@@ -1,0 +1,159 @@
+"""What a fitted preprocessing learned, as the `Schema` that travels as `schema.json` beside the
+model (from which `nncore.artifacts.export` builds the model's own preprocessing layers, so that a
+saved model takes raw rows), and raw rows read into the schema's types. No scikit-learn here: the
+pages read schemas."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nncore.data.dates import expand_datetimes
+from nncore.errors import DataError
+
+MISSING_CATEGORY = "(missing)"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NumericInput:
+    """A number the model takes: a numeric column, or one part of a date column."""
+
+    name: str  # the Keras input's name
+    column: str  # the column in the (date-expanded) frame
+    fill: float  # the training median, used where the value is missing
+    center: float  # scaled = (value - center) / scale
+    scale: float
+    minimum: float  # training range, for forms and checks
+    maximum: float
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalInput:
+    name: str
+    column: str
+    categories: tuple[str, ...]  # as text; anything else is an unknown category
+
+
+@dataclass(frozen=True, slots=True)
+class RawColumn:
+    """A column of the uploaded file the model needs, with its role."""
+
+    name: str
+    role: str  # numeric | categorical | datetime
+    dtype: str
+    datetime_parts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    name: str
+    task: str
+    classes: tuple = ()
+    # Regression with scale_target: the network learns (y - center) / scale.
+    center: float = 0.0
+    scale: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """What a model expects and how raw rows become its inputs; saved as schema.json."""
+
+    columns: tuple[RawColumn, ...]
+    numeric: tuple[NumericInput, ...]
+    categorical: tuple[CategoricalInput, ...]
+    target: TargetInfo
+    scaling: str
+    version: int = SCHEMA_VERSION
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.numeric) + tuple(i.name for i in self.categorical)
+
+    @property
+    def width(self) -> int:
+        """The number of values one row becomes after one-hot encoding."""
+        return len(self.numeric) + sum(len(c.categories) for c in self.categorical)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Schema:
+        try:
+            if raw.get("version") != SCHEMA_VERSION:
+                raise DataError(
+                    f"schema.json has version {raw.get('version')!r}; this studio reads "
+                    f"version {SCHEMA_VERSION}."
+                )
+            return cls(
+                columns=tuple(
+                    RawColumn(**{**c, "datetime_parts": tuple(c.get("datetime_parts", ()))})
+                    for c in raw["columns"]
+                ),
+                numeric=tuple(NumericInput(**n) for n in raw["numeric"]),
+                categorical=tuple(
+                    CategoricalInput(**{**c, "categories": tuple(c["categories"])})
+                    for c in raw["categorical"]
+                ),
+                target=TargetInfo(**{**raw["target"], "classes": tuple(raw["target"]["classes"])}),
+                scaling=raw["scaling"],
+                version=raw["version"],
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(
+                f"schema.json is not a schema this studio wrote ({exc!r}); use the schema.json "
+                "saved with the model."
+            ) from None
+
+
+def as_category_text(series: pd.Series) -> pd.Series:
+    """Category values as text, missing kept missing; 1 and 1.0 both become "1".
+
+    A numeric column read with missing values turns float, so the same category must not change
+    its spelling between the training file and a prediction file.
+    """
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(object)
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = pd.to_numeric(series, errors="coerce")
+        whole = values.notna() & np.isfinite(values) & (values == np.round(values))
+        text = values.astype(object).where(~whole, values[whole].astype("int64"))
+        return text.map(lambda v: str(v) if pd.notna(v) else np.nan).astype(object)
+    return series.map(lambda v: str(v).strip() if pd.notna(v) else np.nan).astype(object)
+
+
+def as_numbers(series: pd.Series) -> pd.Series:
+    """Numbers as float64, anything unreadable or infinite as missing."""
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(float)
+    values = pd.to_numeric(series, errors="coerce").astype("float64")
+    return values.where(np.isfinite(values))
+
+
+def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The columns the model's inputs are made of, from raw rows, in the schema's types.
+
+    Dates are expanded into their parts; numbers and categories get the same spelling as at
+    training time. Missing values stay missing here (the transformer or `impute` fills them).
+    """
+    missing = [c.name for c in schema.columns if c.name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"The data lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model "
+            f"needs: {', '.join(map(repr, missing))}. Add "
+            f"{'them' if len(missing) > 1 else 'it'} (empty values are allowed); extra columns "
+            "are ignored."
+        )
+    dates = {c.name: c.datetime_parts for c in schema.columns if c.role == "datetime"}
+    expanded = expand_datetimes(frame[[c.name for c in schema.columns]], dates)
+    out = {}
+    for item in schema.numeric:
+        out[item.column] = as_numbers(expanded[item.column])
+    for item in schema.categorical:
+        out[item.column] = as_category_text(expanded[item.column])
+    return pd.DataFrame(out, index=frame.index)

@@ -1,0 +1,94 @@
+"""A page's predictions of one kind (a file, a typed row): the job in flight, what it was asked,
+and the last answer, which stays on show while a new question runs or fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from nncore.artifacts.predict import model_inputs
+from nncore.artifacts.source import ModelSource
+from nncore.errors import NNCoreError
+from nncore.run.jobs import Job, JobRunner
+from nncore.run.tasks import predict_job
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Predictions for `rows` (from `label`: a file name, "the form") made by `source`."""
+
+    rows: pd.DataFrame
+    label: str
+    source: ModelSource
+    table: pd.DataFrame | None = None  # the predictions, once made
+
+    def beside_rows(self) -> pd.DataFrame:
+        """The predictions followed by the rows they were made from (minus any column named
+        like a prediction: an earlier prediction file uploaded again)."""
+        rows = self.rows.drop(columns=[c for c in self.table.columns if c in self.rows.columns])
+        return pd.concat([self.table, rows], axis=1)
+
+
+class Predictions:
+    """One kind of prediction of a session: at most one job at a time, the last answer and the
+    last refusal."""
+
+    def __init__(self) -> None:
+        self.job: Job | None = None
+        self.pending: Answer | None = None  # the question the job answers
+        self.shown: Answer | None = None
+        self.error: NNCoreError | None = None
+
+    def submit(
+        self,
+        runner: Callable[[], JobRunner],
+        source: ModelSource,
+        rows: pd.DataFrame,
+        label: str,
+    ) -> None:
+        """Check `rows` here (missing columns are named at once), then predict them in a worker
+        of `runner()` (which may itself refuse: a Ray cluster set but unreachable)."""
+        try:
+            model_inputs(rows, source.schema)
+            job = runner().submit(
+                predict_job,
+                str(source.model),
+                rows,
+                source.schema.to_dict(),
+                name=f"predict with {source.name}",
+            )
+        except NNCoreError as exc:
+            self.error = exc
+            return
+        self.job, self.pending, self.error = job, Answer(rows, label, source), None
+
+    def refuse(self, error: NNCoreError) -> None:
+        """Keep a refusal of a question that never became a job (e.g. an unreadable file)."""
+        self.error = error
+
+    def wait(self, start_seconds: float, wait_seconds: float) -> None:
+        """Wait for the job in place: a running one for `wait_seconds` at most, one still queued
+        only `start_seconds` (for a worker to take it)."""
+        if self.job is not None and not self.job.done():
+            self.job.touch()
+            if not self.job.wait(start_seconds) and self.job.status == "running":
+                self.job.wait(wait_seconds)
+
+    def settle(self) -> bool:
+        """Keep what a finished job gave; True while the job is still running."""
+        job = self.job
+        if job is None:
+            return False
+        job.touch()
+        if not job.done():
+            return True
+        try:
+            self.shown = Answer(
+                self.pending.rows, self.pending.label, self.pending.source, job.result(timeout=0)
+            )
+        except NNCoreError as exc:
+            self.error = exc  # the last predictions stay on show
+        self.job = self.pending = None
+        return False
