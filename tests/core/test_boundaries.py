@@ -29,7 +29,8 @@ def test_the_modules_the_ui_uses_do_not_import_tensorflow():
         "import sys; import nncore, nncore.config, nncore.data.csvio, nncore.data.profile, "
         "nncore.data.preprocess, nncore.artifacts.predict, nncore.run.jobs, "
         "nncore.learn.evaluate, nncore.artifacts.codegen, "
-        "nncore.learn.diagnostics, nncore.run.sweep, nncore.plots, nncore.artifacts.modelfile; "
+        "nncore.learn.diagnostics, nncore.run.rates, nncore.run.capacity, nncore.run.range_test, "
+        "nncore.run.session, nncore.plots, nncore.artifacts.modelfile; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     done = subprocess.run(

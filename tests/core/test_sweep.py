@@ -11,20 +11,11 @@ import pytest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.errors import ConfigError, JobError
+from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import JobChannel, JobRunner
 from nncore.run.pipeline import run_experiment, train_job
-from nncore.run.sweep import (
-    CapacitySearch,
-    RangeTestSpec,
-    best_score,
-    best_trial,
-    check_same_split,
-    learning_rates,
-    range_test_job,
-    rate_trials,
-    smooth,
-    suggest_rate,
-)
+from nncore.run.range_test import RangeTestSpec, range_test_job, smooth, suggest_rate
+from nncore.run.rates import best_score, best_trial, check_same_split, learning_rates, rate_trials
 
 
 def linear_frame(n: int = 400, noise: float = 1.0, seed: int = 0) -> pd.DataFrame:
