@@ -1,9 +1,11 @@
 """Small helpers the pages share: session-state keys, one initialiser, a guard, error display.
 
-Domain objects (the dataset, the data settings, the experiment) live in `st.session_state` under
-the `Keys` below, so a design survives page switches. Widget keys belong to their page; a page
-seeds its widgets from these objects, because Streamlit drops the state of widgets it does not
-draw.
+Domain objects (the dataset, the experiment, this session's runs) live in `st.session_state`
+under the `Keys` below, so a design survives page switches. Pages seed their widgets from these
+objects, because Streamlit drops the state of widgets it does not draw; the keys of the widgets
+the experiment seeds are listed once, here. Runs and tunings are the engine's
+(`nncore.run.session.Workbench`): this module keeps the session's one Workbench, and polls and
+touches its jobs from the pages.
 """
 
 from __future__ import annotations

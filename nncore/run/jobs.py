@@ -407,7 +407,8 @@ class Job:
         if outcome.detail:
             _log.error("Job %s (%s) failed:\n%s", self.id, self.name, outcome.detail)
         self._finished.set()
-        self._runner._ended.append(self)  # its callbacks run on the dispatcher
+        # Its callbacks run on the dispatcher; every caller of _finish holds the runner's lock.
+        self._runner._ended.append(self)
         if self._closed:
             self._release_files()
 
