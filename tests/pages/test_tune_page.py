@@ -138,7 +138,9 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     assert not at.exception
     record = at.session_state[Keys.WORKBENCH].search
     assert [s.layers for s in record.search.steps] == [(LayerSpec(4),)]
-    run_until(at, lambda a: record.search.finished and has_button(a, "adopt_layers"))
+    # No page runs meanwhile: each step starts when the one before ends, on the runner's side.
+    assert record.wait(WAIT_SECONDS), "the search did not finish"
+    run_until(at, lambda a: has_button(a, "adopt_layers"))
     steps = record.search.steps
     runs = at.session_state[Keys.WORKBENCH].runs
     assert len(runs) == len(steps) >= 2 and all(r.job.status == "done" for r in runs)
