@@ -299,21 +299,28 @@ def _capacity(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
         )
         shown = 0
-        while True:
-            # Each step starts when the one before ends, on the runner's thread; this one only
-            # reports the steps whose scores are in.
-            finished = record.wait(timeout=0.5)
-            steps = record.search.steps
-            while shown < len(steps) and steps[shown].done:
-                step, run = steps[shown], record.runs[shown]
-                verdict = "kept" if step.accepted else "not kept"
-                layers = describe_layers(step.layers)
-                print(f"step {shown + 1} ({step.move}) {layers}: {_describe_run(run)} {verdict}")
-                if run.job.error():
-                    print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
-                shown += 1
-            if finished:
-                break
+        try:
+            while True:
+                # Each step starts when the one before ends, on the runner's thread; this one
+                # only reports the steps whose scores are in.
+                finished = record.wait(timeout=0.5)
+                steps = record.search.steps
+                while shown < len(steps) and steps[shown].done:
+                    step, run = steps[shown], record.runs[shown]
+                    verdict = "kept" if step.accepted else "not kept"
+                    layers = describe_layers(step.layers)
+                    print(
+                        f"step {shown + 1} ({step.move}) {layers}: {_describe_run(run)} {verdict}",
+                        flush=True,
+                    )
+                    if run.job.error():
+                        print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+                    shown += 1
+                if finished:
+                    break
+        except KeyboardInterrupt:
+            bench.stop_search()  # so that leaving the runner does not wait for the step to end
+            raise
     chosen = record.search.chosen
     if record.error:
         print(f"warning: {record.error}", file=sys.stderr)
@@ -349,12 +356,16 @@ def _sweep(args: argparse.Namespace) -> int:
     with JobRunner(max_concurrent=args.jobs) as runner:
         bench = Workbench(lambda: runner, args.out)
         sweep = bench.start_rate_sweep(experiment, frame, optimizer, rates)
-        for run in sweep.runs:
-            run.job.wait()
-            rate = run.experiment.compile.learning_rate
-            print(f"{optimizer} {rate:g}: {_describe_run(run)}", flush=True)
-            if run.job.error():
-                print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+        try:
+            for run in sweep.runs:
+                run.job.wait()
+                rate = run.experiment.compile.learning_rate
+                print(f"{optimizer} {rate:g}: {_describe_run(run)}", flush=True)
+                if run.job.error():
+                    print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+        except KeyboardInterrupt:
+            runner.shutdown(wait=False)  # stop the trials, so that leaving does not wait for them
+            raise
     best = best_run(sweep.runs)
     if best is None:
         failed = next((r.job.error() for r in sweep.runs if r.job.error()), None)
