@@ -1,9 +1,11 @@
 """Small helpers the pages share: session-state keys, one initialiser, a guard, error display.
 
-Domain objects (the dataset, the data settings, the experiment) live in `st.session_state` under
-the `Keys` below, so a design survives page switches. Widget keys belong to their page; a page
-seeds its widgets from these objects, because Streamlit drops the state of widgets it does not
-draw.
+Domain objects (the dataset, the experiment, this session's runs) live in `st.session_state`
+under the `Keys` below, so a design survives page switches. Pages seed their widgets from these
+objects, because Streamlit drops the state of widgets it does not draw; the keys of the widgets
+the experiment seeds are listed once, here. Runs and tunings are the engine's
+(`nncore.run.session.Workbench`): this module keeps the session's one Workbench, and polls and
+touches its jobs from the pages.
 """
 
 from __future__ import annotations
@@ -12,25 +14,20 @@ import dataclasses
 import os
 import re
 import tempfile
-import time
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from nncore.config import DataSpec, Experiment
+from nncore.config import Experiment
 from nncore.errors import ConfigError, NNCoreError
-from nncore.run.jobs import CANCELLED_MESSAGE, Job, JobRunner
+from nncore.run.jobs import CANCELLED_MESSAGE, JobRunner
+from nncore.run.session import Run, Workbench, in_flight
 
-# nncore.data.csvio, .profile, .sweep and .diagnostics bring pandas, numpy and pyarrow: they are
-# imported where they are used, so that a first visit draws its page without them (a third of a
-# second here; BENCHMARKS.md, Cold start). tests/pages/test_first_visit.py keeps it so.
+# nncore.data.csvio, .profile, .run.rates and .learn.diagnostics bring pandas, numpy and pyarrow:
+# they are imported where they are used, so that a first visit draws its page without them (a
+# third of a second here; BENCHMARKS.md, Cold start). tests/pages/test_first_visit.py keeps it so.
 if TYPE_CHECKING:
     import pandas as pd
-
-    from nncore.run.sweep import CapacitySearch, RangeTestSpec
 
 
 class Keys:
@@ -40,16 +37,14 @@ class Keys:
     DATASET_NAME = "dataset_name"  # str: the file name or the sample's title
     DATASET_SOURCE = "dataset_source"  # str: where it came from and how it was read
     PROFILES = "profiles"  # list[ColumnProfile] of DATASET, computed once when it is loaded
-    DATA_SPEC = "data_spec"  # DataSpec: target, task, roles, scaling, split (source of truth)
-    PLAN = "plan"  # ColumnPlan of DATASET under DATA_SPEC, or None while it cannot be planned
-    EXPERIMENT = "experiment"  # Experiment: layers, compile, training; its data is DATA_SPEC
+    # Experiment: every setting of the Data, Model and Train pages; its `data` (target, task,
+    # roles, scaling, split) is the one copy of the data settings.
+    EXPERIMENT = "experiment"
+    PLAN = "plan"  # ColumnPlan of DATASET under EXPERIMENT.data, or None while it cannot be planned
     LOAD_ERROR = "load_error"  # NNCoreError of the last failed load, or None
-    RUNS = "runs"  # list[Run], oldest first: every training of this session
-    CURRENT_RUN = "current_run"  # id of the run Evaluate and Predict show, or None
     WORK_DIR = "work_dir"  # str: this session's temporary folder for run files
-    SWEEP = "sweep"  # RateSweep: the Tune page's latest learning-rate sweep, or None
-    SEARCH = "capacity_search"  # Search: the Tune page's latest capacity search, or None
-    RANGE_TEST = "range_test"  # Job of the Tune page's latest range test, or None
+    # Workbench: every training of this session, the current run and the latest tunings
+    WORKBENCH = "workbench"
 
 
 _DEFAULTS = {
@@ -57,16 +52,12 @@ _DEFAULTS = {
     Keys.DATASET_NAME: lambda: "",
     Keys.DATASET_SOURCE: lambda: "",
     Keys.PROFILES: lambda: None,
-    Keys.DATA_SPEC: DataSpec,
-    Keys.PLAN: lambda: None,
     Keys.EXPERIMENT: Experiment,
+    Keys.PLAN: lambda: None,
     Keys.LOAD_ERROR: lambda: None,
-    Keys.RUNS: list,
-    Keys.CURRENT_RUN: lambda: None,
     Keys.WORK_DIR: lambda: tempfile.mkdtemp(prefix="nnstudio-"),
-    Keys.SWEEP: lambda: None,
-    Keys.SEARCH: lambda: None,
-    Keys.RANGE_TEST: lambda: None,
+    # After WORK_DIR, which it writes in. It makes the server's runner at its first job only.
+    Keys.WORKBENCH: lambda: Workbench(job_runner, st.session_state[Keys.WORK_DIR]),
 }
 
 
@@ -76,7 +67,6 @@ def init_state() -> None:
     for key, default in _DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = default()
-    advance_search()
     keep_jobs_alive()
 
 
@@ -146,50 +136,9 @@ def job_runner() -> JobRunner:
     )
 
 
-@dataclass
-class Run:
-    """One training of this session: its settings, its job and where its files go."""
-
-    id: str
-    name: str
-    experiment: Experiment
-    job: Job
-    out_dir: Path
-    started: float = field(default_factory=time.time)
-
-    def result(self):
-        """The `nncore.run.pipeline.RunResult`, once the job has one; else None."""
-        if self.job.status in ("done", "stopped"):
-            try:
-                return self.job.result(timeout=0)
-            except NNCoreError:
-                return None
-        return None
-
-
-def start_run(experiment: Experiment, frame: pd.DataFrame, label: str = "") -> Run:
-    """Submit a training of `experiment` on `frame` and record it as this session's newest run,
-    named "run N", followed by `label` when given."""
-    from nncore.run.tasks import train_job  # TensorFlow-free at import; TF loads in the worker
-
-    runs: list[Run] = st.session_state[Keys.RUNS]
-    # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
-    # is of a stale class that no longer pickles.
-    experiment = Experiment.from_dict(experiment.to_dict())
-    run_id = uuid.uuid4().hex[:8]
-    out_dir = Path(st.session_state[Keys.WORK_DIR]) / f"run-{run_id}"
-    name = f"run {len(runs) + 1}" + (f" · {label}" if label else "")
-    job = job_runner().submit(train_job, frame, experiment, str(out_dir), name=name)
-    run = Run(id=run_id, name=name, experiment=experiment, job=job, out_dir=out_dir)
-    runs.append(run)
-    st.session_state[Keys.CURRENT_RUN] = run_id
-    return run
-
-
-def current_run() -> Run | None:
-    runs: list[Run] = st.session_state.get(Keys.RUNS) or []
-    wanted = st.session_state.get(Keys.CURRENT_RUN)
-    return next((r for r in runs if r.id == wanted), runs[-1] if runs else None)
+def workbench() -> Workbench:
+    """This session's runs and tunings (the engine's `Workbench`)."""
+    return st.session_state[Keys.WORKBENCH]
 
 
 RUN_POLL_SECONDS = 1.0
@@ -213,14 +162,15 @@ def built_once(name: str, stamp, build):
 
 def pick_run(key: str) -> Run:
     """The run a page shows: the current one, with a choice when the session has several."""
-    runs: list[Run] = st.session_state[Keys.RUNS]
-    run = current_run()
+    bench = workbench()
+    runs = bench.runs
+    run = bench.current_run()
     if len(runs) > 1:
         by_id = {r.id: r for r in reversed(runs)}
         st.session_state[key] = run.id  # follows runs chosen or started on other pages
 
         def choose() -> None:
-            st.session_state[Keys.CURRENT_RUN] = st.session_state[key]
+            bench.choose(st.session_state[key])
 
         st.selectbox(
             "Run",
@@ -267,155 +217,32 @@ def keep_jobs_alive() -> None:
     The runner stops jobs nobody has touched for `ABANDON_AFTER_SECONDS`: that is how a closed
     tab's training ends. A tab that is open on another page still counts as watching.
     """
-    runs: list[Run] = st.session_state.get(Keys.RUNS) or []
-    in_flight = any(r.job.status in ("queued", "running") for r in runs)
+    busy = in_flight(workbench().runs)
     # Drawn on every run, polling only while a job is in flight: a fragment takes a place on
     # the page, and one that came and went with a job would shift every element below it,
     # which Streamlit shows as a doubled page until that rerun has finished.
-    st.fragment(_touch_jobs, run_every=HEARTBEAT_SECONDS if in_flight else None)()
+    st.fragment(_touch_jobs, run_every=HEARTBEAT_SECONDS if busy else None)()
 
 
 def _touch_jobs() -> None:
-    advance_search()
-    for run in st.session_state.get(Keys.RUNS) or []:
-        if run.job.status in ("queued", "running"):
-            run.job.touch()
+    workbench().touch()
 
 
-# ------------------------------------------------------------------------- tuning and run records
-
-
-def runs_by_id(ids) -> list[Run]:
-    by_id = {r.id: r for r in st.session_state.get(Keys.RUNS) or []}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def run_history(run: Run) -> list[dict]:
-    """The epochs so far, or all of them once the run has its result."""
-    from nncore.learn.diagnostics import split_history
-
-    result = run.result()
-    return result.history if result is not None else split_history(run.job.history())[0]
-
-
-def run_score(run: Run) -> float | None:
-    """The run's best value of its monitored validation score so far."""
-    from nncore.run.sweep import best_score
-
-    return best_score(run_history(run), run.experiment.training.monitor)
-
-
-def in_flight(runs: list[Run]) -> bool:
-    return any(r.job.status in ("queued", "running") for r in runs)
-
-
-@dataclass
-class RateSweep:
-    """A learning-rate sweep: one run per rate, all on the same split and seed."""
-
-    optimizer: str
-    run_ids: list[str]
-
-
-def start_rate_sweep(
-    experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: tuple[float, ...]
-) -> RateSweep:
-    """One training job per rate; they run side by side as the server's trainers allow."""
-    from nncore.run.sweep import rate_trials
-
-    runs = [
-        start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
-        for trial in rate_trials(experiment, optimizer, rates)
-    ]
-    sweep = RateSweep(optimizer, [r.id for r in runs])
-    st.session_state[Keys.SWEEP] = sweep
-    return sweep
-
-
-def best_run(runs: list[Run]) -> Run | None:
-    """The run with the best monitored validation score, once every run has ended; refuses
-    (JobError) runs that validated on different rows."""
-    from nncore.run.sweep import best_trial, check_same_split
-
-    if not runs or in_flight(runs):
-        return None
-    results = [r.result() for r in runs]
-    check_same_split([x.validation_rows for x in results if x is not None])
-    index = best_trial([run_score(r) for r in runs], runs[0].experiment.training.monitor)
-    return None if index is None else runs[index]
-
-
-@dataclass
-class Search:
-    """A capacity search and its runs, one per step; the frame it trains on is kept so a step
-    starts even if another table is loaded meanwhile."""
-
-    search: CapacitySearch
-    frame: pd.DataFrame
-    run_ids: list[str] = field(default_factory=list)
-
-
-def start_capacity_search(experiment: Experiment, frame: pd.DataFrame, **options) -> Search:
-    from nncore.run.sweep import CapacitySearch
-
-    record = Search(CapacitySearch(base=experiment, **options), frame)
-    st.session_state[Keys.SEARCH] = record
-    advance_search()
-    return record
-
-
-def advance_search() -> None:
-    """Record a finished step's score and start the next step, if the search goes on. Called
-    whenever a page of this session runs, and by the pages' timers."""
-    record: Search | None = st.session_state.get(Keys.SEARCH)
-    if record is None or record.search.finished:
-        return
-    search = record.search
-    runs = runs_by_id(record.run_ids)
-    if len(runs) == len(search.steps) and runs:
-        if not runs[-1].job.done():
-            return
-        search.record(run_score(runs[-1]))
-    layers = search.next_layers()
-    if layers is not None:
-        from nncore.run.sweep import describe_layers
-
-        label = f"{search.steps[-1].move}: {describe_layers(layers)}"
-        record.run_ids.append(start_run(search.trial(layers), record.frame, label=label).id)
-
-
-def stop_search() -> None:
-    record: Search | None = st.session_state.get(Keys.SEARCH)
-    if record is not None:
-        record.search.finished = True
-        for run in runs_by_id(record.run_ids):
-            run.job.stop()
-
-
-def start_range_test(experiment: Experiment, frame: pd.DataFrame, spec: RangeTestSpec) -> Job:
-    from nncore.run.sweep import range_test_job
-
-    experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
-    job = job_runner().submit(range_test_job, frame, experiment, spec, name="range test")
-    st.session_state[Keys.RANGE_TEST] = job
-    return job
+# -------------------------------------------------------------------------- the experiment
 
 
 def adopt(**changes) -> None:
     """Put tuned settings (`compile=...`, `layers=...`) into the current experiment."""
-    experiment = st.session_state[Keys.EXPERIMENT]
-    st.session_state[Keys.EXPERIMENT] = experiment.replace(
-        data=st.session_state[Keys.DATA_SPEC], **changes
-    )
+    st.session_state[Keys.EXPERIMENT] = st.session_state[Keys.EXPERIMENT].replace(**changes)
 
 
 def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
+    before = st.session_state[Keys.EXPERIMENT]
     st.session_state[Keys.EXPERIMENT] = experiment
-    if experiment.data != st.session_state[Keys.DATA_SPEC]:
+    if experiment.data != before.data:
         from nncore.data.plan import plan_columns
 
-        st.session_state[Keys.DATA_SPEC] = experiment.data
         try:
             plan = plan_columns(
                 st.session_state[Keys.DATASET], experiment.data, st.session_state[Keys.PROFILES]
@@ -427,23 +254,28 @@ def restore(experiment: Experiment) -> None:
 
 # ---------------------------------------------------------------------------- experiment files
 
-# The widgets the Data, Model and Train pages seed from DATA_SPEC and EXPERIMENT. Loading an
-# experiment clears them, so every page seeds them afresh from the loaded settings.
-SEEDED_WIDGETS = re.compile(
-    r"target|task|roles|scaling|validation_fraction|test_fraction"
-    r"|(units|activation|dropout|l1|l2|batch_norm)_\d+"
-    r"|optimizer|learning_rate|momentum|nesterov|loss|epochs|batch_size|class_weight"
-    r"|early_stopping|monitor|patience|restore_best_weights|reduce_lr|seed"
+# The widgets the Data, Model and Train pages seed from the experiment. Loading an experiment
+# clears them all, and loading a table the data ones, so the pages seed them afresh.
+DATA_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
+LAYER_FIELDS = ("units", "activation", "dropout", "l1", "l2", "batch_norm")
+LAYER_WIDGET = re.compile(rf"({'|'.join(LAYER_FIELDS)})_\d+")  # f"{field}_{position}"
+TRAINING_WIDGETS = (
+    *("optimizer", "learning_rate", "momentum", "nesterov", "loss", "epochs", "batch_size"),
+    *("class_weight", "early_stopping", "monitor", "patience", "restore_best_weights"),
+    *("reduce_lr", "seed"),
 )
+
+
+def seeded_widget(key) -> bool:
+    """Whether the widget `key` is one the pages seed from the experiment."""
+    key = str(key)
+    return key in DATA_WIDGETS or key in TRAINING_WIDGETS or bool(LAYER_WIDGET.fullmatch(key))
+
+
 EXPERIMENT_UPLOAD = "experiment_upload"
 EXPERIMENT_NOTE = "experiment_note"  # what the last load did, shown once beside the uploader
 # An experiment file is a few kilobytes; anything far larger is not one.
 MAX_EXPERIMENT_BYTES = 1_000_000
-
-
-def current_experiment() -> Experiment:
-    """Every setting on the pages as one experiment: the data settings, layers and training."""
-    return st.session_state[Keys.EXPERIMENT].replace(data=st.session_state[Keys.DATA_SPEC])
 
 
 def load_experiment(data: bytes) -> Experiment:
@@ -459,7 +291,7 @@ def load_experiment(data: bytes) -> Experiment:
         )
     experiment = Experiment.from_json(data)
     if not experiment.data.target:
-        chosen = st.session_state[Keys.DATA_SPEC].target
+        chosen = st.session_state[Keys.EXPERIMENT].data.target
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, target=chosen))
     frame = st.session_state[Keys.DATASET]
     plan = None
@@ -469,10 +301,9 @@ def load_experiment(data: bytes) -> Experiment:
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])
         experiment.compile.resolved_loss(plan.task)  # a loss for another task is refused
-    st.session_state[Keys.DATA_SPEC] = experiment.data
     st.session_state[Keys.EXPERIMENT] = experiment
     st.session_state[Keys.PLAN] = plan
-    for key in [k for k in st.session_state if SEEDED_WIDGETS.fullmatch(str(k))]:
+    for key in [k for k in st.session_state if seeded_widget(k)]:
         del st.session_state[key]
     return experiment
 
@@ -503,7 +334,7 @@ def experiment_file() -> None:
         st.subheader("Experiment", anchor=False)
         st.download_button(
             "Save experiment",
-            current_experiment().to_json(),
+            st.session_state[Keys.EXPERIMENT].to_json(),
             file_name="experiment.json",
             mime="application/json",
             key="experiment_download",

@@ -1,4 +1,5 @@
-"""Command line: `python -m nncore train ...`, `predict ...` and `code ...`.
+"""Command line: `python -m nncore train ...`, `predict ...`, `code ...`, and the tunings
+`capacity ...` and `sweep ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--data", default="data.csv", help="the CSV name the script reads")
     code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
     code.set_defaults(run=_code)
+    _add_tuning_commands(commands)
     return parser
 
 
@@ -210,6 +212,174 @@ def _code(args: argparse.Namespace) -> int:
     else:
         args.out.write_text(script)
         print(f"wrote {args.out}; run it beside {args.data}: python {args.out.name} {args.data}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ tunings
+
+
+def _add_tuning_commands(commands) -> None:
+    capacity = commands.add_parser(
+        "capacity",
+        help="size a network: grow it wider, then deeper, while the validation score improves",
+    )
+    _tuning_options(capacity)
+    capacity.add_argument("--start-units", type=int, default=8, help="units of the first step")
+    capacity.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.02,
+        help="relative gain a step needs to be kept (default 0.02, 2%%)",
+    )
+    capacity.add_argument("--max-steps", type=int, default=8, help="trainings at most")
+    capacity.set_defaults(run=_capacity)
+
+    sweep = commands.add_parser(
+        "sweep", help="train once per learning rate, on the same split and seed; name the best"
+    )
+    _tuning_options(sweep)
+    sweep.add_argument(
+        "--rates",
+        required=True,
+        help="LOW:HIGH:COUNT, e.g. 0.0001:0.1:4 for 4 rates spaced evenly on a log scale",
+    )
+    sweep.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the experiment's")
+    sweep.add_argument("--jobs", type=int, default=1, help="trainings at once (default 1)")
+    sweep.set_defaults(run=_sweep)
+
+
+def _tuning_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="the CSV file")
+    parser.add_argument("--target", help="the column to predict (or set it in --config)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="folder for the run folders, one per training"
+    )
+    parser.add_argument("--config", type=Path, help="experiment.json: the design to start from")
+    parser.add_argument("--epochs", type=int, help="epochs per training")
+    parser.add_argument("--seed", type=int)
+
+
+def _tuning_setup(args: argparse.Namespace):
+    """The experiment and table to tune on, checked against each other."""
+    from nncore.data.csvio import read_csv
+
+    experiment = Experiment.from_json(_read(args.config)) if args.config else Experiment()
+    changes = {}
+    if args.target:
+        changes["data"] = dataclasses.replace(experiment.data, target=args.target)
+    if args.epochs is not None:
+        changes["training"] = dataclasses.replace(experiment.training, epochs=args.epochs)
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    experiment = Experiment.from_dict(experiment.replace(**changes).to_dict())
+    if not experiment.data.target:
+        raise NNCoreError("No target column: pass --target COLUMN (or set it in --config).")
+    frame = read_csv(_read(args.data))
+    experiment.check_columns([str(c) for c in frame.columns])
+    return experiment, frame
+
+
+def _describe_run(run) -> str:
+    monitor = run.experiment.training.monitor
+    score = run.score()
+    scored = f"{monitor} {score:.4g}" if score is not None else f"no {monitor}"
+    return f"{scored}  ({run.out_dir})"
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    from nncore.run.capacity import describe_layers
+    from nncore.run.jobs import JobRunner
+    from nncore.run.session import Workbench
+
+    if args.max_steps < 1:
+        raise NNCoreError(f"--max-steps must be at least 1, got {args.max_steps}.")
+    experiment, frame = _tuning_setup(args)
+    with JobRunner(max_concurrent=1) as runner:
+        bench = Workbench(lambda: runner, args.out)
+        record = bench.start_capacity_search(
+            experiment,
+            frame,
+            start_units=args.start_units,
+            min_improvement=args.min_improvement,
+            max_steps=args.max_steps,
+        )
+        shown = 0
+        try:
+            while True:
+                # Each step starts when the one before ends, on the runner's thread; this one
+                # only reports the steps whose scores are in.
+                finished = record.wait(timeout=0.5)
+                steps = record.search.steps
+                while shown < len(steps) and steps[shown].done:
+                    step, run = steps[shown], record.runs[shown]
+                    verdict = "kept" if step.accepted else "not kept"
+                    layers = describe_layers(step.layers)
+                    print(
+                        f"step {shown + 1} ({step.move}) {layers}: {_describe_run(run)} {verdict}",
+                        flush=True,
+                    )
+                    if run.job.error():
+                        print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+                    shown += 1
+                if finished:
+                    break
+        except KeyboardInterrupt:
+            bench.stop_search()  # so that leaving the runner does not wait for the step to end
+            raise
+    chosen = record.search.chosen
+    if record.error:
+        print(f"warning: {record.error}", file=sys.stderr)
+    if chosen is None:
+        failed = next((r.job.error() for r in record.runs if r.job.error()), None)
+        raise NNCoreError(failed or "No step produced a validation score; nothing to choose.")
+    print(f"chosen: {describe_layers(chosen.layers)} ({record.search.monitor} {chosen.score:.4g})")
+    return 0
+
+
+def _parse_rates(text: str) -> tuple[float, ...]:
+    from nncore.run.rates import learning_rates
+
+    try:
+        low, high, count = text.split(":")
+        low, high, count = float(low), float(high), int(count)
+    except ValueError:
+        raise NNCoreError(
+            f"--rates takes LOW:HIGH:COUNT, e.g. 0.0001:0.1:4; got {text!r}."
+        ) from None
+    return learning_rates(low, high, count)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from nncore.run.jobs import JobRunner
+    from nncore.run.session import Workbench, best_run
+
+    rates = _parse_rates(args.rates)
+    if args.jobs < 1:
+        raise NNCoreError(f"--jobs must be at least 1, got {args.jobs}.")
+    experiment, frame = _tuning_setup(args)
+    optimizer = args.optimizer or experiment.compile.optimizer
+    with JobRunner(max_concurrent=args.jobs) as runner:
+        bench = Workbench(lambda: runner, args.out)
+        sweep = bench.start_rate_sweep(experiment, frame, optimizer, rates)
+        try:
+            for run in sweep.runs:
+                run.job.wait()
+                rate = run.experiment.compile.learning_rate
+                print(f"{optimizer} {rate:g}: {_describe_run(run)}", flush=True)
+                if run.job.error():
+                    print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+        except KeyboardInterrupt:
+            runner.shutdown(wait=False)  # stop the trials, so that leaving does not wait for them
+            raise
+    best = best_run(sweep.runs)
+    if best is None:
+        failed = next((r.job.error() for r in sweep.runs if r.job.error()), None)
+        raise NNCoreError(failed or "No training produced a validation score; nothing to pick.")
+    monitor = best.experiment.training.monitor
+    print(
+        f"best: {optimizer} {best.experiment.compile.learning_rate:g} "
+        f"({monitor} {best.score():.4g}) in {best.out_dir}"
+    )
     return 0
 
 

@@ -10,15 +10,13 @@ import streamlit as st
 from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.data.samples import SAMPLES, sample_csv
 from nncore.errors import NNCoreError
-from ui import Keys, experiment_file, init_state, md, read_table, show_error
+from ui import DATA_WIDGETS, Keys, experiment_file, init_state, md, read_table, show_error
 
 if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
     import pandas as pd
 
     from nncore.data.columns import ColumnProfile
 
-# The widgets seeded from Keys.DATA_SPEC; a new dataset clears them so they seed afresh.
-SPEC_WIDGETS = ("target", "task", "roles", "scaling", "validation_fraction", "test_fraction")
 PREVIEW_ROWS = 50
 
 TASK_LABELS = {
@@ -65,13 +63,13 @@ def load(data: bytes, name: str, source: str | None = None, target: str | None =
     st.session_state[Keys.PLAN] = None
     st.session_state[Keys.LOAD_ERROR] = None
     # Keep the scaling and split the user chose; the rest belongs to the old table.
-    st.session_state[Keys.DATA_SPEC] = dataclasses.replace(
-        st.session_state[Keys.DATA_SPEC],
-        target=target or str(frame.columns[-1]),
-        task="auto",
-        roles=(),
+    experiment = st.session_state[Keys.EXPERIMENT]
+    st.session_state[Keys.EXPERIMENT] = experiment.replace(
+        data=dataclasses.replace(
+            experiment.data, target=target or str(frame.columns[-1]), task="auto", roles=()
+        )
     )
-    for key in SPEC_WIDGETS:
+    for key in DATA_WIDGETS:
         st.session_state.pop(key, None)
 
 
@@ -163,7 +161,7 @@ st.caption(
 st.dataframe(frame.head(PREVIEW_ROWS), height=240)
 
 # ------------------------------------------------------------------- widgets -> data settings
-spec = st.session_state[Keys.DATA_SPEC]
+spec = st.session_state[Keys.EXPERIMENT].data
 if st.session_state[Keys.PROFILES] is None:  # a dataset put in place by other code
     st.session_state[Keys.PROFILES] = profile_columns(frame)
 profiles = st.session_state[Keys.PROFILES]
@@ -245,7 +243,7 @@ try:
 except NNCoreError as exc:
     show_error(exc)
     st.stop()
-st.session_state[Keys.DATA_SPEC] = spec
+st.session_state[Keys.EXPERIMENT] = st.session_state[Keys.EXPERIMENT].replace(data=spec)
 experiment_file()
 
 # ------------------------------------------------------------------------ engine -> render

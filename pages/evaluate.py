@@ -5,7 +5,7 @@ import streamlit as st
 
 from nncore import plots
 from nncore.learn.evaluate import threshold_scores
-from ui import Keys, Run, finished, init_state, md, pick_run
+from ui import Run, finished, init_state, md, pick_run, workbench
 
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
 
@@ -44,7 +44,7 @@ def show_scores(part: dict) -> None:
 
 init_state()
 st.title("Evaluate")
-if not st.session_state[Keys.RUNS]:
+if not workbench().runs:
     st.info("Train a model first: there is nothing to evaluate yet.", icon=":material/info:")
     st.page_link("pages/train.py")
     st.stop()

@@ -1,6 +1,5 @@
 """Model: design the hidden layers of the network; the output layer follows from the task."""
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,12 +9,19 @@ from nncore import plots
 from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, output_units
 from nncore.data.plan import ColumnPlan, estimate_width
 from nncore.errors import NNCoreError
-from ui import Keys, experiment_file, init_state, md, require, show_error
+from ui import (
+    LAYER_FIELDS,
+    LAYER_WIDGET,
+    Keys,
+    experiment_file,
+    init_state,
+    md,
+    require,
+    show_error,
+)
 
 MAX_LAYERS = 32
 ERROR = "model_error"  # the NNCoreError of the last refused edit, shown once
-# Per-layer widget keys are f"{field}_{position}"; a change of structure clears them to re-seed.
-LAYER_WIDGET = re.compile(r"(units|activation|dropout|l1|l2|batch_norm)_\d+")
 PRESETS = {
     "notes": ("Notes", (LayerSpec(50), LayerSpec(32)), "The notes' model: Dense 50 relu → 32 relu"),
     "small": ("Small", (LayerSpec(16),), "Dense 16 relu: quick, for small tables"),
@@ -94,7 +100,7 @@ def edit_layer(i: int) -> None:
 
 def seed(i: int, layer: LayerSpec, overwrite: bool = False) -> None:
     """Give layer i's widgets the stored values, unless they already hold one."""
-    for field in ("units", "activation", "dropout", "l1", "l2", "batch_norm"):
+    for field in LAYER_FIELDS:
         if overwrite or f"{field}_{i}" not in st.session_state:
             st.session_state[f"{field}_{i}"] = getattr(layer, field)
 

@@ -28,6 +28,7 @@ from ui import (
     pick_run,
     read_table,
     show_error,
+    workbench,
 )
 
 POLL_SECONDS = RUN_POLL_SECONDS
@@ -220,12 +221,12 @@ st.title("Predict")
 use_file = st.toggle(
     "Use a model file",
     # A new widget once the session has a run, so a visit before training leaves no "on".
-    key=f"use_model_file_{bool(st.session_state[Keys.RUNS])}",
-    value=not st.session_state[Keys.RUNS],
+    key=f"use_model_file_{bool(workbench().runs)}",
+    value=not workbench().runs,
     help="Predict with a model.keras or model.h5 saved by this studio, with its schema.json.",
 )
 if use_file:
-    if not st.session_state[Keys.RUNS]:
+    if not workbench().runs:
         st.info(
             "Train a model first, or load a model file this studio saved.", icon=":material/info:"
         )
@@ -239,7 +240,7 @@ if use_file:
 else:
     source = None
 if source is None:
-    if not st.session_state[Keys.RUNS]:
+    if not workbench().runs:
         st.info("Train a model first: predictions need a trained network.", icon=":material/info:")
         st.page_link("pages/train.py")
         st.stop()

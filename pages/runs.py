@@ -5,14 +5,16 @@ import time
 import streamlit as st
 
 from nncore import plots
-from nncore.run.sweep import describe_layers
-from ui import Keys, Run, in_flight, init_state, md, restore, run_history, run_score
+from nncore.run.capacity import describe_layers
+from nncore.run.session import Run, in_flight
+from ui import init_state, md, restore, workbench
 
 POLL_SECONDS = 2.0
 
 init_state()
 st.title("Runs")
-runs: list[Run] = st.session_state[Keys.RUNS]
+bench = workbench()
+runs = bench.runs
 if not runs:
     st.info("Train a model first: every training of this session is listed here.")
     st.page_link("pages/train.py")
@@ -27,8 +29,8 @@ def row(run: Run) -> dict:
         "status": run.job.status,
         "architecture": describe_layers(run.experiment.layers),
         "optimizer": f"{spec.optimizer} {spec.learning_rate:g}",
-        "epochs": len(run_history(run)),
-        "best score": run_score(run),
+        "epochs": len(run.history()),
+        "best score": run.score(),
         "watched": training.monitor,
         "stopped by": result.training.stopped_by if result else "",
         "started": time.strftime("%H:%M:%S", time.localtime(run.started)),
@@ -59,7 +61,7 @@ def overview() -> None:
         key="compare_runs",
         format_func=lambda i: by_id[i].name,
     )
-    curves = {by_id[i].name: run_history(by_id[i]) for i in chosen}
+    curves = {by_id[i].name: by_id[i].history() for i in chosen}
     logged = [logs for history in curves.values() for logs in history]
     names = plots.metric_names(logged) or ["loss"]
     metric = st.columns([1, 3])[0].selectbox(
@@ -93,7 +95,7 @@ if restore_box.button(
     "Model and Train pages show them and Start training reruns it.",
 ):
     restore(picked.experiment)
-    st.session_state[Keys.CURRENT_RUN] = picked.id
+    bench.choose(picked.id)
     st.success(
         f"Restored the settings of {md(picked.name)}: see them on the Model and Train pages.",
         icon=":material/check:",

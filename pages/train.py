@@ -22,12 +22,11 @@ from ui import (
     Keys,
     Run,
     built_once,
-    current_run,
     init_state,
     md,
     require,
     show_error,
-    start_run,
+    workbench,
 )
 
 POLL_SECONDS = 1.0
@@ -173,7 +172,7 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
     )
 
 
-run = current_run()
+run = workbench().current_run()
 busy = run is not None and run.job.status in ("queued", "running")
 # Folded away while a run trains, so its live charts are in view.
 with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
@@ -199,7 +198,6 @@ with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
     )
 
 experiment = experiment.replace(
-    data=st.session_state[Keys.DATA_SPEC],
     compile=compile_spec,
     training=train_spec,
     seed=int(seed),
@@ -216,7 +214,7 @@ if st.button(
 ):
     try:
         experiment.compile.resolved_loss(task)
-        start_run(experiment, st.session_state[Keys.DATASET])
+        workbench().start_run(experiment, st.session_state[Keys.DATASET])
         st.rerun()
     except NNCoreError as exc:
         st.session_state["start_error"] = exc

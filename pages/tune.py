@@ -7,27 +7,20 @@ import streamlit as st
 from nncore import plots
 from nncore.config import OPTIMIZERS, Experiment
 from nncore.errors import NNCoreError
-from nncore.run.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
+from nncore.run.capacity import describe_layers
+from nncore.run.range_test import RULE, RangeTestSpec
+from nncore.run.rates import MAX_TRIALS, learning_rates
+from nncore.run.session import Run, best_run, in_flight
 from ui import (
     CHART_SECONDS,
     Keys,
-    Run,
     adopt,
-    advance_search,
-    best_run,
     built_once,
-    in_flight,
     init_state,
     md,
     require,
-    run_history,
-    run_score,
-    runs_by_id,
     show_error,
-    start_capacity_search,
-    start_range_test,
-    start_rate_sweep,
-    stop_search,
+    workbench,
 )
 
 POLL_SECONDS = 1.0
@@ -42,9 +35,8 @@ if st.session_state[Keys.PLAN] is None:
     st.page_link("pages/data.py")
     st.stop()
 
-experiment: Experiment = st.session_state[Keys.EXPERIMENT].replace(
-    data=st.session_state[Keys.DATA_SPEC]
-)
+experiment: Experiment = st.session_state[Keys.EXPERIMENT]
+bench = workbench()
 frame = st.session_state[Keys.DATASET]
 monitor = experiment.training.monitor
 st.caption(
@@ -111,8 +103,7 @@ sweep_tab, range_tab, capacity_tab = st.tabs(
 
 # ------------------------------------------------------------------------- learning-rate sweep
 with sweep_tab:
-    sweep = st.session_state[Keys.SWEEP]
-    busy = in_flight(runs_by_id(sweep.run_ids)) if sweep else False
+    busy = in_flight(bench.sweep.runs) if bench.sweep else False
     left, middle, right = st.columns(3)
     optimizer = left.selectbox(
         "Optimizer",
@@ -135,13 +126,13 @@ with sweep_tab:
     if st.button(
         "Start sweep", key="start_sweep", type="primary", disabled=busy, icon=":material/tune:"
     ):
-        attempt(start_rate_sweep, base, frame, optimizer, rates)
+        attempt(bench.start_rate_sweep, base, frame, optimizer, rates)
         st.rerun()
 
     def sweep_runs(report: bool) -> tuple[list[Run], Run | None, str]:
         """The sweep's runs, the best once all have ended, and the score they are judged by;
         with `report`, why there is no best (shown once, under the chart)."""
-        runs = runs_by_id(st.session_state[Keys.SWEEP].run_ids)
+        runs = bench.sweep.runs
         try:
             best = best_run(runs)
         except NNCoreError as exc:
@@ -152,10 +143,10 @@ with sweep_tab:
 
     @st.fragment(run_every=CHART_SECONDS if busy else None)
     def sweep_chart() -> None:
-        if st.session_state[Keys.SWEEP] is None:
+        if bench.sweep is None:
             return
         runs, best, watched = sweep_runs(report=False)
-        curves = {run.name: run_history(run) for run in runs}
+        curves = {run.name: run.history() for run in runs}
         best_name = best.name if best else None
         figure = built_once(
             "sweep_figure",
@@ -166,13 +157,13 @@ with sweep_tab:
 
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def sweep_progress() -> None:
-        sweep = st.session_state[Keys.SWEEP]
+        sweep = bench.sweep
         if sweep is None:
             return
         runs, best, watched = sweep_runs(report=True)
         for run in runs:
             run.job.touch()
-        curves = {run.name: run_history(run) for run in runs}
+        curves = {run.name: run.history() for run in runs}
         st.dataframe(
             [
                 {
@@ -180,7 +171,7 @@ with sweep_tab:
                     "learning rate": run.experiment.compile.learning_rate,
                     "status": run.job.status,
                     "epochs": len(curves[run.name]),
-                    f"best {watched}": run_score(run),
+                    f"best {watched}": run.score(),
                 }
                 for run in runs
             ],
@@ -192,13 +183,13 @@ with sweep_tab:
         if best is not None:
             rate = best.experiment.compile
             st.success(
-                f"Best: {md(best.name)}, {watched} {run_score(best):.4g}.",
+                f"Best: {md(best.name)}, {watched} {best.score():.4g}.",
                 icon=":material/star:",
             )
             adopt_button(
                 f"Use {rate.optimizer} at {rate.learning_rate:g}", "adopt_rate", compile=rate
             )
-        rerun_once_at_end("sweep", ",".join(sweep.run_ids))
+        rerun_once_at_end("sweep", ",".join(run.id for run in runs))
 
     sweep_chart()
     sweep_progress()
@@ -209,7 +200,7 @@ with range_tab:
         "One short training whose learning rate grows by the same factor every batch, from "
         f"tiny to huge. The loss falls, levels, then climbs. Suggested rate: {RULE}."
     )
-    job = st.session_state[Keys.RANGE_TEST]
+    job = bench.range_test
     busy = job is not None and not job.done()
     left, right = st.columns(2)
     low, high = left.select_slider(
@@ -221,13 +212,15 @@ with range_tab:
     )
     steps = right.number_input("Batches", 10, 2000, 120, key="range_steps")
     if st.button("Run range test", key="start_range", disabled=busy, icon=":material/speed:"):
-        attempt(lambda: start_range_test(experiment, frame, RangeTestSpec(low, high, int(steps))))
+        attempt(
+            lambda: bench.start_range_test(experiment, frame, RangeTestSpec(low, high, int(steps)))
+        )
         st.rerun()
 
     # Only a chart to redraw: it polls as charts do.
     @st.fragment(run_every=CHART_SECONDS if busy else None)
     def range_progress() -> None:
-        job = st.session_state[Keys.RANGE_TEST]
+        job = bench.range_test
         if job is None:
             return
         job.touch()
@@ -261,8 +254,7 @@ with capacity_tab:
         "score improves enough, then add layers while it still does; stop at the first step "
         "that does not help. Each step is a run, trained after the one before."
     )
-    record = st.session_state[Keys.SEARCH]
-    busy = record is not None and not record.search.finished
+    busy = bench.search is not None and not bench.search.finished
     left, middle, right = st.columns(3)
     start_units = left.select_slider("Start with units", START_UNITS, 8, key="capacity_start")
     min_gain = middle.slider(
@@ -284,7 +276,7 @@ with capacity_tab:
         icon=":material/account_tree:",
     ):
         attempt(
-            start_capacity_search,
+            bench.start_capacity_search,
             base,
             frame,
             start_units=int(start_units),
@@ -294,13 +286,13 @@ with capacity_tab:
 
     @st.fragment(run_every=CHART_SECONDS if busy else None)
     def capacity_charts() -> None:
-        record = st.session_state[Keys.SEARCH]
+        record = bench.search
         if record is None:
             return
-        search, runs = record.search, runs_by_id(record.run_ids)
+        search, runs = record.search, list(record.runs)
         steps = search.steps
-        scores = [s.score if s.done else run_score(r) for s, r in zip(steps, runs, strict=False)]
-        curves = {r.name: run_history(r) for r in runs}
+        scores = [s.score if s.done else r.score() for s, r in zip(steps, runs, strict=False)]
+        curves = {r.name: r.history() for r in runs}
         chosen = search.chosen
         best_name = next((r.name for s, r in zip(steps, runs, strict=False) if s is chosen), None)
 
@@ -321,14 +313,12 @@ with capacity_tab:
         st.plotly_chart(steps_figure, key="capacity_chart")
         st.plotly_chart(curves_figure, key="capacity_curves")
 
-    # Polls every second: it starts each step as soon as the one before has ended.
     @st.fragment(run_every=POLL_SECONDS if busy else None)
     def capacity_progress() -> None:
-        advance_search()
-        record = st.session_state[Keys.SEARCH]
+        record = bench.search
         if record is None:
             return
-        search, runs = record.search, runs_by_id(record.run_ids)
+        search, runs = record.search, list(record.runs)
         for run in runs:
             run.job.touch()
         steps, chosen = search.steps, search.chosen
@@ -337,8 +327,10 @@ with capacity_tab:
                 f"Step {len(steps)}: training {md(describe_layers(steps[-1].layers))}.",
                 icon=":material/hourglass_top:",
             )
-            st.button("Stop search", key="stop_capacity", on_click=stop_search)
+            st.button("Stop search", key="stop_capacity", on_click=bench.stop_search)
             return
+        if record.error:
+            st.error(md(record.error), icon=":material/error:")
         if chosen is not None:
             st.success(
                 f"Chosen: {md(describe_layers(chosen.layers))} ({monitor} {chosen.score:.4g}); "
@@ -348,7 +340,7 @@ with capacity_tab:
             adopt_button(
                 f"Use {describe_layers(chosen.layers)}", "adopt_layers", layers=chosen.layers
             )
-        rerun_once_at_end("capacity", ",".join(record.run_ids))
+        rerun_once_at_end("capacity", ",".join(run.id for run in runs))
 
     capacity_charts()
     capacity_progress()

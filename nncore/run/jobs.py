@@ -22,8 +22,11 @@ How it is built, and why:
   with threads), but without loading the server's `__main__` (see `_WorkerProcess`), and end
   themselves if the server dies (see `_watch_server`).
 - A dispatcher thread hands queued jobs (FIFO) to free slots, replaces broken slots and stops jobs
-  whose caller has gone (`abandon_after`). Done-callbacks only record the outcome and wake it: they
-  run on the executor's own thread, which must not be used to submit or shut down executors.
+  whose caller has gone (`abandon_after`). The executors' done-callbacks only record the outcome
+  and wake it: they run on the executor's own thread, which must not be used to submit or shut
+  down executors. The callbacks callers add with `Job.add_done_callback` run on the dispatcher
+  instead, holding no lock of the runner's, so they may submit the next job: a caller's own lock
+  taken around `submit` cannot then deadlock against the runner's.
 - The task talks to the caller through files in a per-job temp directory (`JobChannel`): an
   append-only JSON-lines history, a progress snapshot replaced atomically with
   `os.replace`, and a stop flag file. Files need no extra server process (a multiprocessing Manager
@@ -269,6 +272,7 @@ class Job:
         self._finished_at: float | None = None
         self._history = _LineLog(os.path.join(directory, _HISTORY))
         self._progress: dict[str, Any] | None = None
+        self._done_callbacks: list[Callable[[Job], Any]] | None = []  # None once they have run
         self._closed = False
         self._files_gone = False
         self._remove_files = weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
@@ -326,6 +330,16 @@ class Job:
         """Block until the job ends or `timeout` seconds pass; True if it has ended."""
         return self._finished.wait(timeout)
 
+    def add_done_callback(self, fn: Callable[[Job], Any]) -> None:
+        """Call `fn(job)` once the job has ended, however it ended: on the runner's dispatcher
+        thread, where it may submit jobs; at once if its callbacks have already run. An error in
+        `fn` is logged, and the other callbacks still run."""
+        with self._lock:
+            if self._done_callbacks is not None:
+                self._done_callbacks.append(fn)
+                return
+        _call(fn, self)
+
     def result(self, timeout: float | None = None) -> Any:
         """The task's return value, once it has ended ("done", or "stopped" after running).
 
@@ -381,8 +395,16 @@ class Job:
         if outcome.detail:
             _log.error("Job %s (%s) failed:\n%s", self.id, self.name, outcome.detail)
         self._finished.set()
+        # Its callbacks run on the dispatcher; every caller of _finish holds the runner's lock.
+        self._runner._ended.append(self)
         if self._closed:
             self._release_files()
+
+    def _run_done_callbacks(self) -> None:
+        with self._lock:
+            callbacks, self._done_callbacks = self._done_callbacks or [], None
+        for fn in callbacks:
+            _call(fn, self)
 
     def _release_files(self) -> None:
         with self._lock:
@@ -399,6 +421,13 @@ class Job:
                 self._progress = json.load(file)
         except (OSError, ValueError):
             pass  # none yet, or unreadable for a moment: keep the last snapshot
+
+
+def _call(fn: Callable[[Job], Any], job: Job) -> None:
+    try:
+        fn(job)
+    except Exception:
+        _log.exception("A done-callback of job %s (%s) failed.", job.id, job.name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -513,6 +542,7 @@ class JobRunner:
         self._queue: deque[Job] = deque()
         self._slots: list[_Slot] = [self._new_slot() for _ in range(max_concurrent)]
         self._running: dict[int, Job] = {}  # slot index -> job
+        self._ended: list[Job] = []  # ended jobs whose done-callbacks have not run yet
         self._broken: set[int] = set()
         self._shutting_down = False
         self._dispatcher = threading.Thread(
@@ -593,18 +623,23 @@ class JobRunner:
         job._channel._request_stop()
 
     def _dispatch_loop(self) -> None:
-        with self._cond:
-            while True:
+        while True:
+            with self._cond:
                 try:
                     self._replace_broken_slots()
                     self._stop_abandoned()
                     self._start_queued()
                 except Exception:  # a bug here must not silently end all dispatching
                     _log.exception("The job dispatcher hit an error; it carries on.")
-                if self._shutting_down and not self._queue and not self._running:
-                    break
-                self._cond.wait(self._tick)
-            slots = list(self._slots)
+                ended, self._ended = self._ended, []
+                if not ended:
+                    if self._shutting_down and not self._queue and not self._running:
+                        slots = list(self._slots)
+                        break
+                    self._cond.wait(self._tick)
+            # Outside the lock: a callback may submit, or wait for a lock of its caller's.
+            for job in ended:
+                job._run_done_callbacks()
         for slot in slots:
             slot.shutdown(wait=True)
 

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -309,3 +310,63 @@ def test_tensorflow_stays_in_the_worker():
         check=True,
     )
     assert fresh.stdout.strip() == "False"
+
+
+def test_done_callbacks_run_on_the_dispatcher_and_may_submit_the_next_job(make_runner, tmp_path):
+    """A chain of jobs, each submitted by the done-callback of the one before, while the caller
+    holds its own lock around its submits: the lock order a Workbench has."""
+    runner = make_runner(max_concurrent=1)
+    log = str(tmp_path / "order.txt")
+    lock = threading.Lock()
+    chain: list[Job] = []
+    threads: list[str] = []
+    ended = threading.Event()
+
+    def next_link(job: Job) -> None:
+        threads.append(threading.current_thread().name)
+        with lock:
+            if len(chain) == 3:
+                ended.set()
+                return
+            link = runner.submit(jobtasks.record, log, f"link {len(chain)}")
+            chain.append(link)
+            link.add_done_callback(next_link)
+
+    with lock:
+        chain.append(runner.submit(jobtasks.record, log, "link 0"))
+        chain[0].add_done_callback(next_link)
+    assert ended.wait(60)
+    assert [job.status for job in chain] == ["done"] * 3
+    assert jobtasks.read_lines(log) == ["link 0", "link 1", "link 2"]
+    assert set(threads) == {"nncore-job-dispatcher"}
+
+
+def test_a_done_callback_sees_stopped_and_failed_jobs_and_one_added_late_runs_at_once(
+    make_runner,
+):
+    runner = make_runner(max_concurrent=1)
+    running = runner.submit(jobtasks.until_stopped, 30)
+    queued = runner.submit(jobtasks.until_stopped, 30)
+    seen: dict[str, str] = {}
+    seen_all = threading.Event()
+
+    def note(job: Job) -> None:
+        seen[job.name or job.id] = job.status
+        if len(seen) == 3:
+            seen_all.set()
+
+    def broken(job: Job) -> None:
+        raise RuntimeError("a callback's own bug")
+
+    queued.add_done_callback(broken)  # logged; the callbacks after it still run
+    queued.add_done_callback(lambda job: note(job) if job is queued else None)
+    running.add_done_callback(note)
+    failing = runner.submit(jobtasks.raise_data_error, "bad rows", name="failing")
+    failing.add_done_callback(note)
+    queued.stop()  # stopped before it started
+    running.stop()
+    assert seen_all.wait(60)
+    assert seen == {running.id: "stopped", queued.id: "stopped", "failing": "failed"}
+    late: list[str] = []
+    failing.add_done_callback(lambda job: late.append(threading.current_thread().name))
+    assert late == [threading.current_thread().name]

@@ -252,7 +252,7 @@ class TestOnALocalCluster:
             at.button(key="sample_iris").click().run()
             at.switch_page("pages/train.py").run()
             at.button(key="start").click().run()
-            job = at.session_state[ui.Keys.RUNS][-1].job
+            job = at.session_state[ui.Keys.WORKBENCH].runs[-1].job
             job.wait(timeout=240)
             at.run()
             assert not at.exception, at.exception

@@ -11,20 +11,11 @@ import pytest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.errors import ConfigError, JobError
+from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import JobChannel, JobRunner
 from nncore.run.pipeline import run_experiment
-from nncore.run.sweep import (
-    CapacitySearch,
-    RangeTestSpec,
-    best_score,
-    best_trial,
-    check_same_split,
-    learning_rates,
-    range_test_job,
-    rate_trials,
-    smooth,
-    suggest_rate,
-)
+from nncore.run.range_test import RangeTestSpec, range_test_job, smooth, suggest_rate
+from nncore.run.rates import best_score, best_trial, check_same_split, learning_rates, rate_trials
 from nncore.run.tasks import train_job
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nncore.config import DataSpec
+from nncore.config import DataSpec, Experiment
 from nncore.data.ingest import read_table
 from nncore.data.samples import SAMPLES, load_sample
 from nncore.errors import DataError
@@ -53,7 +53,7 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
 
 
 def spec(at: AppTest) -> DataSpec:
-    return at.session_state[Keys.DATA_SPEC]
+    return at.session_state[Keys.EXPERIMENT].data
 
 
 def test_first_visit_offers_one_button_per_sample(at):
@@ -276,13 +276,15 @@ def test_widgets_are_seeded_from_the_stored_settings():
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state[Keys.DATASET] = load_sample("iris")
     at.session_state[Keys.DATASET_NAME] = "iris.csv"
-    at.session_state[Keys.DATA_SPEC] = DataSpec(
-        target="sepal width (cm)",
-        task="regression",
-        scaling="none",
-        roles=(("species", "ignore"),),
-        validation_fraction=0.1,
-        test_fraction=0.2,
+    at.session_state[Keys.EXPERIMENT] = Experiment(
+        data=DataSpec(
+            target="sepal width (cm)",
+            task="regression",
+            scaling="none",
+            roles=(("species", "ignore"),),
+            validation_fraction=0.1,
+            test_fraction=0.2,
+        )
     )
     at.run()
     assert not at.exception

@@ -64,7 +64,7 @@ at.button(key="preset_small").click().run()
 at.switch_page("pages/train.py").run()
 at.number_input(key="epochs").set_value(3).run()
 at.button(key="start").click().run()
-job = at.session_state[Keys.RUNS][-1].job
+job = at.session_state[Keys.WORKBENCH].runs[-1].job
 settle(at, job.done)
 assert job.status == "done", job.error()
 at.switch_page("pages/evaluate.py").run()

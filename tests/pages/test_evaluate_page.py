@@ -10,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
+from nncore.run.session import Run
 from nncore.run.tasks import train_job
-from ui import Keys, Run, job_runner
+from ui import Keys, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SAMPLE_OF = {"multiclass": "iris", "binary": "breast_cancer", "regression": "diabetes"}
@@ -48,9 +49,9 @@ def open_page(*runs) -> AppTest:
     if runs:
         at.session_state[Keys.DATASET] = load_sample("iris")
         at.session_state[Keys.DATASET_NAME] = "Iris flowers"
-        at.session_state[Keys.DATA_SPEC] = DataSpec(target="species")
-        at.session_state[Keys.RUNS] = list(runs)
-        at.session_state[Keys.CURRENT_RUN] = runs[-1].id
+        at.session_state[Keys.EXPERIMENT] = Experiment(data=DataSpec(target="species"))
+        at.session_state[Keys.WORKBENCH].runs.extend(runs)
+        at.session_state[Keys.WORKBENCH].choose(runs[-1].id)
     at.switch_page("pages/evaluate.py").run()
     assert not at.exception
     return at
@@ -119,7 +120,7 @@ def test_scores_beside_the_baselines_and_the_charts_of_the_task(runs, task):
     bars = charts(at)["importance"]["data"][0]
     assert bars["y"] == [c["column"] for c in importance]
     assert len(at.dataframe) == (2 if task == "binary" else 1)  # the test rows, when held out
-    assert at.session_state[Keys.CURRENT_RUN] == runs[task].id
+    assert at.session_state[Keys.WORKBENCH].current_run().id == runs[task].id
 
 
 def test_the_comparison_follows_the_chosen_score(runs):
@@ -188,5 +189,5 @@ def test_with_several_runs_the_chosen_one_is_shown(runs):
     assert picker.options == ["run 3 · done", "run 1 · done"]
     picker.select(runs["multiclass"].id).run()
     assert not at.exception
-    assert at.session_state[Keys.CURRENT_RUN] == runs["multiclass"].id
+    assert at.session_state[Keys.WORKBENCH].current_run().id == runs["multiclass"].id
     assert "Confusion matrix" in chart_titles(at)

@@ -153,13 +153,13 @@ def test_a_loss_for_another_task_is_refused():
 def test_a_file_made_for_other_columns_is_refused_and_nothing_changes():
     at = open_page("pages/model.py")
     at.button(key="preset_deep").click().run()
-    before = (at.session_state[Keys.DATA_SPEC], at.session_state[Keys.EXPERIMENT])
+    before = at.session_state[Keys.EXPERIMENT]
     other = LOADED.replace(data=DataSpec(target="price", roles=(("rooms", "categorical"),)))
     load(at, other.to_json().encode(), "houses.json")
     message = errors(at)
     assert "target column 'price' is not in this data" in message
     assert "'petal width (cm)'" in message  # the columns it has
-    assert (at.session_state[Keys.DATA_SPEC], at.session_state[Keys.EXPERIMENT]) == before
+    assert at.session_state[Keys.EXPERIMENT] == before
     assert [at.number_input(key=f"units_{i}").value for i in range(5)] == [64] * 5
     assert not at.success
 

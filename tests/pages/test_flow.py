@@ -63,7 +63,7 @@ def test_upload_to_download_in_one_session():
     at.number_input(key="epochs").set_value(8).run()
     at.button(key="start").click().run()
     assert not at.exception
-    job = at.session_state[Keys.RUNS][-1].job
+    job = at.session_state[Keys.WORKBENCH].runs[-1].job
     settle(at, job.done)
     assert job.status == "done", job.error()
     assert at.get("plotly_chart")

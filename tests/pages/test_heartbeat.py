@@ -8,8 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 from nncore.config import Experiment
 from nncore.run.jobs import JobRunner
+from nncore.run.session import Run, Workbench
 from tests.core import jobtasks
-from ui import Keys, Run
+from ui import Keys
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -18,9 +19,9 @@ def test_every_page_run_touches_the_sessions_running_job(tmp_path):
     with JobRunner(max_concurrent=1) as runner:
         job = runner.submit(jobtasks.until_stopped, 60)
         at = AppTest.from_file(APP, default_timeout=60)
-        at.session_state[Keys.RUNS] = [
-            Run(uuid.uuid4().hex[:8], "run 1", Experiment(), job, tmp_path)
-        ]
+        bench = Workbench(lambda: runner, tmp_path)
+        bench.runs.append(Run(uuid.uuid4().hex[:8], "run 1", Experiment(), job, tmp_path))
+        at.session_state[Keys.WORKBENCH] = bench
         for page in ("pages/data.py", "pages/model.py", "pages/evaluate.py"):
             before = time.monotonic()
             at.switch_page(page).run()  # no training in view on any of them

@@ -32,10 +32,11 @@ def seeded(name: str = "iris", layers: tuple[LayerSpec, ...] | None = None) -> A
     spec = DataSpec(target=SAMPLES[name].target)
     app.session_state[Keys.DATASET] = frame
     app.session_state[Keys.PROFILES] = profiles
-    app.session_state[Keys.DATA_SPEC] = spec
     app.session_state[Keys.PLAN] = plan_columns(frame, spec, profiles)
-    if layers is not None:
-        app.session_state[Keys.EXPERIMENT] = Experiment(layers=layers)
+    experiment = Experiment(data=spec)
+    app.session_state[Keys.EXPERIMENT] = (
+        experiment if layers is None else experiment.replace(layers=layers)
+    )
     return run(app.switch_page("pages/model.py"))
 
 

@@ -18,9 +18,10 @@ from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.ingest import read_table
 from nncore.data.samples import load_sample
 from nncore.errors import DataError
+from nncore.run.session import Run
 from nncore.run.tasks import train_job
 from tests.limits import OVER, SETTINGS, STARTS
-from ui import Keys, Run, job_runner, md
+from ui import Keys, job_runner, md
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -69,9 +70,9 @@ def open_page(*runs: Run) -> AppTest:
     if runs:
         at.session_state[Keys.DATASET] = houses()
         at.session_state[Keys.DATASET_NAME] = "houses.csv"
-        at.session_state[Keys.DATA_SPEC] = DataSpec(target="sold")
-        at.session_state[Keys.RUNS] = list(runs)
-        at.session_state[Keys.CURRENT_RUN] = runs[-1].id
+        at.session_state[Keys.EXPERIMENT] = Experiment(data=DataSpec(target="sold"))
+        at.session_state[Keys.WORKBENCH].runs.extend(runs)
+        at.session_state[Keys.WORKBENCH].choose(runs[-1].id)
     at.switch_page("pages/predict.py").run()
     assert not at.exception
     return at
@@ -250,7 +251,7 @@ def test_with_several_runs_the_chosen_one_is_used(runs):
     assert picker.value == runs["regression"].id
     picker.select(runs["binary"].id).run()
     assert not at.exception
-    assert at.session_state[Keys.CURRENT_RUN] == runs["binary"].id
+    assert at.session_state[Keys.WORKBENCH].current_run().id == runs["binary"].id
     assert "predicts **sold**" in at.caption[0].value
 
 
@@ -264,8 +265,9 @@ def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
         import pickle, sys, time
         from pathlib import Path
         from streamlit.testing.v1 import AppTest
-        from nncore.config import DataSpec, Experiment
-        from ui import Keys, Run
+        from nncore.config import Experiment
+        from nncore.run.session import Run
+        from ui import Keys
 
         class Finished:  # a finished job, as the session's Job handle shows it
             status = "done"
@@ -277,8 +279,7 @@ def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
         result = pickle.loads({pickle_result(run)!r})
         run = Run("r1", "run 1", Experiment(), Finished(result), result.out_dir)
         at = AppTest.from_file({APP!r}, default_timeout=60).run()
-        at.session_state[Keys.RUNS] = [run]
-        at.session_state[Keys.CURRENT_RUN] = "r1"
+        at.session_state[Keys.WORKBENCH].runs.append(run)
         at.switch_page("pages/predict.py").run()
         upload = at.file_uploader(key="predict_upload")
         upload.set_value(("rows.csv", Path({str(rows)!r}).read_bytes(), "text/csv")).run()

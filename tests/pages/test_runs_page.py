@@ -9,8 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import load_sample
+from nncore.run.session import Run
 from nncore.run.tasks import train_job
-from ui import Keys, Run, job_runner
+from ui import Keys, job_runner
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -49,8 +50,8 @@ def open_page(runs=()) -> AppTest:
     at.run()
     if runs:
         at.button(key="sample_iris").click().run()
-        at.session_state[Keys.RUNS] = list(runs)
-        at.session_state[Keys.CURRENT_RUN] = runs[-1].id
+        at.session_state[Keys.WORKBENCH].runs.extend(runs)
+        at.session_state[Keys.WORKBENCH].choose(runs[-1].id)
     at.switch_page("pages/runs.py").run()
     assert not at.exception
     return at
@@ -100,7 +101,6 @@ def test_download_and_restore_of_a_runs_experiment(runs):
     assert not at.exception
     assert "Restored the settings of run 2" in at.success[0].value
     assert at.session_state[Keys.EXPERIMENT] == runs[1].experiment
-    assert at.session_state[Keys.DATA_SPEC] == runs[1].experiment.data
     assert at.session_state[Keys.PLAN].target == "species"
     at.switch_page("pages/train.py").run()
     assert not at.exception

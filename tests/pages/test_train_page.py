@@ -10,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 from nncore.config import Experiment, LayerSpec
 from nncore.data.samples import load_sample
 from nncore.run.jobs import JobRunner
+from nncore.run.session import Run
 from tests.core import jobtasks
-from ui import Keys, Run
+from ui import Keys
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 WAIT_SECONDS = 240
@@ -25,7 +26,7 @@ def open_train_page(sample: str = "iris", rows: int | None = None, layers=None) 
         frame = load_sample(sample)
         at.session_state[Keys.DATASET] = frame.sample(rows, replace=True, random_state=0)
     if layers is not None:
-        at.session_state[Keys.EXPERIMENT] = Experiment(layers=layers)
+        at.session_state[Keys.EXPERIMENT] = at.session_state[Keys.EXPERIMENT].replace(layers=layers)
     at.switch_page("pages/train.py").run()
     assert not at.exception
     return at
@@ -45,7 +46,7 @@ def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
 
 
 def current_job(at: AppTest):
-    return at.session_state[Keys.RUNS][-1].job
+    return at.session_state[Keys.WORKBENCH].runs[-1].job
 
 
 def chart_title(element) -> str:
@@ -134,7 +135,7 @@ def test_stop_ends_a_long_training_and_keeps_its_result():
     # Nothing above the training comes or goes with the job: an element shifted down the page
     # is drawn twice until the rerun ends (as Streamlit keeps the old one meanwhile).
     assert place_on_page(at, "Training: run 1") == place_while_training
-    result = at.session_state[Keys.RUNS][-1].result()
+    result = at.session_state[Keys.WORKBENCH].runs[-1].result()
     assert result.training.stopped_by == "user" and 2 <= len(result.history) < 2000
     assert (result.out_dir / "model.keras").exists()
 
@@ -164,7 +165,7 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
         *(f"layer {i} (sigmoid)" for i in range(1, 11)),
         "output layer (softmax)",
     ]
-    measured = [r for r in at.session_state[Keys.RUNS][-1].result().diagnostics if r]
+    measured = [r for r in at.session_state[Keys.WORKBENCH].runs[-1].result().diagnostics if r]
     assert all(len(t["y"]) == len(measured) > 0 for t in norms["data"])
     assert "Dead and saturated units per layer" in charts
 
@@ -173,7 +174,9 @@ def test_the_charts_are_built_again_only_when_an_epoch_has_ended(tmp_path):
     at = open_train_page("iris")
     with JobRunner(max_concurrent=1) as runner:
         job = runner.submit(jobtasks.training_then_wait, 3, str(tmp_path / "gate"), 60)
-        at.session_state[Keys.RUNS] = [Run("r1", "run 1", Experiment(), job, tmp_path)]
+        at.session_state[Keys.WORKBENCH].runs.append(
+            Run("r1", "run 1", Experiment(), job, tmp_path)
+        )
         run_until(at, lambda _: job.status == "running" and len(job.history()) == 3)
         (loss,) = at.get("plotly_chart")
         assert json.loads(loss.proto.spec)["data"][0]["x"] == [1, 2, 3]

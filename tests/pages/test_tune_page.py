@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from nncore.config import Experiment, LayerSpec, TrainSpec
+from nncore.config import LayerSpec, TrainSpec
 from ui import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def open_tune_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.button(key="sample_iris").click().run()
-    at.session_state[Keys.EXPERIMENT] = Experiment(
+    at.session_state[Keys.EXPERIMENT] = at.session_state[Keys.EXPERIMENT].replace(
         layers=(LayerSpec(8),), training=TrainSpec(epochs=5, patience=3)
     )
     at.switch_page("pages/tune.py").run()
@@ -74,7 +74,7 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
     )
     at.button(key="start_sweep").click().run()
     assert not at.exception
-    runs = at.session_state[Keys.RUNS]
+    runs = at.session_state[Keys.WORKBENCH].runs
     assert [r.experiment.compile.learning_rate for r in runs] == [0.001, 0.01, 0.1]
     assert {r.experiment.compile.optimizer for r in runs} == {"sgd"}
     assert all(r.experiment.training.epochs == 4 for r in runs)
@@ -108,7 +108,7 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
     assert not at.exception
     assert at.selectbox(key="optimizer").value == "sgd"
     assert at.select_slider(key="learning_rate").value == adopted.learning_rate
-    at.session_state[Keys.CURRENT_RUN] = runs[0].id
+    at.session_state[Keys.WORKBENCH].choose(runs[0].id)
     at.switch_page("pages/evaluate.py").run()
     assert not at.exception and not at.error
     assert at.get("plotly_chart")
@@ -119,7 +119,7 @@ def test_the_range_test_draws_loss_against_rate_and_suggests_a_rate():
     at.number_input(key="range_steps").set_value(40).run()
     at.button(key="start_range").click().run()
     assert not at.exception
-    job = at.session_state[Keys.RANGE_TEST]
+    job = at.session_state[Keys.WORKBENCH].range_test
     run_until(at, lambda a: job.done() and has_button(a, "adopt_suggested"))
     found = job.result(timeout=0)
     assert 1e-6 <= found.suggestion <= 1.0
@@ -136,11 +136,13 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     at.number_input(key="capacity_epochs").set_value(3).run()
     at.button(key="start_capacity").click().run()
     assert not at.exception
-    record = at.session_state[Keys.SEARCH]
+    record = at.session_state[Keys.WORKBENCH].search
     assert [s.layers for s in record.search.steps] == [(LayerSpec(4),)]
-    run_until(at, lambda a: record.search.finished and has_button(a, "adopt_layers"))
+    # No page runs meanwhile: each step starts when the one before ends, on the runner's side.
+    assert record.wait(WAIT_SECONDS), "the search did not finish"
+    run_until(at, lambda a: has_button(a, "adopt_layers"))
     steps = record.search.steps
-    runs = at.session_state[Keys.RUNS]
+    runs = at.session_state[Keys.WORKBENCH].runs
     assert len(runs) == len(steps) >= 2 and all(r.job.status == "done" for r in runs)
     bars = chart(at, "capacity_chart")["data"][0]
     assert len(bars["x"]) == len(steps)
@@ -165,7 +167,7 @@ def test_the_server_side_never_imports_tensorflow():
         at.switch_page("pages/tune.py").run()
         at.number_input(key="range_steps").set_value(20).run()
         at.button(key="start_range").click().run()
-        job = at.session_state["{Keys.RANGE_TEST}"]
+        job = at.session_state["{Keys.WORKBENCH}"].range_test
         assert job.wait(240), "the range test did not end"
         at.run()
         assert not at.exception, at.exception
