@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from nncore.config import DataSpec, Experiment
+from nncore.config import DataSpec, Experiment, describe_layers
 from nncore.errors import ConfigError, NNCoreError
 from nncore.run.jobs import CANCELLED_MESSAGE, Job, JobRunner
 
@@ -383,8 +383,6 @@ def advance_search() -> None:
         search.record(run_score(runs[-1]))
     layers = search.next_layers()
     if layers is not None:
-        from nncore.run.sweep import describe_layers
-
         label = f"{search.steps[-1].move}: {describe_layers(layers)}"
         record.run_ids.append(start_run(search.trial(layers), record.frame, label=label).id)
 

@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from nncore import plots
-from nncore.run.sweep import describe_layers
+from nncore.config import describe_layers
 from ui import Keys, Run, in_flight, init_state, md, restore, run_history, run_score
 
 POLL_SECONDS = 2.0

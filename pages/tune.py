@@ -5,9 +5,9 @@ import dataclasses
 import streamlit as st
 
 from nncore import plots
-from nncore.config import OPTIMIZERS, Experiment
+from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
-from nncore.run.sweep import MAX_TRIALS, RULE, RangeTestSpec, describe_layers, learning_rates
+from nncore.run.sweep import MAX_TRIALS, RULE, RangeTestSpec, learning_rates
 from ui import (
     CHART_SECONDS,
     Keys,

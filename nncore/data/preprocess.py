@@ -18,24 +18,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import preprocessing
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
+from nncore import rules
 from nncore.config import DataSpec
 from nncore.data.profile import ColumnPlan, datetime_parts, expand_datetimes
 from nncore.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1
-
-_SCALERS = {
-    "standard": StandardScaler,
-    "minmax": MinMaxScaler,
-    "robust": RobustScaler,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +335,7 @@ def _refuse_huge_numbers(frame: pd.DataFrame, columns: list[str]) -> None:
 def _make_transformer(numeric: list[str], categorical: list[str], scaling: str):
     steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     if scaling != "none":
-        steps.append(("scale", _SCALERS[scaling]()))
+        steps.append(("scale", getattr(preprocessing, rules.SCALERS[scaling].sklearn)()))
     parts = []
     if numeric:
         parts.append(("numeric", Pipeline(steps), numeric))

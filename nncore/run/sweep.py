@@ -25,8 +25,9 @@ import pandas as pd
 
 from nncore.config import CompileSpec, Experiment, LayerSpec, OptimizerName, monitor_mode
 from nncore.errors import ConfigError, JobError
+from nncore.rules import SETTINGS
 
-MIN_RATE, MAX_RATE = 1e-7, 10.0  # the range CompileSpec accepts
+MIN_RATE, MAX_RATE = SETTINGS["learning_rate"].low, SETTINGS["learning_rate"].high
 MAX_TRIALS = 12
 
 
@@ -192,11 +193,6 @@ class CapacitySearch:
         if len(layers) < self.max_layers:
             return (*layers, layers[-1]), "deeper"
         return None, ""
-
-
-def describe_layers(layers: Sequence[LayerSpec]) -> str:
-    """`16 relu → 16 relu`, or "no hidden layer"."""
-    return " → ".join(f"{s.units} {s.activation}" for s in layers) or "no hidden layer"
 
 
 # ---------------------------------------------------------------------------- range test (worker)

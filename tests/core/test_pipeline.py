@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
-from nncore.config import LOSSES_BY_TASK, CompileSpec, DataSpec, Experiment, TrainSpec
+from nncore.config import CompileSpec, DataSpec, Experiment, TrainSpec
 from nncore.data.preprocess import prepare, split_rows
 from nncore.data.profile import plan_columns
 from nncore.errors import ConfigError, DataError
 from nncore.learn.model import build_model
+from nncore.rules import LOSSES_BY_TASK
 from nncore.run.pipeline import run_experiment
 
 ALL_LOSSES = sorted({loss for losses in LOSSES_BY_TASK.values() for loss in losses})
