@@ -187,6 +187,8 @@ class Activation:
     saturates: bool = False  # the gradient nearly vanishes at large inputs
     can_die: bool = False  # a unit pushed below zero for every row stops learning
     keras: str = ""  # the name Keras writes into a saved model's config, when not `name`
+    # The weights' initializer it needs, when not Keras' default glorot_uniform.
+    initializer: str = ""
 
     @property
     def keras_name(self) -> str:
@@ -205,7 +207,9 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", "keeps a small slope below zero, so no unit dies."),
         Activation("elu", "a smooth curve below zero instead of 0, so no unit dies."),
         Activation(
-            "selu", "self-normalizing; keeps outputs near mean 0, variance 1 in deep stacks."
+            "selu",
+            "self-normalizing; keeps outputs near mean 0, variance 1 in deep stacks.",
+            initializer="lecun_normal",
         ),
         Activation("gelu", "a smooth relu-like curve from modern networks."),
         Activation("swish", "a smooth relu-like curve from modern networks.", keras="silu"),

@@ -339,8 +339,8 @@ model.compile(
 
 def _layer_lines(spec: LayerSpec) -> list[str]:
     options = []
-    if spec.activation == "selu":
-        options.append('kernel_initializer="lecun_normal"')
+    if initializer := rules.ACTIVATIONS[spec.activation].initializer:
+        options.append(f'kernel_initializer="{initializer}"')
     regularizer = _regularizer(spec)
     if regularizer:
         options.append(f"kernel_regularizer={regularizer}")

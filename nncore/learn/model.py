@@ -41,7 +41,7 @@ def build_model(
 
 def hidden_block(x, spec: LayerSpec, index: int):
     regularizer = keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2) if spec.l1 or spec.l2 else None
-    initializer = "lecun_normal" if spec.activation == "selu" else "glorot_uniform"
+    initializer = rules.ACTIVATIONS[spec.activation].initializer or "glorot_uniform"
     if spec.batch_norm:
         # Normalize the pre-activations, the arrangement the batch-norm paper recommends.
         x = keras.layers.Dense(

@@ -109,11 +109,11 @@ def _object(kind: str, none: bool = False) -> Check:
         if value is None and none:
             return
         name = value.get("class_name") if isinstance(value, dict) else None
-        if not isinstance(name, str) or not _known(name) or _spec(value).kind != kind:
+        if not isinstance(name, str) or not _known(name) or _spec(value, kind).kind != kind:
             raise _bad(where, value, f"a Keras {kind}")
         shared = ("shared_object_id",) if value["class_name"] == "DTypePolicy" else ()
         _check_keys(value, ("class_name", "config"), where, value["class_name"], _OPTIONAL + shared)
-        _check_config(value, where)
+        _check_config(value, where, kind)
 
     return check
 
@@ -308,9 +308,9 @@ _CODE_LAYERS = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer
 _OPTIONAL = ("module", "registered_name")  # absent in the objects of a legacy .h5
 
 
-def _check_config(obj: dict, where: str) -> None:
+def _check_config(obj: dict, where: str, kind: str = "") -> None:
     """An allowed object's header was checked by the scan; check its config's keys and values."""
-    spec = _spec(obj)
+    spec = _spec(obj, kind)
     config = obj.get("config")
     if not isinstance(config, dict):
         raise _bad(f"{where}.config", config, "a settings object")
@@ -323,11 +323,18 @@ def _known(name: str) -> bool:
     return name in CLASSES or name in METRIC_CLASSES
 
 
-def _spec(obj: dict) -> _Class:
+def _spec(obj: dict, kind: str = "") -> _Class:
+    """The allow-list entry of a known class. MeanAbsoluteError is both a loss and a metric: the
+    module tells them apart, or in a legacy .h5 file, which names none, the `kind` expected where
+    the object stands."""
     name = obj["class_name"]
-    if name not in CLASSES or obj.get("module") == "keras.metrics" and name in METRIC_CLASSES:
+    if name not in METRIC_CLASSES:
+        return CLASSES[name]
+    if name not in CLASSES:
         return METRIC_CLASSES[name]
-    return CLASSES[name]
+    module = obj.get("module")
+    metric = module == "keras.metrics" if module is not None else kind == "metric"
+    return METRIC_CLASSES[name] if metric else CLASSES[name]
 
 
 def _check_keys(value: dict, required: Any, where: str, what: str, optional: Any = ()) -> None:
