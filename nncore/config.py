@@ -3,7 +3,9 @@
 One `Experiment` holds the data settings, the hidden layers, the compile settings, the training
 settings and the seed. `Experiment.to_json()` writes it; `Experiment.from_json()` reads it back
 and refuses unknown fields or values with a `ConfigError` that names the field and the choices.
-Defaults are the notes' model: Dense 50 relu, Dense 32 relu, adam.
+Every spec checks every value when it is made, however it is made, against the field's rule in
+`nncore.rules.SETTINGS`, which also gives its default. Defaults are the notes' model: Dense 50
+relu, Dense 32 relu, adam.
 """
 
 from __future__ import annotations
