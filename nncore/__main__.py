@@ -14,14 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from nncore.config import (
-    ACTIVATIONS,
-    OPTIMIZERS,
-    SCALINGS,
-    Experiment,
-    parse_layers,
-)
+from nncore.config import ACTIVATIONS, OPTIMIZERS, SCALINGS, Experiment, parse_layers
 from nncore.errors import NNCoreError
+from nncore.rules import LOSSES, SETTINGS
 
 USER_ERROR = 2
 
@@ -53,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--loss", help="mse, mae, huber, binary_crossentropy, ... (default: auto)")
+    train.add_argument("--loss", help=f"{', '.join(LOSSES)} (default: auto)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--validation-split", type=float, help="fraction of rows for validation")
@@ -61,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-early-stopping", action="store_true")
     train.add_argument("--patience", type=int)
     train.add_argument("--scaling", choices=SCALINGS)
-    train.add_argument("--task", choices=("auto", "regression", "binary", "multiclass"))
+    train.add_argument("--task", choices=SETTINGS["task"].choices)
     train.add_argument("--seed", type=int)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     train.set_defaults(run=_train)
@@ -287,7 +282,7 @@ def _describe_run(run) -> str:
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    from nncore.run.capacity import describe_layers
+    from nncore.config import describe_layers
     from nncore.run.jobs import JobRunner
     from nncore.run.session import Workbench
 

@@ -3,76 +3,66 @@
 One `Experiment` holds the data settings, the hidden layers, the compile settings, the training
 settings and the seed. `Experiment.to_json()` writes it; `Experiment.from_json()` reads it back
 and refuses unknown fields or values with a `ConfigError` that names the field and the choices.
-Defaults are the notes' model: Dense 50 relu, Dense 32 relu, adam.
+Every spec checks every value when it is made, however it is made, against the field's rule in
+`nncore.rules.SETTINGS`, which also gives its default. Defaults are the notes' model: Dense 50
+relu, Dense 32 relu, adam.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from nncore import rules
 from nncore.errors import ConfigError
+from nncore.rules import SETTINGS
 
 SCHEMA_VERSION = 1
 
-Task = Literal["regression", "binary", "multiclass"]
-TaskChoice = Literal["auto", "regression", "binary", "multiclass"]
-Scaling = Literal["standard", "minmax", "robust", "none"]
+# Names in a rule table; the specs check them against it (see `rules.SETTINGS`).
+Task = str
+TaskChoice = str
+Scaling = str
+Activation = str
+OptimizerName = str
+LossName = str
+ClassWeight = str
 Role = Literal["numeric", "categorical", "datetime", "ignore"]
-Activation = Literal[
-    "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "linear"
-]
-OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam"]
-LossName = Literal[
-    "auto",
-    "mse",
-    "mae",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-]
-ClassWeight = Literal["none", "balanced"]
 
-TASKS: tuple[str, ...] = get_args(Task)
-ACTIVATIONS: tuple[str, ...] = get_args(Activation)
-OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
-SCALINGS: tuple[str, ...] = get_args(Scaling)
+# The names of each table in its order, for the callers that list them.
+TASKS: tuple[str, ...] = tuple(rules.TASKS)
+ACTIVATIONS: tuple[str, ...] = tuple(rules.ACTIVATIONS)
+OPTIMIZERS: tuple[str, ...] = tuple(rules.OPTIMIZERS)
+SCALINGS: tuple[str, ...] = tuple(rules.SCALERS)
 ROLES: tuple[str, ...] = get_args(Role)
-
-# Which losses fit which task, the first being the default. Kept here so the CLI, the pages and
-# the validation below agree.
-LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {
-    "regression": ("mse", "mae", "huber"),
-    "binary": ("binary_crossentropy",),
-    "multiclass": ("sparse_categorical_crossentropy", "categorical_crossentropy"),
-}
-
-LOSS_HELP = {
-    "mse": "mean squared error: punishes large errors most",
-    "mae": "mean absolute error: robust to outliers",
-    "huber": "squared for small errors, absolute for large ones",
-    "binary_crossentropy": "for two classes with a sigmoid output",
-    "categorical_crossentropy": "for several classes, targets one-hot encoded",
-    "sparse_categorical_crossentropy": "for several classes, targets as class indices",
-}
+MAX_PARAMETERS: int = SETTINGS["max_parameters"].default
 
 
 def _fail(where: str, message: str) -> typing.NoReturn:
     raise ConfigError(f"{where}: {message}")
 
 
-def _check_range(where: str, name: str, value: float, low: float, high: float) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
-        _fail(where, f"{name} must be a number, got {value!r}.")
-    if not low <= value <= high:
-        _fail(where, f"{name} must be between {low} and {high}, got {value}.")
+def _setting(name: str) -> Any:
+    """A spec field whose default, range or choices and help are `rules.SETTINGS[name]`."""
+    rule = SETTINGS[name]
+    return field(default=rule.default, metadata={"rule": rule})
+
+
+def _check_settings(cls: type, values: dict[str, Any], where: str) -> None:
+    for spec_field in dataclasses.fields(cls):
+        rule = spec_field.metadata.get("rule")
+        if rule is not None and spec_field.name in values:
+            rule.check(values[spec_field.name], where)
+
+
+def _check_all(spec: Any, where: str) -> None:
+    fields = dataclasses.fields(spec)
+    _check_settings(type(spec), {f.name: getattr(spec, f.name) for f in fields}, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +70,21 @@ class DataSpec:
     """Which column to learn, how to treat the others, how to scale and how to split."""
 
     target: str = ""
-    task: TaskChoice = "auto"
-    scaling: Scaling = "standard"
+    task: TaskChoice = _setting("task")
+    scaling: Scaling = _setting("scaling")
     # Per-column overrides of the roles the profiler suggests, as (column, role) pairs.
     roles: tuple[tuple[str, Role], ...] = ()
-    validation_fraction: float = 0.2
-    test_fraction: float = 0.0
+    validation_fraction: float = _setting("validation_fraction")
+    test_fraction: float = _setting("test_fraction")
     # Regression only: train on a standardized target and undo it in the model's last layer,
     # so targets in the thousands train as easily as targets near 1.
-    scale_target: bool = True
+    scale_target: bool = _setting("scale_target")
 
     def __post_init__(self) -> None:
         where = "data"
-        _check_range(where, "validation_fraction", self.validation_fraction, 0.05, 0.5)
-        _check_range(where, "test_fraction", self.test_fraction, 0.0, 0.5)
+        if not isinstance(self.target, str):
+            _fail(where, f"target must be a column name, got {self.target!r}.")
+        _check_all(self, where)
         if self.validation_fraction + self.test_fraction > 0.7:
             _fail(
                 where,
@@ -119,43 +110,43 @@ class DataSpec:
 class LayerSpec:
     """One hidden Dense layer."""
 
-    units: int = 50
-    activation: Activation = "relu"
-    dropout: float = 0.0
-    l1: float = 0.0
-    l2: float = 0.0
-    batch_norm: bool = False
+    units: int = _setting("units")
+    activation: Activation = _setting("activation")
+    dropout: float = _setting("dropout")
+    l1: float = _setting("l1")
+    l2: float = _setting("l2")
+    batch_norm: bool = _setting("batch_norm")
 
     def __post_init__(self) -> None:
-        where = "layer"
-        if not isinstance(self.units, int) or isinstance(self.units, bool):
-            _fail(where, f"units must be a whole number, got {self.units!r}.")
-        if not 1 <= self.units <= 4096:
-            _fail(where, f"a layer needs between 1 and 4096 units, got {self.units}.")
-        _check_range(where, "dropout", self.dropout, 0.0, 0.9)
-        _check_range(where, "l1", self.l1, 0.0, 1.0)
-        _check_range(where, "l2", self.l2, 0.0, 1.0)
+        _check_all(self, "layer")
+
+
+def describe_layers(layers: Sequence[LayerSpec]) -> str:
+    """`16 relu → 16 relu`, or "no hidden layer"."""
+    return " → ".join(f"{s.units} {s.activation}" for s in layers) or "no hidden layer"
 
 
 @dataclass(frozen=True, slots=True)
 class CompileSpec:
     """Optimizer, its learning rate and the loss ("auto" picks the task's usual loss)."""
 
-    optimizer: OptimizerName = "adam"
-    learning_rate: float = 0.001
-    momentum: float = 0.0  # sgd and rmsprop only
-    nesterov: bool = False  # sgd only
-    loss: LossName = "auto"
+    optimizer: OptimizerName = _setting("optimizer")
+    learning_rate: float = _setting("learning_rate")
+    momentum: float = _setting("momentum")  # optimizers that take momentum only
+    nesterov: bool = _setting("nesterov")  # optimizers that take Nesterov momentum only
+    loss: LossName = _setting("loss")
 
     def __post_init__(self) -> None:
-        _check_range("compile", "learning_rate", self.learning_rate, 1e-7, 10.0)
-        _check_range("compile", "momentum", self.momentum, 0.0, 0.999)
-        if self.nesterov and self.optimizer != "sgd":
-            _fail("compile", f"nesterov applies to sgd only, not to {self.optimizer}.")
+        _check_all(self, "compile")
+        if self.nesterov and not rules.OPTIMIZERS[self.optimizer].nesterov:
+            takes = [o.name for o in rules.OPTIMIZERS.values() if o.nesterov]
+            _fail(
+                "compile", f"nesterov applies to {', '.join(takes)} only, not to {self.optimizer}."
+            )
 
     def resolved_loss(self, task: str) -> str:
         """The loss to use for `task`; a loss that does not fit the task is refused."""
-        fitting = LOSSES_BY_TASK[task]
+        fitting = rules.TASKS[task].losses
         if self.loss == "auto":
             return fitting[0]
         if self.loss not in fitting:
@@ -173,7 +164,7 @@ def _loss_mismatch_reason(loss: str, task: str) -> str:
             "a crossentropy measures how well class probabilities match labels, but this "
             "target is a number to predict."
         )
-    if loss in ("mse", "mae", "huber"):
+    if "regression" in rules.LOSSES[loss].tasks:
         return (
             f"{loss} measures distances between numbers, but this target is a class label; "
             "a crossentropy scores the predicted probabilities."
@@ -190,38 +181,20 @@ def _loss_mismatch_reason(loss: str, task: str) -> str:
 class TrainSpec:
     """How long and how to fit: epochs, batch size, early stopping, schedules, class weights."""
 
-    epochs: int = 100
-    batch_size: int = 32
-    early_stopping: bool = True
-    monitor: str = "val_loss"
-    patience: int = 10
-    min_delta: float = 0.0
-    restore_best_weights: bool = True
-    reduce_lr_on_plateau: bool = False
-    reduce_lr_factor: float = 0.5
-    reduce_lr_patience: int = 5
-    class_weight: ClassWeight = "none"
+    epochs: int = _setting("epochs")
+    batch_size: int = _setting("batch_size")
+    early_stopping: bool = _setting("early_stopping")
+    monitor: str = _setting("monitor")
+    patience: int = _setting("patience")
+    min_delta: float = _setting("min_delta")
+    restore_best_weights: bool = _setting("restore_best_weights")
+    reduce_lr_on_plateau: bool = _setting("reduce_lr_on_plateau")
+    reduce_lr_factor: float = _setting("reduce_lr_factor")
+    reduce_lr_patience: int = _setting("reduce_lr_patience")
+    class_weight: ClassWeight = _setting("class_weight")
 
     def __post_init__(self) -> None:
-        where = "training"
-        for name, low, high in (
-            ("epochs", 1, 10_000),
-            ("batch_size", 1, 65_536),
-            ("patience", 0, 10_000),
-            ("reduce_lr_patience", 0, 10_000),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                _fail(where, f"{name} must be a whole number, got {value!r}.")
-            _check_range(where, name, value, low, high)
-        _check_range(where, "min_delta", self.min_delta, 0.0, 1e12)
-        _check_range(where, "reduce_lr_factor", self.reduce_lr_factor, 0.01, 0.99)
-        if not isinstance(self.monitor, str) or not self.monitor.startswith(("val_", "loss")):
-            _fail(
-                where,
-                f"monitor must name a logged value such as 'val_loss' or 'val_accuracy', "
-                f"got {self.monitor!r}.",
-            )
+        _check_all(self, "training")
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,15 +205,25 @@ class Experiment:
     layers: tuple[LayerSpec, ...] = (LayerSpec(50, "relu"), LayerSpec(32, "relu"))
     compile: CompileSpec = field(default_factory=CompileSpec)
     training: TrainSpec = field(default_factory=TrainSpec)
-    seed: int = 42
+    seed: int = _setting("seed")
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            _fail("experiment", f"seed must be a whole number, got {self.seed!r}.")
-        _check_range("experiment", "seed", self.seed, 0, 2**31 - 1)
-        if len(self.layers) > 32:
-            _fail("experiment", f"at most 32 hidden layers, got {len(self.layers)}.")
+        _check_all(self, "experiment")
+        for name, kind in (
+            ("data", DataSpec),
+            ("compile", CompileSpec),
+            ("training", TrainSpec),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                _fail(
+                    "experiment", f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}."
+                )
+        if not isinstance(self.layers, tuple) or not all(
+            isinstance(x, LayerSpec) for x in self.layers
+        ):
+            _fail("experiment", f"layers must be a tuple of LayerSpec, got {self.layers!r}.")
+        SETTINGS["hidden_layers"].check(len(self.layers), "experiment")
         _check_version(self.schema_version)
 
     def replace(self, **changes: Any) -> Experiment:
@@ -344,6 +327,7 @@ def _from_plain(cls: type, raw: Any, where: str) -> Any:
             f"known fields are {', '.join(sorted(known))}.",
         )
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in raw.items()}
+    _check_settings(cls, kwargs, where)
     try:
         return cls(**kwargs)
     except TypeError as exc:  # pragma: no cover - guarded by the checks above
@@ -413,32 +397,33 @@ def parse_layers(text: str) -> tuple[LayerSpec, ...]:
 
 
 def output_units(task: str, n_classes: int) -> int:
-    """Units of the output layer: one per class for multiclass, else one."""
-    return n_classes if task == "multiclass" else 1
+    """Units of the output layer (one per class for multiclass, else one)."""
+    return rules.TASKS[task].output_units(n_classes)
 
 
-def count_parameters(n_inputs: int, layers: tuple[LayerSpec, ...], n_outputs: int) -> int:
-    """Parameters of the network, computed without Keras (the UI's live summary)."""
-    total, width = 0, n_inputs
+def layer_parameters(n_inputs: int, layers: Sequence[LayerSpec], n_outputs: int) -> list[int]:
+    """Parameters of each hidden layer and of the output layer, in order, computed without
+    Keras (the UI's live summary).
+
+    A hidden layer with batch normalization counts its Dense kernel (no bias) and the 4
+    parameters per unit of the normalization.
+    """
+    counts, width = [], n_inputs
     for spec in layers:
-        total += width * spec.units
-        # With batch normalization the Dense layer has no bias; the normalization has 4 per unit.
-        total += 4 * spec.units if spec.batch_norm else spec.units
+        counts.append(width * spec.units + (4 * spec.units if spec.batch_norm else spec.units))
         width = spec.units
-    return total + width * n_outputs + n_outputs
+    counts.append(width * n_outputs + n_outputs)
+    return counts
 
 
-_HIGHER_IS_BETTER = ("accuracy", "auc", "r2")
+def count_parameters(n_inputs: int, layers: Sequence[LayerSpec], n_outputs: int) -> int:
+    """Parameters of the whole network (see `layer_parameters`)."""
+    return sum(layer_parameters(n_inputs, layers, n_outputs))
 
 
 def monitor_mode(monitor: str) -> str:
     """ "max" for scores where higher is better (accuracy, auc), "min" for losses and errors."""
-    return "max" if monitor.endswith(_HIGHER_IS_BETTER) else "min"
-
-
-# The largest network this studio trains: with Adam's two slots and float32 that is ~80 MB of
-# weights and optimizer state, which fits beside TensorFlow in a 1 GB host.
-MAX_PARAMETERS = 5_000_000
+    return "max" if rules.higher_is_better(monitor) else "min"
 
 
 def check_size(n_inputs: int, layers: tuple[LayerSpec, ...], n_outputs: int) -> int:

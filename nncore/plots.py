@@ -15,7 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nncore.config import TASKS, LayerSpec
+from nncore import rules
+from nncore.config import LayerSpec, layer_parameters
 
 TEMPLATE = "plotly_white"
 TRAINING_COLOR = "#4C78A8"
@@ -37,35 +38,17 @@ CLASS_COLORS = (
 )
 MAX_SCATTER_POINTS = 5000
 
-_LABELS = {
-    "loss": "loss",
-    "mae": "mean absolute error",
-    "mse": "mean squared error",
-    "rmse": "root mean squared error",
-    "r2": "R²",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "F1",
-    "auc": "ROC AUC",
-    "roc_auc": "ROC AUC",
-    "log_loss": "log loss",
-    "learning_rate": "learning rate",
-}
-# Errors: never negative, lower is better, and worth a log axis when they fall by decades.
-_ERRORS = frozenset({"loss", "mae", "mse", "rmse", "log_loss"})
 _NOT_METRICS = frozenset({"epoch", "learning_rate"})
-_OUTPUT_ACTIVATION = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}
 
 
 def metric_label(name: str) -> str:
     """A readable name for a logged metric: "rmse" -> "root mean squared error"."""
-    return _LABELS.get(name, name.replace("_", " "))
+    metric = rules.METRICS.get(name)
+    return metric.label if metric else name.replace("_", " ")
 
 
 def _lower_is_better(name: str) -> bool:
-    return name in _ERRORS or name.endswith("loss")
+    return not rules.higher_is_better(name)
 
 
 def _layout(fig: go.Figure, title: str, **extra) -> go.Figure:
@@ -156,12 +139,10 @@ def training_curves(
     if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
         fig.update_yaxes(type="log", title_text=f"{label} (log scale)")
 
-    shapes, notes = [], []
     if best_epoch is not None and 0 <= best_epoch < len(history):
         x = best_epoch + 1
         marked = val if len(curves) == 2 else train
-        shapes.append(_vline(x, "dash", ACCENT_COLOR))
-        notes.append(_vline_note(x, f"best epoch {x}", ACCENT_COLOR, "right"))
+        _mark_epoch(fig, x, f"best epoch {x}", "dash", ACCENT_COLOR, "top left")
         if marked[best_epoch] is not None:
             fig.add_trace(
                 go.Scatter(
@@ -174,57 +155,25 @@ def training_curves(
                 )
             )
     if stopped_epoch is not None and 0 <= stopped_epoch < len(history):
-        x = stopped_epoch + 1
-        shapes.append(_vline(x, "dot", MUTED_COLOR))
-        notes.append(_vline_note(x, "early stop", MUTED_COLOR, "left"))
-    if shapes:
-        fig.update_layout(shapes=shapes, annotations=notes)
+        _mark_epoch(fig, stopped_epoch + 1, "early stop", "dot", MUTED_COLOR, "top right")
     return fig
 
 
-def _vline(x: float, dash: str, color: str) -> dict:
-    return {
-        "type": "line",
-        "x0": x,
-        "x1": x,
-        "xref": "x",
-        "y0": 0,
-        "y1": 1,
-        "yref": "paper",
-        "line": {"dash": dash, "color": color, "width": 1.5},
-    }
-
-
-def _vline_note(x: float, text: str, color: str, side: str) -> dict:
-    return {
-        "x": x,
-        "y": 1,
-        "xref": "x",
-        "yref": "paper",
-        "text": text,
-        "showarrow": False,
-        "xanchor": "right" if side == "right" else "left",
-        "yanchor": "top",
-        "xshift": -4 if side == "right" else 4,
-        "font": {"color": color, "size": 12},
-    }
+def _mark_epoch(fig: go.Figure, x: int, text: str, dash: str, color: str, side: str) -> None:
+    """A vertical line at epoch `x` with `text` at its top, on the `side` of the line."""
+    fig.add_vline(
+        x=x,
+        line={"dash": dash, "color": color, "width": 1.5},
+        annotation={
+            "text": text,
+            "font": {"color": color, "size": 12},
+            "xshift": -4 if side == "top left" else 4,
+        },
+        annotation_position=side,
+    )
 
 
 # --- architecture -------------------------------------------------------------------------------
-
-
-def layer_parameters(n_inputs: int, layers: Sequence[LayerSpec], n_outputs: int) -> list[int]:
-    """Parameters of each hidden layer and of the output layer, in order (as `count_parameters`).
-
-    A hidden layer with batch normalization counts its Dense kernel (no bias) and the 4
-    parameters per unit of the normalization.
-    """
-    counts, width = [], n_inputs
-    for spec in layers:
-        counts.append(width * spec.units + (4 * spec.units if spec.batch_norm else spec.units))
-        width = spec.units
-    counts.append(width * n_outputs + n_outputs)
-    return counts
 
 
 def architecture(
@@ -240,8 +189,8 @@ def architecture(
     badges for dropout, L1/L2 and batch normalization. Hovering a block shows its parameters;
     the title gives the total.
     """
-    if task not in _OUTPUT_ACTIVATION:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}.")
+    if task not in rules.TASKS:
+        raise ValueError(f"task must be one of {', '.join(rules.TASKS)}, got {task!r}.")
     layers = tuple(layers)
     params = layer_parameters(n_inputs, layers, n_outputs)
     total = sum(params)
@@ -249,7 +198,7 @@ def architecture(
     blocks = [(input_label, n_inputs, "", None, None)]
     for i, spec in enumerate(layers):
         blocks.append((f"hidden {i + 1}", spec.units, spec.activation, spec, params[i]))
-    blocks.append(("output", n_outputs, _OUTPUT_ACTIVATION[task], None, params[-1]))
+    blocks.append(("output", n_outputs, rules.TASKS[task].output_activation, None, params[-1]))
 
     crowded = len(blocks) > 12
     font = 9 if len(blocks) > 20 else 11 if crowded else 13
@@ -879,32 +828,12 @@ def unit_health(diagnostics: Sequence[dict | None]) -> go.Figure:
                 hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.0%}}<extra></extra>",
             )
         )
-    alert = min(DEAD_ALERT, SATURATED_ALERT)
-    fig.update_layout(
-        yaxis_range=[-0.02, 1.02],
-        shapes=[
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "y0": alert,
-                "y1": alert,
-                "line": {"dash": "dot", "color": MUTED_COLOR, "width": 1.5},
-            }
-        ],
-        annotations=[
-            {
-                "x": 0,
-                "y": alert,
-                "xref": "paper",
-                "text": "alert",
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "font": {"color": MUTED_COLOR, "size": 12},
-            }
-        ],
+    fig.update_layout(yaxis_range=[-0.02, 1.02])
+    fig.add_hline(
+        y=min(DEAD_ALERT, SATURATED_ALERT),
+        line={"dash": "dot", "color": MUTED_COLOR, "width": 1.5},
+        annotation={"text": "alert", "font": {"color": MUTED_COLOR, "size": 12}},
+        annotation_position="top left",
     )
     return fig
 

@@ -7,8 +7,12 @@ copy of a name, a range, a default or a help text.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from typing import Any
+
+from nncore.errors import ConfigError
 
 # ------------------------------------------------------------------------------------- limits
 
@@ -75,3 +79,538 @@ TABLE_COLUMNS = Limit(
     "columns one table may have: profiling and one input per column grow with it",
 )
 LIMITS = (UPLOAD_BYTES, TABLE_CELLS, TABLE_COLUMNS)
+
+
+# ------------------------------------------------------------------------------ the validator
+
+
+def _shown(value: Any) -> str:
+    """`value` as the message quotes it: its repr, cut to about 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting of the specs: its default, what it may be and what it does.
+
+    The kind of value follows the default: a bool is true or false, an int a whole number, a
+    float any number, a str one of `choices`. Numbers lie within `low`..`high`.
+    """
+
+    name: str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any, where: str) -> None:
+        """Raise a `ConfigError` naming `where`.`name`, the value and what is allowed."""
+        path = f"{where}.{self.name}"
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: expected true or false, got {_shown(value)}.")
+        elif isinstance(self.default, str):
+            if not isinstance(value, str) or value not in self.choices:
+                raise ConfigError(
+                    f"{path}: {_shown(value)} is not one of {', '.join(map(repr, self.choices))}."
+                )
+        elif isinstance(self.default, int) and (
+            isinstance(value, bool) or not isinstance(value, int)
+        ):
+            raise ConfigError(f"{path}: expected a whole number, got {_shown(value)}.")
+        elif not _is_number(value):
+            raise ConfigError(f"{path}: expected a number, got {_shown(value)}.")
+        elif not self.low <= value <= self.high:
+            raise ConfigError(
+                f"{path} must be between {self.low} and {self.high}, got {_shown(value)}."
+            )
+
+
+# ------------------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    name: str
+    output_activation: str
+    one_unit_per_class: bool  # else one output unit
+    losses: tuple[str, ...]  # the losses that fit, the default first
+    help: str
+    head_reason: str  # why the output layer is what it is; {positive} names the positive class
+
+    def output_units(self, n_classes: int) -> int:
+        return n_classes if self.one_unit_per_class else 1
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "regression",
+            "linear",
+            False,
+            ("mse", "mae", "huber"),
+            "predict a number",
+            "a regression predicts any number, so nothing squeezes it.",
+        ),
+        Task(
+            "binary",
+            "sigmoid",
+            False,
+            ("binary_crossentropy",),
+            "predict one of two classes",
+            "the probability of {positive}, between 0 and 1.",
+        ),
+        Task(
+            "multiclass",
+            "softmax",
+            True,
+            ("sparse_categorical_crossentropy", "categorical_crossentropy"),
+            "predict one of several classes",
+            "one probability per class, together summing to 1.",
+        ),
+    )
+}
+LOSSES_BY_TASK: dict[str, tuple[str, ...]] = {name: t.losses for name, t in TASKS.items()}
+
+
+# ------------------------------------------------------------------------------- activations
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    name: str
+    help: str
+    saturates: bool = False  # the gradient nearly vanishes at large inputs
+    can_die: bool = False  # a unit pushed below zero for every row stops learning
+    keras: str = ""  # the name Keras writes into a saved model's config, when not `name`
+    # The weights' initializer it needs, when not Keras' default glorot_uniform.
+    initializer: str = ""
+
+    @property
+    def keras_name(self) -> str:
+        return self.keras or self.name
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation(
+            "relu",
+            "0 below zero, the input above. Fast and the usual choice, but a unit pushed below "
+            "zero for every row can *die* and stop learning.",
+            can_die=True,
+        ),
+        Activation("leaky_relu", "keeps a small slope below zero, so no unit dies."),
+        Activation("elu", "a smooth curve below zero instead of 0, so no unit dies."),
+        Activation(
+            "selu",
+            "self-normalizing; keeps outputs near mean 0, variance 1 in deep stacks.",
+            initializer="lecun_normal",
+        ),
+        Activation("gelu", "a smooth relu-like curve from modern networks."),
+        Activation("swish", "a smooth relu-like curve from modern networks.", keras="silu"),
+        Activation(
+            "tanh",
+            "−1…1; saturates at large inputs, where the gradient nearly vanishes, so deep stacks "
+            "of it learn slowly.",
+            saturates=True,
+        ),
+        Activation(
+            "sigmoid",
+            "0…1; saturates at large inputs, where the gradient nearly vanishes, so deep stacks "
+            "of it learn slowly.",
+            saturates=True,
+        ),
+        Activation("linear", "no bend; linear layers stacked are still one linear map."),
+    )
+}
+
+
+# -------------------------------------------------------------------------------- optimizers
+
+
+@dataclass(frozen=True, slots=True)
+class Optimizer:
+    name: str
+    keras: str  # the class in keras.optimizers
+    help: str
+    momentum: bool = False  # takes a momentum
+    nesterov: bool = False  # takes Nesterov momentum
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    o.name: o
+    for o in (
+        Optimizer(
+            "sgd",
+            "SGD",
+            "plain stochastic gradient descent, the notes' starting point; momentum and "
+            "nesterov speed it up",
+            momentum=True,
+            nesterov=True,
+        ),
+        Optimizer("adam", "Adam", "adapts a step size per weight and works well untuned"),
+        Optimizer("adamw", "AdamW", "adam with weight decay"),
+        Optimizer(
+            "rmsprop",
+            "RMSprop",
+            "divides each step by a running size of the gradients",
+            momentum=True,
+        ),
+        Optimizer("adagrad", "Adagrad", "steps shrink for weights that were updated a lot"),
+        Optimizer("nadam", "Nadam", "adam with Nesterov momentum"),
+    )
+}
+
+
+# ------------------------------------------------------------------------------------ losses
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    name: str
+    keras: str  # the class in keras.losses
+    help: str
+    one_hot: bool = False  # takes one-hot targets rather than class indices
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(name for name, task in TASKS.items() if self.name in task.losses)
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in (
+        Loss("mse", "MeanSquaredError", "mean squared error: punishes large errors most"),
+        Loss("mae", "MeanAbsoluteError", "mean absolute error: robust to outliers"),
+        Loss("huber", "Huber", "squared for small errors, absolute for large ones"),
+        Loss("binary_crossentropy", "BinaryCrossentropy", "for two classes with a sigmoid output"),
+        Loss(
+            "categorical_crossentropy",
+            "CategoricalCrossentropy",
+            "for several classes, targets one-hot encoded",
+            one_hot=True,
+        ),
+        Loss(
+            "sparse_categorical_crossentropy",
+            "SparseCategoricalCrossentropy",
+            "for several classes, targets as class indices",
+        ),
+    )
+}
+
+
+# ----------------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A score: logged while training when it has a Keras metric for the task, else computed by
+    the evaluation."""
+
+    name: str
+    label: str
+    higher_is_better: bool
+    help: str
+    tasks: tuple[str, ...]
+    # The Keras metric class that logs it, by loss name or else by task ("" for none).
+    keras: tuple[tuple[str, str], ...] = ()
+
+    def keras_class(self, task: str, loss: str) -> str:
+        classes = dict(self.keras)
+        return classes.get(loss) or classes.get(task, "")
+
+
+_ALL = tuple(TASKS)
+_CLASSES = ("binary", "multiclass")
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("loss", "loss", False, "what the training minimizes", _ALL),
+        Metric(
+            "mae",
+            "mean absolute error",
+            False,
+            "the average distance from the truth, in the target's units",
+            ("regression",),
+            (("regression", "MeanAbsoluteError"),),
+        ),
+        Metric("mse", "mean squared error", False, "the average squared distance", ("regression",)),
+        Metric(
+            "rmse",
+            "root mean squared error",
+            False,
+            "the square root of the mean squared error, in the target's units",
+            ("regression",),
+            (("regression", "RootMeanSquaredError"),),
+        ),
+        Metric(
+            "r2",
+            "R²",
+            True,
+            "share of the target's variance explained; 1 is perfect",
+            ("regression",),
+        ),
+        Metric(
+            "accuracy",
+            "accuracy",
+            True,
+            "share of rows whose class is right",
+            _CLASSES,
+            (
+                ("binary", "BinaryAccuracy"),
+                ("multiclass", "SparseCategoricalAccuracy"),
+                ("categorical_crossentropy", "CategoricalAccuracy"),
+            ),
+        ),
+        Metric(
+            "balanced_accuracy",
+            "balanced accuracy",
+            True,
+            "the accuracy of each class, averaged: rare classes count as much as common ones",
+            _CLASSES,
+        ),
+        Metric(
+            "precision",
+            "precision",
+            True,
+            "of the rows called positive, the share that are",
+            _CLASSES,
+        ),
+        Metric("recall", "recall", True, "of the positive rows, the share found", _CLASSES),
+        Metric("f1", "F1", True, "the harmonic mean of precision and recall", _CLASSES),
+        Metric(
+            "auc",
+            "ROC AUC",
+            True,
+            "how well the scores rank positive rows above negative ones; 0.5 is chance",
+            ("binary",),
+            (("binary", "AUC"),),
+        ),
+        Metric(
+            "roc_auc",
+            "ROC AUC",
+            True,
+            "how well the scores rank positive rows above negative ones; 0.5 is chance",
+            _CLASSES,
+        ),
+        Metric(
+            "log_loss",
+            "log loss",
+            False,
+            "the crossentropy of the predicted probabilities",
+            _CLASSES,
+        ),
+    )
+}
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of a logged or reported score is better; "val_" prefixes and
+    names outside the table (losses) count as lower is better."""
+    metric = METRICS.get(name.removeprefix("val_"))
+    return metric is not None and metric.higher_is_better
+
+
+def trained_metrics(task: str, loss: str) -> tuple[tuple[str, str], ...]:
+    """(name, Keras class) of the metrics logged while training a `task` model with `loss`."""
+    return tuple(
+        (m.name, m.keras_class(task, loss))
+        for m in METRICS.values()
+        if task in m.tasks and m.keras_class(task, loss)
+    )
+
+
+def monitors(task: str) -> tuple[str, ...]:
+    """The validation scores early stopping may follow for `task` (any loss)."""
+    names = {"loss": None}
+    for loss in TASKS[task].losses:
+        names.update(dict.fromkeys(name for name, _ in trained_metrics(task, loss)))
+    return tuple(f"val_{name}" for name in names)
+
+
+# ----------------------------------------------------------------------------------- scalers
+
+
+@dataclass(frozen=True, slots=True)
+class Scaler:
+    name: str
+    sklearn: str  # the class in sklearn.preprocessing; "" for no scaling
+    label: str
+    help: str
+
+
+SCALERS: dict[str, Scaler] = {
+    s.name: s
+    for s in (
+        Scaler(
+            "standard",
+            "StandardScaler",
+            "standard",
+            "mean 0, standard deviation 1 (the usual choice)",
+        ),
+        Scaler("minmax", "MinMaxScaler", "min–max", "from 0 to 1"),
+        Scaler(
+            "robust",
+            "RobustScaler",
+            "robust",
+            "median 0 and interquartile range 1, for columns with outliers",
+        ),
+        Scaler("none", "", "none", "the numbers as they are"),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------- settings
+
+PENALTY = "A penalty on the size of this layer's weights, added to the loss: "
+_SETTINGS = (
+    # data
+    Setting(
+        "task",
+        "auto",
+        "what to predict; auto decides from the target column",
+        choices=("auto", *TASKS),
+    ),
+    Setting("scaling", "standard", "how numeric columns are scaled", choices=tuple(SCALERS)),
+    Setting(
+        "validation_fraction",
+        0.2,
+        "Held out during training to watch for overfitting and to stop early.",
+        0.05,
+        0.5,
+        0.05,
+    ),
+    Setting(
+        "test_fraction",
+        0.0,
+        "Held out until the end for an honest final score; 0 skips the test set.",
+        0.0,
+        0.5,
+        0.05,
+    ),
+    Setting(
+        "scale_target",
+        True,
+        "Regression only: train on a standardized target and undo it in the model's last layer.",
+    ),
+    # one hidden layer
+    Setting("units", 50, "Units of this hidden layer.", 1, 4096, 1),
+    Setting("activation", "relu", "How each unit bends its input.", choices=tuple(ACTIVATIONS)),
+    Setting(
+        "dropout",
+        0.0,
+        "Share of this layer's outputs switched off at random while training, so the network "
+        "cannot lean on any one unit; it fights overfitting.",
+        0.0,
+        0.9,
+        0.05,
+    ),
+    Setting("l1", 0.0, PENALTY + "it pushes unhelpful weights to exactly 0.", 0.0, 1.0, 1e-4),
+    Setting("l2", 0.0, PENALTY + "it keeps all weights small.", 0.0, 1.0, 1e-4),
+    Setting(
+        "batch_norm",
+        False,
+        "Normalize this layer's sums over each batch before the activation; it often steadies "
+        "and speeds up the training of deeper networks.",
+    ),
+    # the network
+    Setting("hidden_layers", 2, "Hidden layers of the network.", 0, 32, 1),
+    Setting(
+        "max_parameters",
+        5_000_000,
+        # With Adam's two slots and float32 that is ~80 MB of weights and optimizer state,
+        # which fits beside TensorFlow in a 1 GB host.
+        "The largest network this studio trains, in weights and biases.",
+        1,
+        5_000_000,
+    ),
+    # compile
+    Setting("optimizer", "adam", "How the weights are updated.", choices=tuple(OPTIMIZERS)),
+    Setting(
+        "learning_rate",
+        0.001,
+        "How big a step each update takes. Too small and learning crawls; too large and the "
+        "loss jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1.",
+        1e-7,
+        10.0,
+    ),
+    Setting(
+        "momentum",
+        0.0,
+        "Keeps part of the last step, to roll through small bumps.",
+        0.0,
+        0.999,
+        0.01,
+    ),
+    Setting("nesterov", False, "Looks ahead along the momentum before measuring the gradient."),
+    Setting("loss", "auto", "What the training minimizes.", choices=("auto", *LOSSES)),
+    # training
+    Setting("epochs", 100, "Passes over the training rows.", 1, 10_000, 1),
+    Setting(
+        "batch_size",
+        32,
+        "Rows per update. Smaller batches give noisier, more frequent steps.",
+        1,
+        65_536,
+        1,
+    ),
+    Setting(
+        "early_stopping",
+        True,
+        "Stop when the validation score has not improved for `patience` epochs.",
+    ),
+    Setting(
+        "monitor",
+        "val_loss",
+        "The validation score early stopping and 'best weights' follow.",
+        # The validation scores first; a training score ("loss", "mae") may be followed too.
+        choices=tuple(
+            dict.fromkeys(
+                name
+                for prefix in ("val_", "")
+                for task in TASKS
+                for name in (prefix + m.removeprefix("val_") for m in monitors(task))
+            )
+        ),
+    ),
+    Setting("patience", 10, "Epochs without improvement before early stopping.", 0, 10_000, 1),
+    Setting("min_delta", 0.0, "The least change that counts as an improvement.", 0.0, 1e12),
+    Setting(
+        "restore_best_weights",
+        True,
+        "At the end (or on Stop) go back to the epoch with the best validation score.",
+    ),
+    Setting(
+        "reduce_lr_on_plateau",
+        False,
+        "Lower the learning rate when the validation score stalls.",
+    ),
+    Setting(
+        "reduce_lr_factor", 0.5, "What the learning rate is multiplied by on a plateau.", 0.01, 0.99
+    ),
+    Setting(
+        "reduce_lr_patience",
+        5,
+        "Epochs without improvement before the rate is lowered.",
+        0,
+        10_000,
+        1,
+    ),
+    Setting(
+        "class_weight",
+        "none",
+        "Weigh rare classes up so the network cannot ignore them.",
+        choices=("none", "balanced"),
+    ),
+    Setting("seed", 42, "The same seed gives the same split, weights and scores.", 0, 2**31 - 1, 1),
+)
+SETTINGS: dict[str, Setting] = {s.name: s for s in _SETTINGS}

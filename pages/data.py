@@ -10,6 +10,7 @@ import streamlit as st
 from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.data.samples import SAMPLES, sample_csv
 from nncore.errors import NNCoreError
+from nncore.rules import SCALERS, SETTINGS
 from ui import DATA_WIDGETS, Keys, experiment_file, init_state, md, read_table, show_error
 
 if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
@@ -25,20 +26,11 @@ TASK_LABELS = {
     "binary": "binary: one of two classes",
     "multiclass": "multiclass: one of several classes",
 }
-SCALING_LABELS = {
-    "standard": "standard",
-    "minmax": "min–max",
-    "robust": "robust",
-    "none": "none",
-}
 SCALING_HELP = (
     "Scale your data before fitting: a network learns best when every input is on a similar "
     "scale, so a column in thousands does not drown one in fractions. The scaler learns its "
     "numbers from the training rows only and is saved with the model.  \n"
-    "**standard**: mean 0, standard deviation 1 (the usual choice).  \n"
-    "**min–max**: from 0 to 1.  \n"
-    "**robust**: median 0 and interquartile range 1, for columns with outliers.  \n"
-    "**none**: the numbers as they are."
+    + "  \n".join(f"**{s.label}**: {s.help}." for s in SCALERS.values())
 )
 ROLE_HELP = (
     "numeric: use the number; categorical: one input per value (one-hot); datetime: year, "
@@ -205,29 +197,29 @@ scaling = scale_col.radio(
     "Scaling of numeric columns",
     SCALINGS,
     key="scaling",
-    format_func=SCALING_LABELS.get,
+    format_func=lambda name: SCALERS[name].label,
     horizontal=True,
     help=SCALING_HELP,
 )
 seed("validation_fraction", spec.validation_fraction)
 validation = split_col.slider(
     "Validation rows",
-    0.05,
-    0.5,
-    step=0.05,
+    SETTINGS["validation_fraction"].low,
+    SETTINGS["validation_fraction"].high,
+    step=SETTINGS["validation_fraction"].step,
     format="percent",
     key="validation_fraction",
-    help="Held out during training to watch for overfitting and to stop early.",
+    help=SETTINGS["validation_fraction"].help,
 )
 seed("test_fraction", spec.test_fraction)
 test = split_col.slider(
     "Test rows",
-    0.0,
-    0.5,
-    step=0.05,
+    SETTINGS["test_fraction"].low,
+    SETTINGS["test_fraction"].high,
+    step=SETTINGS["test_fraction"].step,
     format="percent",
     key="test_fraction",
-    help="Held out until the end for an honest final score; 0 skips the test set.",
+    help=SETTINGS["test_fraction"].help,
 )
 
 try:

@@ -5,10 +5,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nncore import plots
-from nncore.config import ACTIVATIONS, LayerSpec, check_size, count_parameters, output_units
+from nncore import plots, rules
+from nncore.config import (
+    LayerSpec,
+    check_size,
+    count_parameters,
+    layer_parameters,
+    output_units,
+)
 from nncore.data.plan import ColumnPlan, estimate_width
 from nncore.errors import NNCoreError
+from nncore.rules import SETTINGS
 from ui import (
     LAYER_FIELDS,
     LAYER_WIDGET,
@@ -20,7 +27,7 @@ from ui import (
     show_error,
 )
 
-MAX_LAYERS = 32
+MAX_LAYERS = SETTINGS["hidden_layers"].high
 ERROR = "model_error"  # the NNCoreError of the last refused edit, shown once
 PRESETS = {
     "notes": ("Notes", (LayerSpec(50), LayerSpec(32)), "The notes' model: Dense 50 relu → 32 relu"),
@@ -28,26 +35,10 @@ PRESETS = {
     "wide": ("Wide", (LayerSpec(256), LayerSpec(128)), "Dense 256 relu → Dense 128 relu"),
     "deep": ("Deep", (LayerSpec(64),) * 5, "5 × Dense 64 relu"),
 }
-PENALTY = "A penalty on the size of this layer's weights, added to the loss: "
-HELP = {
-    "dropout": "Share of this layer's outputs switched off at random while training, so the "
-    "network cannot lean on any one unit; it fights overfitting.",
-    "batch_norm": "Normalize this layer's sums over each batch before the activation; it often "
-    "steadies and speeds up the training of deeper networks.",
-    "l1": PENALTY + "it pushes unhelpful weights to exactly 0.",
-    "l2": PENALTY + "it keeps all weights small.",
-    "activation": (
-        "How each unit bends its input; the bends let a network learn more than straight lines.  \n"
-        "**relu**: 0 below zero, the input above. Fast and the usual choice, but a unit pushed "
-        "below zero for every row can *die* and stop learning.  \n"
-        "**leaky_relu**, **elu**: keep a small slope below zero, so no unit dies.  \n"
-        "**selu**: self-normalizing; keeps outputs near mean 0, variance 1 in deep stacks.  \n"
-        "**gelu**, **swish**: smooth relu-like curves from modern networks.  \n"
-        "**tanh** (−1…1), **sigmoid** (0…1): saturate at large inputs, where the gradient nearly "
-        "vanishes, so deep stacks of them learn slowly.  \n"
-        "**linear**: no bend; linear layers stacked are still one linear map."
-    ),
-}
+ACTIVATION_HELP = (
+    "How each unit bends its input; the bends let a network learn more than straight lines.  \n"
+    + "  \n".join(f"**{a.name}**: {a.help}" for a in rules.ACTIVATIONS.values())
+)
 
 
 def set_layers(layers: tuple[LayerSpec, ...]) -> None:
@@ -107,12 +98,13 @@ def seed(i: int, layer: LayerSpec, overwrite: bool = False) -> None:
 
 def output_layer(plan: ColumnPlan) -> tuple[int, str, str]:
     """Units, activation and the reason for the output layer, which follows from the task."""
-    units = output_units(plan.task, len(plan.classes))
-    if plan.task == "regression":
-        return units, "linear", "a regression predicts any number, so nothing squeezes it."
-    if plan.task == "binary":
-        return units, "sigmoid", f"the probability of {plan.classes[1]}, between 0 and 1."
-    return units, "softmax", "one probability per class, together summing to 1."
+    task = rules.TASKS[plan.task]
+    positive = plan.classes[1] if len(plan.classes) > 1 else ""
+    return (
+        output_units(plan.task, len(plan.classes)),
+        task.output_activation,
+        task.head_reason.format(positive=positive),
+    )
 
 
 def layer_editor(i: int, layer: LayerSpec, count: int) -> None:
@@ -123,12 +115,26 @@ def layer_editor(i: int, layer: LayerSpec, count: int) -> None:
         units, activation, dropout, *buttons = st.columns(
             [3, 4, 4, 1, 1, 1], vertical_alignment="bottom"
         )
-        units.number_input(f"Layer {i + 1} units", 1, 4096, key=f"units_{i}", **edit)
-        activation.selectbox(
-            "Activation", ACTIVATIONS, key=f"activation_{i}", help=HELP["activation"], **edit
+        rule = SETTINGS["units"]
+        units.number_input(
+            f"Layer {i + 1} units", rule.low, rule.high, key=f"units_{i}", help=rule.help, **edit
         )
+        activation.selectbox(
+            "Activation",
+            list(rules.ACTIVATIONS),
+            key=f"activation_{i}",
+            help=ACTIVATION_HELP,
+            **edit,
+        )
+        rule = SETTINGS["dropout"]
         dropout.slider(
-            "Dropout", 0.0, 0.9, step=0.05, key=f"dropout_{i}", help=HELP["dropout"], **edit
+            "Dropout",
+            rule.low,
+            rule.high,
+            step=rule.step,
+            key=f"dropout_{i}",
+            help=rule.help,
+            **edit,
         )
         actions = (
             ("up", ":material/arrow_upward:", "Move up", i == 0, move_layer, (i, -1)),
@@ -140,17 +146,18 @@ def layer_editor(i: int, layer: LayerSpec, count: int) -> None:
                 "", icon=icon, key=f"{name}_{i}", help=tip, disabled=off, on_click=action, args=args
             )
         norm, penalties = st.columns([1, 2], vertical_alignment="center")
-        norm.checkbox("Batch norm", key=f"batch_norm_{i}", help=HELP["batch_norm"], **edit)
+        norm.checkbox("Batch norm", key=f"batch_norm_{i}", help=SETTINGS["batch_norm"].help, **edit)
         with penalties.expander("Regularization (L1, L2)", expanded=bool(layer.l1 or layer.l2)):
             for column, name in zip(st.columns(2), ("l1", "l2"), strict=True):
+                rule = SETTINGS[name]
                 column.number_input(
                     name.upper(),
-                    0.0,
-                    1.0,
-                    step=1e-4,
+                    rule.low,
+                    rule.high,
+                    step=rule.step,
                     format="%.4f",
                     key=f"{name}_{i}",
-                    help=HELP[name],
+                    help=rule.help,
                     **edit,
                 )
 
@@ -169,7 +176,7 @@ def summary_table(
         rows.append((f"hidden {i + 1}", layer.units, layer.activation, ", ".join(extras)))
     rows.append(("output", *head, ""))
     table = pd.DataFrame(rows, columns=["layer", "units", "activation", "extras"])
-    table["parameters"] = [0, *plots.layer_parameters(n_inputs, layers, head[0])]
+    table["parameters"] = [0, *layer_parameters(n_inputs, layers, head[0])]
     return table.set_index("layer")
 
 

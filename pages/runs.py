@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from nncore import plots
-from nncore.run.capacity import describe_layers
+from nncore.config import describe_layers
 from nncore.run.session import Run, in_flight
 from ui import init_state, md, restore, workbench
 

@@ -4,18 +4,11 @@ import time
 
 import streamlit as st
 
-from nncore import plots
-from nncore.config import (
-    LOSS_HELP,
-    LOSSES_BY_TASK,
-    OPTIMIZERS,
-    CompileSpec,
-    Experiment,
-    TrainSpec,
-    monitor_mode,
-)
+from nncore import plots, rules
+from nncore.config import CompileSpec, Experiment, TrainSpec, describe_layers, monitor_mode
 from nncore.errors import NNCoreError
 from nncore.learn.diagnostics import alerts, split_history
+from nncore.rules import SETTINGS
 from nncore.run.records import Progress
 from ui import (
     CHART_SECONDS,
@@ -32,14 +25,9 @@ from ui import (
 POLL_SECONDS = 1.0
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
-OPTIMIZER_HELP = (
-    "sgd: plain stochastic gradient descent, the notes' starting point; momentum and nesterov "
-    "speed it up. adam (the default) adapts a step size per weight and works well untuned; adamw "
-    "adds weight decay; rmsprop, adagrad and nadam are adam's relatives."
-)
-LR_HELP = (
-    "How big a step each update takes. Too small and learning crawls; too large and the loss "
-    "jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1."
+OPTIMIZER_HELP = " ".join(
+    f"{o.name}{' (the default)' if o.name == SETTINGS['optimizer'].default else ''}: {o.help}."
+    for o in rules.OPTIMIZERS.values()
 )
 INSIDE_HELP = (
     "Measured after each epoch (on very small data, after some: at most 5% of the training "
@@ -49,11 +37,6 @@ INSIDE_HELP = (
     "loss pulls on each layer's weights, measured on the same training rows every epoch; when "
     "the first layers' lines lie decades below the last ones, the gradients vanish."
 )
-METRICS_BY_TASK = {
-    "regression": ("loss", "mae", "rmse"),
-    "binary": ("loss", "accuracy", "auc"),
-    "multiclass": ("loss", "accuracy"),
-}
 
 init_state()
 st.title("Train")
@@ -68,12 +51,21 @@ experiment: Experiment = st.session_state[Keys.EXPERIMENT]
 task = plan.task
 
 
+def number(label: str, name: str, value: int, where=st, **options) -> int:
+    """A whole-number input whose range and help are the setting's rule."""
+    rule = SETTINGS[name]
+    return where.number_input(
+        label, rule.low, rule.high, value, key=name, help=rule.help, **options
+    )
+
+
 def compile_settings(saved: CompileSpec) -> CompileSpec:
     left, right = st.columns(2)
+    optimizers = list(rules.OPTIMIZERS)
     optimizer = left.selectbox(
         "Optimizer",
-        OPTIMIZERS,
-        index=OPTIMIZERS.index(saved.optimizer),
+        optimizers,
+        index=optimizers.index(saved.optimizer),
         key="optimizer",
         help=OPTIMIZER_HELP,
     )
@@ -83,41 +75,52 @@ def compile_settings(saved: CompileSpec) -> CompileSpec:
         rates,
         value=saved.learning_rate,
         key="learning_rate",
-        help=LR_HELP,
+        help=SETTINGS["learning_rate"].help,
         format_func=lambda v: f"{v:g}",
     )
     momentum, nesterov = 0.0, False
-    if optimizer in ("sgd", "rmsprop"):
-        momentum = left.slider("Momentum", 0.0, 0.99, saved.momentum, 0.01, key="momentum")
-    if optimizer == "sgd":
-        nesterov = right.checkbox("Nesterov momentum", saved.nesterov, key="nesterov")
-    losses = ("auto", *LOSSES_BY_TASK[task])
+    takes = rules.OPTIMIZERS[optimizer]
+    if takes.momentum:
+        rule = SETTINGS["momentum"]
+        momentum = left.slider(
+            "Momentum",
+            rule.low,
+            rule.high,
+            saved.momentum,
+            rule.step,
+            key="momentum",
+            help=rule.help,
+        )
+    if takes.nesterov:
+        nesterov = right.checkbox(
+            "Nesterov momentum", saved.nesterov, key="nesterov", help=SETTINGS["nesterov"].help
+        )
+    fitting = rules.TASKS[task].losses
+    losses = ("auto", *fitting)
     loss = left.selectbox(
         "Loss",
         losses,
         index=losses.index(saved.loss) if saved.loss in losses else 0,
         key="loss",
-        format_func=lambda name: f"auto ({LOSSES_BY_TASK[task][0]})" if name == "auto" else name,
+        format_func=lambda name: f"auto ({fitting[0]})" if name == "auto" else name,
         help="Only the losses that fit a "
         + task
         + " task are offered. "
-        + " ".join(f"{name}: {LOSS_HELP[name]}." for name in LOSSES_BY_TASK[task]),
+        + " ".join(f"{name}: {rules.LOSSES[name].help}." for name in fitting),
     )
     return CompileSpec(optimizer, learning_rate, momentum, nesterov, loss)
 
 
 def training_settings(saved: TrainSpec) -> TrainSpec:
     left, middle, right = st.columns(3)
-    epochs = left.number_input(
-        "Epochs", 1, 10_000, saved.epochs, key="epochs", help="Passes over the training rows."
-    )
+    epochs = number("Epochs", "epochs", saved.epochs, left)
     sizes = sorted({*BATCH_SIZES, saved.batch_size})
     batch_size = middle.select_slider(
         "Batch size",
         sizes,
         value=saved.batch_size,
         key="batch_size",
-        help="Rows per update. Smaller batches give noisier, more frequent steps.",
+        help=SETTINGS["batch_size"].help,
     )
     class_weight = saved.class_weight
     if task != "regression":
@@ -125,37 +128,36 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
             "Balance class weights",
             saved.class_weight == "balanced",
             key="class_weight",
-            help="Weigh rare classes up so the network cannot ignore them.",
+            help=SETTINGS["class_weight"].help,
         )
         class_weight = "balanced" if balanced else "none"
     early = left.checkbox(
         "Early stopping",
         saved.early_stopping,
         key="early_stopping",
-        help="Stop when the validation score has not improved for `patience` epochs.",
+        help=SETTINGS["early_stopping"].help,
     )
-    monitors = [f"val_{m}" for m in METRICS_BY_TASK[task]]
+    monitors = list(rules.monitors(task))
     monitor = middle.selectbox(
         "Watch",
         monitors,
         index=monitors.index(saved.monitor) if saved.monitor in monitors else 0,
         key="monitor",
-        help="The validation score early stopping and 'best weights' follow.",
+        help=SETTINGS["monitor"].help,
     )
-    patience = right.number_input(
-        "Patience (epochs)", 0, 10_000, saved.patience, key="patience", disabled=not early
-    )
+    patience = number("Patience (epochs)", "patience", saved.patience, right, disabled=not early)
     restore = left.checkbox(
         "Keep the best weights",
         saved.restore_best_weights,
         key="restore_best_weights",
-        help="At the end (or on Stop) go back to the epoch with the best validation score.",
+        help=SETTINGS["restore_best_weights"].help,
     )
     reduce_lr = middle.checkbox(
         "Lower the learning rate on plateaus",
         saved.reduce_lr_on_plateau,
         key="reduce_lr",
-        help="Halve the learning rate when the validation score stalls for 5 epochs.",
+        help=f"{SETTINGS['reduce_lr_on_plateau'].help} Here: times {saved.reduce_lr_factor:g} "
+        f"after {saved.reduce_lr_patience} epochs without improvement.",
     )
     return TrainSpec(
         epochs=int(epochs),
@@ -188,14 +190,7 @@ with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
     except NNCoreError as exc:
         show_error(exc)
         train_spec = experiment.training
-    seed = st.number_input(
-        "Seed",
-        0,
-        2**31 - 1,
-        experiment.seed,
-        key="seed",
-        help="The same seed gives the same split, weights and scores.",
-    )
+    seed = number("Seed", "seed", experiment.seed)
 
 experiment = experiment.replace(
     compile=compile_spec,
@@ -203,8 +198,10 @@ experiment = experiment.replace(
     seed=int(seed),
 )
 st.session_state[Keys.EXPERIMENT] = experiment
-layers = " → ".join(f"{s.units} {s.activation}" for s in experiment.layers) or "no hidden layer"
-st.caption(f"Network: {plan.task} on {len(plan.features)} columns; hidden layers: {layers}.")
+st.caption(
+    f"Network: {plan.task} on {len(plan.features)} columns; "
+    f"hidden layers: {describe_layers(experiment.layers)}."
+)
 
 
 # A plain button, not a callback: this run of the script already holds every widget's latest

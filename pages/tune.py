@@ -5,9 +5,8 @@ import dataclasses
 import streamlit as st
 
 from nncore import plots
-from nncore.config import OPTIMIZERS, Experiment
+from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
-from nncore.run.capacity import describe_layers
 from nncore.run.range_test import RULE, RangeTestSpec
 from nncore.run.rates import MAX_TRIALS, learning_rates
 from nncore.run.session import Run, best_run, in_flight

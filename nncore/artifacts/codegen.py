@@ -19,24 +19,11 @@ import re
 import textwrap
 from typing import Any
 
-from nncore.config import Experiment, LayerSpec, monitor_mode
+from nncore import rules
+from nncore.config import Experiment, LayerSpec, monitor_mode, output_units
 from nncore.data.schema import MISSING_CATEGORY, Schema
 
 LINE_LENGTH = 100
-SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
-OPTIMIZERS = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "nadam": "Nadam",
-}
-METRICS = {
-    "regression": '["mae", keras.metrics.RootMeanSquaredError(name="rmse")]',
-    "binary": '["accuracy", keras.metrics.AUC(name="auc")]',
-    "multiclass": '["accuracy"]',
-}
 
 
 def script_name(schema: Schema) -> str:
@@ -99,7 +86,7 @@ def _imports(experiment: Experiment, schema: Schema) -> str:
     if schema.categorical:
         preprocessing.append("OneHotEncoder")
     if scaling != "none" and schema.numeric:
-        preprocessing.append(SCALERS[scaling])
+        preprocessing.append(rules.SCALERS[scaling].sklearn)
     lines = [
         "import sys",
         "",
@@ -245,7 +232,7 @@ def _scale(experiment: Experiment, schema: Schema, numbers: bool, categorical: l
     if numbers:
         steps = ['("impute", SimpleImputer(strategy="median", keep_empty_features=True))']
         if schema.scaling != "none":
-            steps.append(f'("scale", {SCALERS[schema.scaling]}())')
+            steps.append(f'("scale", {rules.SCALERS[schema.scaling].sklearn}())')
         numeric_columns = "NUMERIC"
         if any(c.role == "datetime" for c in schema.columns):
             numeric_columns = (
@@ -300,10 +287,9 @@ y_scale = y_scale if y_scale > 0 else 1.0
         else:
             target = "\ny_center, y_scale = 0.0, 1.0\n"
         target += 'y = ((y - y_center) / y_scale).astype("float32")\n'
-    if schema.target.task == "multiclass" and experiment.compile.resolved_loss("multiclass") == (
-        "categorical_crossentropy"
-    ):
-        target += "\n# categorical_crossentropy takes one-hot targets.\n"
+    loss = experiment.compile.resolved_loss(schema.target.task)
+    if rules.LOSSES[loss].one_hot:
+        target += f"\n# {loss} takes one-hot targets.\n"
         target += 'y = np.eye(len(CLASSES), dtype="float32")[y]\n'
     text = f"""
 {_comment(scale_comment)}
@@ -320,8 +306,12 @@ x_val = preprocess.transform(x.iloc[val_rows]).astype("float32")
 
 def _specify(experiment: Experiment, schema: Schema, loss: str) -> str:
     task = schema.target.task
-    n_out = len(schema.target.classes) if task == "multiclass" else 1
-    head = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}[task]
+    n_out = output_units(task, len(schema.target.classes))
+    head = rules.TASKS[task].output_activation
+    metrics = "".join(
+        f'        keras.metrics.{keras_class}(name="{name}"),\n'
+        for name, keras_class in rules.trained_metrics(task, loss)
+    )
     layers = ["        keras.Input(shape=(x_train.shape[1],)),"]
     for spec in experiment.layers:
         layers.extend(_layer_lines(spec))
@@ -341,15 +331,16 @@ model.summary()
 model.compile(
     optimizer={optimizer},
     loss="{loss}",
-    metrics={METRICS[task]},
+    metrics=[
+{metrics}    ],
 )
 """
 
 
 def _layer_lines(spec: LayerSpec) -> list[str]:
     options = []
-    if spec.activation == "selu":
-        options.append('kernel_initializer="lecun_normal"')
+    if initializer := rules.ACTIVATIONS[spec.activation].initializer:
+        options.append(f'kernel_initializer="{initializer}"')
     regularizer = _regularizer(spec)
     if regularizer:
         options.append(f"kernel_regularizer={regularizer}")
@@ -381,11 +372,12 @@ def _regularizer(spec: LayerSpec) -> str:
 def _optimizer(experiment: Experiment) -> str:
     spec = experiment.compile
     args = [f"learning_rate={spec.learning_rate!r}"]
-    if spec.optimizer in ("sgd", "rmsprop") and spec.momentum:
+    optimizer = rules.OPTIMIZERS[spec.optimizer]
+    if optimizer.momentum and spec.momentum:
         args.append(f"momentum={spec.momentum!r}")
-    if spec.optimizer == "sgd" and spec.nesterov:
+    if optimizer.nesterov and spec.nesterov:
         args.append("nesterov=True")
-    return f"keras.optimizers.{OPTIMIZERS[spec.optimizer]}({', '.join(args)})"
+    return f"keras.optimizers.{optimizer.keras}({', '.join(args)})"
 
 
 def _fit(experiment: Experiment, schema: Schema) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from nncore.config import output_units
 from nncore.data.schema import MISSING_CATEGORY, Schema, feature_frame
 from nncore.errors import DataError, ModelFileError
 
@@ -180,7 +181,7 @@ def check_fits(model: keras.Model, schema: Schema) -> None:
         )
     width = model.outputs[0].shape[-1]
     task = schema.target.task
-    expected_width = len(schema.target.classes) if task == "multiclass" else 1
+    expected_width = output_units(task, len(schema.target.classes))
     if width != expected_width:
         raise ModelFileError(
             f"The model gives {width} output(s) but a {task} task with this schema needs "

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import preprocessing
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 
+from nncore import rules
 from nncore.config import DataSpec
 from nncore.data.dates import datetime_parts
 from nncore.data.plan import ColumnPlan
@@ -34,12 +36,6 @@ from nncore.data.schema import (
 )
 from nncore.data.split import Split, split_rows
 from nncore.errors import DataError
-
-_SCALERS = {
-    "standard": StandardScaler,
-    "minmax": MinMaxScaler,
-    "robust": RobustScaler,
-}
 
 
 @dataclass(slots=True)
@@ -145,7 +141,7 @@ def _refuse_huge_numbers(frame: pd.DataFrame, columns: list[str]) -> None:
 def _make_transformer(numeric: list[str], categorical: list[str], scaling: str):
     steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     if scaling != "none":
-        steps.append(("scale", _SCALERS[scaling]()))
+        steps.append(("scale", getattr(preprocessing, rules.SCALERS[scaling].sklearn)()))
     parts = []
     if numeric:
         parts.append(("numeric", Pipeline(steps), numeric))

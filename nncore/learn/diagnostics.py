@@ -43,6 +43,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nncore import rules
+
 # Thresholds of the alerts, and why.
 #
 # Dead units: at initialization a relu unit is active on about half of the rows. Measured on
@@ -71,7 +73,8 @@ SATURATION_ROWS = 0.99  # of the validation rows
 GRADIENT_ROWS = 512
 PROBE_BATCH = 4096
 
-SATURATING = ("sigmoid", "tanh")
+SATURATING = tuple(a.name for a in rules.ACTIVATIONS.values() if a.saturates)
+DYING = tuple(a.name for a in rules.ACTIVATIONS.values() if a.can_die)
 OUTPUT = "output layer"
 # The derivative each activation has at its output, divided by the derivative's maximum.
 _RELATIVE_DERIVATIVE = {
@@ -257,7 +260,7 @@ class Probe:
         )
         self._x_val = x_val if int(x_val.shape[0]) else self._batch[0]
         self._watched = [
-            layer for layer in self.hidden if layer.activation in ("relu", *SATURATING)
+            layer for layer in self.hidden if layer.activation in (*DYING, *SATURATING)
         ]
         outputs = [layer.unit_output.output for layer in self._watched]
         self._units = keras.Model(model.input, outputs) if outputs else None
@@ -306,7 +309,7 @@ class Probe:
             dead = saturated = None
             if layer in self._watched:
                 count = next(watched).numpy()
-                if layer.activation == "relu":
+                if layer.activation in DYING:
                     dead = float(np.mean(count == 0))
                 else:
                     saturated = float(np.mean(count <= (1 - SATURATION_ROWS) * rows))
@@ -346,7 +349,7 @@ class Probe:
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         live = []
         for layer, out in zip(self._watched, outputs, strict=True):
-            if layer.activation == "relu":
+            if layer.activation in DYING:
                 alive = tf.not_equal(out, 0)
             else:
                 alive = _RELATIVE_DERIVATIVE[layer.activation](out) >= SATURATION_DERIVATIVE

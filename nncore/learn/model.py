@@ -11,10 +11,9 @@ from collections.abc import Sequence
 
 import keras
 
+from nncore import rules
 from nncore.config import CompileSpec, LayerSpec, output_units
 from nncore.errors import DataError
-
-OUTPUT_ACTIVATION = {"regression": "linear", "binary": "sigmoid", "multiclass": "softmax"}
 
 
 def build_model(
@@ -35,14 +34,14 @@ def build_model(
     for i, spec in enumerate(layers, start=1):
         x = hidden_block(x, spec, i)
     outputs = keras.layers.Dense(
-        output_units(task, n_classes), activation=OUTPUT_ACTIVATION[task], name="output"
+        output_units(task, n_classes), activation=rules.TASKS[task].output_activation, name="output"
     )(x)
     return keras.Model(inputs, outputs, name="network")
 
 
 def hidden_block(x, spec: LayerSpec, index: int):
     regularizer = keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2) if spec.l1 or spec.l2 else None
-    initializer = "lecun_normal" if spec.activation == "selu" else "glorot_uniform"
+    initializer = rules.ACTIVATIONS[spec.activation].initializer or "glorot_uniform"
     if spec.batch_norm:
         # Normalize the pre-activations, the arrangement the batch-norm paper recommends.
         x = keras.layers.Dense(
@@ -68,47 +67,24 @@ def hidden_block(x, spec: LayerSpec, index: int):
 
 
 def make_optimizer(spec: CompileSpec) -> keras.optimizers.Optimizer:
-    lr = spec.learning_rate
-    match spec.optimizer:
-        case "sgd":
-            return keras.optimizers.SGD(lr, momentum=spec.momentum, nesterov=spec.nesterov)
-        case "adam":
-            return keras.optimizers.Adam(lr)
-        case "adamw":
-            return keras.optimizers.AdamW(lr)
-        case "rmsprop":
-            return keras.optimizers.RMSprop(lr, momentum=spec.momentum)
-        case "adagrad":
-            return keras.optimizers.Adagrad(lr)
-        case "nadam":
-            return keras.optimizers.Nadam(lr)
-    raise ValueError(f"unknown optimizer {spec.optimizer!r}")  # pragma: no cover
+    row = rules.OPTIMIZERS[spec.optimizer]
+    options = {"momentum": spec.momentum} if row.momentum else {}
+    if row.nesterov:
+        options["nesterov"] = spec.nesterov
+    return getattr(keras.optimizers, row.keras)(spec.learning_rate, **options)
 
 
 def make_loss(name: str) -> keras.losses.Loss:
     # Loss objects rather than strings: a model saved as .h5 with a string loss fails to load
     # compiled ("Could not deserialize 'keras.metrics.mse'").
-    return {
-        "mse": keras.losses.MeanSquaredError,
-        "mae": keras.losses.MeanAbsoluteError,
-        "huber": keras.losses.Huber,
-        "binary_crossentropy": keras.losses.BinaryCrossentropy,
-        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    }[name]()
+    return getattr(keras.losses, rules.LOSSES[name].keras)()
 
 
 def make_metrics(task: str, loss: str) -> list[keras.metrics.Metric]:
-    if task == "regression":
-        return [
-            keras.metrics.MeanAbsoluteError(name="mae"),
-            keras.metrics.RootMeanSquaredError(name="rmse"),
-        ]
-    if task == "binary":
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
-    if loss == "categorical_crossentropy":
-        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return [
+        getattr(keras.metrics, keras_class)(name=name)
+        for name, keras_class in rules.trained_metrics(task, loss)
+    ]
 
 
 def compile_model(model: keras.Model, spec: CompileSpec, task: str) -> str:

@@ -9,7 +9,6 @@ numpy, so a first visit to the studio imports it cheaply.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nncore.config import Experiment, LayerSpec, monitor_mode
@@ -111,8 +110,3 @@ class CapacitySearch:
         if len(layers) < self.max_layers:
             return (*layers, layers[-1]), "deeper"
         return None, ""
-
-
-def describe_layers(layers: Sequence[LayerSpec]) -> str:
-    """`16 relu → 16 relu`, or "no hidden layer"."""
-    return " → ".join(f"{s.units} {s.activation}" for s in layers) or "no hidden layer"

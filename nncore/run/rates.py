@@ -15,8 +15,9 @@ import numpy as np
 
 from nncore.config import CompileSpec, Experiment, OptimizerName, monitor_mode
 from nncore.errors import ConfigError, JobError
+from nncore.rules import SETTINGS
 
-MIN_RATE, MAX_RATE = 1e-7, 10.0  # the range CompileSpec accepts
+MIN_RATE, MAX_RATE = SETTINGS["learning_rate"].low, SETTINGS["learning_rate"].high
 MAX_TRIALS = 12
 
 

@@ -25,9 +25,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nncore.config import Experiment
+from nncore.config import Experiment, describe_layers
 from nncore.errors import NNCoreError
-from nncore.run.capacity import CapacitySearch, describe_layers
+from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import Job, JobRunner
 
 if TYPE_CHECKING:

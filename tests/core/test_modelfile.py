@@ -29,10 +29,12 @@ import numpy as np
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
+from nncore import rules
 from nncore.artifacts.modelfile import (
     CLASSES,
     LAYERS,
     MAX_PARAMETERS,
+    METRIC_CLASSES,
     validate_in_subprocess,
     validate_model_file,
 )
@@ -649,7 +651,7 @@ def test_a_model_named_for_the_other_format_loads_by_its_bytes(exports, tmp_path
     np.testing.assert_allclose(got, result.output_val, rtol=0, atol=1e-6)
 
 
-def test_the_allow_list_covers_every_setting_keras_writes_for_these_layers():
+def test_the_allow_list_covers_every_setting_keras_writes_for_these_layers_and_rows():
     """When Keras adds a setting to one of our layers, this fails before users' files do."""
     inputs = keras.Input(shape=(1,), name="x", dtype="string")
     samples = {
@@ -666,9 +668,15 @@ def test_the_allow_list_covers_every_setting_keras_writes_for_these_layers():
     assert set(samples) == set(LAYERS)
     for class_name, sample in samples.items():
         assert set(sample.get_config()) == set(CLASSES[class_name].config), class_name
-    for optimizer in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam"):
-        config = getattr(keras.optimizers, optimizer)().get_config()
-        assert set(config) == set(CLASSES[optimizer].config), optimizer
+    for row in rules.OPTIMIZERS.values():
+        config = getattr(keras.optimizers, row.keras)().get_config()
+        assert set(config) == set(CLASSES[row.keras].config), row.name
+    for row in rules.LOSSES.values():
+        config = getattr(keras.losses, row.keras)().get_config()
+        assert set(config) == set(CLASSES[row.keras].config), row.name
+    for name, keras_class in {c for row in rules.METRICS.values() for c in row.keras}:
+        config = getattr(keras.metrics, keras_class)().get_config()
+        assert set(config) == set(METRIC_CLASSES[keras_class].config), name
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5"])

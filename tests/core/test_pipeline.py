@@ -8,12 +8,13 @@ import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
 from nncore.artifacts.runfiles import RUN_FILES
-from nncore.config import LOSSES_BY_TASK, CompileSpec, DataSpec, Experiment, TrainSpec
+from nncore.config import CompileSpec, DataSpec, Experiment, TrainSpec
 from nncore.data.plan import plan_columns
 from nncore.data.prepare import prepare
 from nncore.data.split import split_rows
 from nncore.errors import ConfigError, DataError
 from nncore.learn.model import build_model
+from nncore.rules import LOSSES_BY_TASK
 from nncore.run.pipeline import run_experiment
 from nncore.run.records import TrainingSummary
 
