@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from nncore import safejson
 from nncore.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -290,13 +291,8 @@ class Experiment:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Experiment:
-        try:
-            raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"The experiment file is not valid JSON ({exc}). Save it again from the studio "
-                "or fix the JSON by hand."
-            ) from None
+        advice = "Save it again from the studio or fix the JSON by hand."
+        raw = safejson.loads(text, what="The experiment file", advice=advice, error=ConfigError)
         return cls.from_dict(raw)
 
 

@@ -255,13 +255,7 @@ def import_model() -> None:
         return
     try:
         info = validate_in_subprocess(model.getvalue())
-        try:
-            schema = Schema.from_dict(json.loads(schema_file.getvalue()))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise ModelFileError(
-                f"{schema_file.name} is not a schema.json ({exc}). Upload the schema.json saved "
-                "with the model."
-            ) from None
+        schema = Schema.from_json(schema_file.getvalue(), schema_file.name)
         if set(info.input_names) != set(schema.input_names):
             raise ModelFileError(
                 f"{model.name} and {schema_file.name} do not belong together: the model's inputs "
