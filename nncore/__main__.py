@@ -168,6 +168,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from nncore.artifacts import sheets
     from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
     from nncore.data.csvio import read_csv
 
@@ -185,7 +186,7 @@ def _predict(args: argparse.Namespace) -> int:
     check_fits(model, schema)
     table = predict(model, frame, schema)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    sheets.to_csv(table, args.out)
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
 

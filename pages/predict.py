@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nncore.artifacts import codegen
+from nncore.artifacts import codegen, sheets
 from nncore.artifacts.modelfile import validate_in_subprocess
 from nncore.artifacts.predict import load_schema, model_inputs
 from nncore.data.csvio import read_csv
@@ -417,12 +417,16 @@ if (shown := state["shown"]) is not None:
     st.dataframe(table, height=300)
     st.download_button(
         "Download the predictions (.csv)",
-        table.to_csv(index=False).encode("utf-8"),
+        sheets.to_csv(table).encode("utf-8"),
         file_name=f"{Path(shown['source']).stem}-predictions.csv",
         mime="text/csv",
         key="download_predictions",
         on_click="ignore",
         icon=":material/download:",
+    )
+    st.caption(
+        "In the file, cells and column names that start with =, +, -, @, a tab or a carriage "
+        "return are prefixed with ' so spreadsheet programs do not run them as formulas."
     )
 
 # --------------------------------------------------------------------------------- one row
