@@ -968,7 +968,7 @@ def compare_curves(
 ) -> go.Figure:
     """One validation curve of `metric` per run (the training curve for a run without
     validation), overlaid; run `best` drawn bold with a star at its best epoch."""
-    label = metric_label(metric)
+    label = _user_text(metric_label(metric))  # the monitored value is free text
     fig = go.Figure()
     _layout(
         fig,
@@ -1073,7 +1073,7 @@ def capacity_steps(
     labels: Sequence[str], scores: Sequence[float | None], accepted: Sequence[bool], metric: str
 ) -> go.Figure:
     """The validation score of each step of a capacity search; kept steps in colour."""
-    label = metric_label(metric.removeprefix("val_"))
+    label = _user_text(metric_label(metric.removeprefix("val_")))  # free text, as above
     values = [_number(s) for s in scores]
     fig = go.Figure(
         go.Bar(

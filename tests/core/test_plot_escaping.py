@@ -16,11 +16,12 @@ ESCAPED = '&lt;a href="https://evil.invalid/"&gt;click&lt;/a&gt;'
 
 
 def strings(value) -> list[str]:
-    """Every text in a figure's JSON: values, labels, templates, titles."""
+    """Every text in a figure's JSON: values, labels, templates, titles; not `uirevision`, a
+    key Plotly compares to keep the user's zoom and never shows."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
+        return [s for key, item in value.items() if key != "uirevision" for s in strings(item)]
     if isinstance(value, list):
         return [s for item in value for s in strings(item)]
     return []
@@ -64,6 +65,9 @@ def figures():
         "compare-runs": plots.compare_curves({LINK: history, "run 2": history}, best=LINK),
         "capacity-steps": plots.capacity_steps([LINK, "64"], [0.5, 0.4], [True, False], "val_loss"),
         "architecture": plots.architecture(4, (LayerSpec(8),), "binary", 1, input_label=LINK),
+        # The monitored value of an experiment file is free text after "val_".
+        "compare-monitor": plots.compare_curves({"run 1": history}, LINK),
+        "capacity-monitor": plots.capacity_steps(["64"], [0.5], [True], f"val_{LINK}"),
     }
 
 
