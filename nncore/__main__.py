@@ -170,7 +170,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from nncore.artifacts import runfiles
+    from nncore.artifacts import runfiles, sheets
     from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
 
     schema_path = args.schema or args.model.with_name(runfiles.SCHEMA)
@@ -187,7 +187,7 @@ def _predict(args: argparse.Namespace) -> int:
     check_fits(model, schema)
     table = predict(model, frame, schema)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    sheets.to_csv(table, args.out)
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
 

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from nncore import rules
+from nncore import rules, safejson
 from nncore.errors import ConfigError
 from nncore.rules import SETTINGS
+from nncore.safejson import quote
 
 SCHEMA_VERSION = 1
 
@@ -83,7 +84,7 @@ class DataSpec:
     def __post_init__(self) -> None:
         where = "data"
         if not isinstance(self.target, str):
-            _fail(where, f"target must be a column name, got {self.target!r}.")
+            _fail(where, f"target must be a column name, got {quote(self.target)}.")
         _check_all(self, where)
         if self.validation_fraction + self.test_fraction > 0.7:
             _fail(
@@ -94,13 +95,16 @@ class DataSpec:
         seen = set()
         for pair in self.roles:
             if len(pair) != 2:
-                _fail(where, f"each role override is [column, role], got {list(pair)!r}.")
+                _fail(where, f"each role override is [column, role], got {quote(list(pair))}.")
             column, role = pair
             if column in seen:
-                _fail(where, f"column {column!r} has two role overrides; keep one.")
+                _fail(where, f"column {quote(column)} has two role overrides; keep one.")
             seen.add(column)
             if role not in ROLES:
-                _fail(where, f"role {role!r} for {column!r} is not one of {', '.join(ROLES)}.")
+                _fail(
+                    where,
+                    f"role {quote(role)} for {quote(column)} is not one of {', '.join(ROLES)}.",
+                )
 
     def role_overrides(self) -> dict[str, str]:
         return dict(self.roles)
@@ -152,7 +156,7 @@ class CompileSpec:
         if self.loss not in fitting:
             _fail(
                 "compile",
-                f"the loss {self.loss!r} does not fit a {task} task: "
+                f"the loss {quote(self.loss)} does not fit a {task} task: "
                 f"{_loss_mismatch_reason(self.loss, task)} Use one of: {', '.join(fitting)}.",
             )
         return self.loss
@@ -217,12 +221,13 @@ class Experiment:
         ):
             if not isinstance(getattr(self, name), kind):
                 _fail(
-                    "experiment", f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}."
+                    "experiment",
+                    f"{name} must be a {kind.__name__}, got {quote(getattr(self, name))}.",
                 )
         if not isinstance(self.layers, tuple) or not all(
             isinstance(x, LayerSpec) for x in self.layers
         ):
-            _fail("experiment", f"layers must be a tuple of LayerSpec, got {self.layers!r}.")
+            _fail("experiment", f"layers must be a tuple of LayerSpec, got {quote(self.layers)}.")
         SETTINGS["hidden_layers"].check(len(self.layers), "experiment")
         _check_version(self.schema_version)
 
@@ -258,7 +263,7 @@ class Experiment:
         if self.data.target and self.data.target not in have:
             _fail(
                 "data",
-                f"the target column {self.data.target!r} is not in this data, whose columns "
+                f"the target column {quote(self.data.target)} is not in this data, whose columns "
                 f"are {_names(columns)}. Load the file the experiment was made for, or choose "
                 "the target again.",
             )
@@ -273,13 +278,8 @@ class Experiment:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Experiment:
-        try:
-            raw = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"The experiment file is not valid JSON ({exc}). Save it again from the studio "
-                "or fix the JSON by hand."
-            ) from None
+        advice = "Save it again from the studio or fix the JSON by hand."
+        raw = safejson.loads(text, what="The experiment file", advice=advice, error=ConfigError)
         return cls.from_dict(raw)
 
 
@@ -295,13 +295,13 @@ def _check_version(version: Any) -> None:
         )
     _fail(
         "experiment",
-        f"schema_version must be {SCHEMA_VERSION} (the only version so far), got {version!r}. "
+        f"schema_version must be {SCHEMA_VERSION} (the only version so far), got {quote(version)}. "
         "Save the experiment again from the studio.",
     )
 
 
 def _names(names: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(map(repr, list(names)[:limit]))
+    shown = ", ".join(map(quote, list(names)[:limit]))
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
@@ -323,7 +323,7 @@ def _from_plain(cls: type, raw: Any, where: str) -> Any:
     if unknown:
         _fail(
             where,
-            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"unknown field{'s' if len(unknown) > 1 else ''} {_names(unknown, limit=3)}; "
             f"known fields are {', '.join(sorted(known))}.",
         )
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in raw.items()}
@@ -341,7 +341,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
-            _fail(where, f"{value!r} is not one of {', '.join(map(repr, choices))}.")
+            _fail(where, f"{quote(value)} is not one of {', '.join(map(repr, choices))}.")
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -358,19 +358,19 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            _fail(where, f"expected true or false, got {value!r}.")
+            _fail(where, f"expected true or false, got {quote(value)}.")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(where, f"expected a whole number, got {value!r}.")
+            _fail(where, f"expected a whole number, got {quote(value)}.")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            _fail(where, f"expected a number, got {value!r}.")
+            _fail(where, f"expected a number, got {quote(value)}.")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            _fail(where, f"expected text, got {value!r}.")
+            _fail(where, f"expected text, got {quote(value)}.")
         return value
     return value  # pragma: no cover - every field type is handled above
 
@@ -384,12 +384,12 @@ def parse_layers(text: str) -> tuple[LayerSpec, ...]:
             units = int(units_text)
         except ValueError:
             raise ConfigError(
-                f"layers: {part!r} should look like 50:relu (units, then an activation)."
+                f"layers: {quote(part)} should look like 50:relu (units, then an activation)."
             ) from None
         activation = activation.strip() or "relu"
         if activation not in ACTIVATIONS:
             raise ConfigError(
-                f"layers: activation {activation!r} in {part!r} is not one of "
+                f"layers: activation {quote(activation)} in {quote(part)} is not one of "
                 f"{', '.join(ACTIVATIONS)}."
             )
         layers.append(LayerSpec(units=units, activation=activation))

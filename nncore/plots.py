@@ -8,6 +8,7 @@ and hover text that name what is shown).
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
@@ -49,6 +50,13 @@ def metric_label(name: str) -> str:
 
 def _lower_is_better(name: str) -> bool:
     return not rules.higher_is_better(name)
+
+
+def _user_text(value: object) -> str:
+    """A name from the user's data or runs (a column, a class, the target, a run) as a figure
+    may show it: Plotly renders a subset of HTML in titles, labels, legends and hover text,
+    links included, so its markup is escaped and shows as typed."""
+    return html.escape(str(value), quote=False)
 
 
 def _layout(fig: go.Figure, title: str, **extra) -> go.Figure:
@@ -195,7 +203,7 @@ def architecture(
     params = layer_parameters(n_inputs, layers, n_outputs)
     total = sum(params)
 
-    blocks = [(input_label, n_inputs, "", None, None)]
+    blocks = [(_user_text(input_label), n_inputs, "", None, None)]
     for i, spec in enumerate(layers):
         blocks.append((f"hidden {i + 1}", spec.units, spec.activation, spec, params[i]))
     blocks.append(("output", n_outputs, rules.TASKS[task].output_activation, None, params[-1]))
@@ -337,7 +345,7 @@ def confusion_matrix(
     colours follow those shares; the counts stay in the cells and the hover text.
     """
     counts = np.asarray(matrix, dtype=int)
-    labels = [str(label) for label in labels]
+    labels = [_user_text(label) for label in labels]
     if counts.shape != (len(labels), len(labels)):
         raise ValueError(
             f"A confusion matrix for {len(labels)} classes must be {len(labels)}x{len(labels)}, "
@@ -529,12 +537,12 @@ def _one_vs_rest(y: np.ndarray, p: np.ndarray, classes: Sequence):
     for k in ks:
         positive = y == k
         if positive.any() and not positive.all():
-            yield CLASS_COLORS[k % len(CLASS_COLORS)], str(classes[k]), positive, p[:, k]
+            yield CLASS_COLORS[k % len(CLASS_COLORS)], _user_text(classes[k]), positive, p[:, k]
 
 
 def _note_skipped(fig: go.Figure, y: np.ndarray, classes: Sequence) -> None:
     ks = [1] if len(classes) == 2 else range(len(classes))
-    skipped = [str(classes[k]) for k in ks if (y == k).all() or not (y == k).any()]
+    skipped = [_user_text(classes[k]) for k in ks if (y == k).all() or not (y == k).any()]
     if skipped:
         fig.add_annotation(
             text=f"no curve for {', '.join(skipped)}: needs rows of it and of other classes",
@@ -595,6 +603,7 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> 
     """
     from sklearn import metrics as skm
 
+    target = _user_text(target)
     actual, predicted = _finite_pairs(y_true, y_pred)
     r2 = skm.r2_score(actual, predicted) if len(actual) > 1 else float("nan")
     rows = _sample(len(actual))
@@ -636,6 +645,7 @@ def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
 
     The scatter draws at most 5,000 rows; the histogram counts all of them.
     """
+    target = _user_text(target)
     actual, predicted = _finite_pairs(y_true, y_pred)
     errors = actual - predicted
     rows = _sample(len(errors))
@@ -887,7 +897,7 @@ def compare_curves(
 ) -> go.Figure:
     """One validation curve of `metric` per run (the training curve for a run without
     validation), overlaid; run `best` drawn bold with a star at its best epoch."""
-    label = metric_label(metric)
+    label = _user_text(metric_label(metric))  # the monitored value is free text
     fig = go.Figure()
     _layout(
         fig,
@@ -899,10 +909,10 @@ def compare_curves(
     )
     fig.update_layout(margin_b=110)
     finite = []
-    for i, (name, history) in enumerate(curves.items()):
+    for i, (run, history) in enumerate(curves.items()):
         values = [logs.get(f"val_{metric}", logs.get(metric)) for logs in history]
         finite += [v for v in values if v is not None and math.isfinite(v)]
-        bold = name == best
+        bold, name = run == best, _user_text(run)
         fig.add_trace(
             go.Scatter(
                 x=list(range(1, len(values) + 1)),
@@ -992,11 +1002,11 @@ def capacity_steps(
     labels: Sequence[str], scores: Sequence[float | None], accepted: Sequence[bool], metric: str
 ) -> go.Figure:
     """The validation score of each step of a capacity search; kept steps in colour."""
-    label = metric_label(metric.removeprefix("val_"))
+    label = _user_text(metric_label(metric.removeprefix("val_")))  # free text, as above
     values = [_number(s) for s in scores]
     fig = go.Figure(
         go.Bar(
-            x=[f"{i}. {text}" for i, text in enumerate(labels, start=1)],
+            x=[f"{i}. {_user_text(text)}" for i, text in enumerate(labels, start=1)],
             y=values,
             marker={"color": [ACCENT_COLOR if a else MUTED_COLOR for a in accepted]},
             text=["n/a" if math.isnan(v) else f"{v:.4g}" for v in values],
@@ -1023,7 +1033,7 @@ def feature_importance(importance: dict) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=[c["mean"] for c in columns],
-            y=[c["column"] for c in columns],
+            y=[_user_text(c["column"]) for c in columns],
             orientation="h",
             error_x={"type": "data", "array": [c["std"] for c in columns], "color": MUTED_COLOR},
             marker={"color": [ACCENT_COLOR if c["mean"] > 0 else MUTED_COLOR for c in columns]},

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nncore.artifacts import codegen, runfiles
+from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
@@ -342,12 +342,16 @@ if (shown := state.shown) is not None:
     st.dataframe(table, height=300)
     st.download_button(
         "Download the predictions (.csv)",
-        table.to_csv(index=False).encode("utf-8"),
+        sheets.to_csv(table).encode("utf-8"),
         file_name=f"{Path(shown.label).stem}-predictions.csv",
         mime="text/csv",
         key="download_predictions",
         on_click="ignore",
         icon=":material/download:",
+    )
+    st.caption(
+        "In the file, cells and column names that start with =, +, -, @, a tab or a carriage "
+        "return are prefixed with ' so spreadsheet programs do not run them as formulas."
     )
 
 # --------------------------------------------------------------------------------- one row

@@ -60,12 +60,16 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
 
 
 def _header(schema: Schema, data_name: str) -> str:
+    # Names are quoted as literals even here: raw, a name holding three quotes would end the
+    # docstring (and run what follows), and one holding a backslash would be a bad escape.
+    # textwrap breaks only at spaces, never inside an escape.
     about = textwrap.fill(
-        f"It predicts {_describe(schema.target.name)} from {data_name}, following the notes' "
-        "steps in order: read, split, scale, specify, compile, fit with validation and early "
-        "stopping, evaluate, save, predict.",
+        f"It predicts {_describe(schema.target.name)} from {_describe(data_name)}, following "
+        "the notes' steps in order: read, split, scale, specify, compile, fit with validation "
+        "and early stopping, evaluate, save, predict.",
         LINE_LENGTH,
         break_on_hyphens=False,
+        break_long_words=False,
     )
     return f'''"""Train the network designed in NN Studio, in plain pandas, scikit-learn and Keras.
 
@@ -73,7 +77,7 @@ def _header(schema: Schema, data_name: str) -> str:
 It needs only pandas, scikit-learn and Keras (pip install pandas scikit-learn keras tensorflow).
 Run it beside the data:
 
-    python {script_name(schema)} {data_name}
+    python {script_name(schema)} {_describe(data_name)}
 
 With the same data and seed it trains the same network as the studio.
 """
@@ -390,7 +394,7 @@ def _fit(experiment: Experiment, schema: Schema) -> str:
         patience = spec.patience if spec.early_stopping else spec.epochs + 1
         callbacks.append(
             "keras.callbacks.EarlyStopping(\n"
-            f'        monitor="{spec.monitor}",\n'
+            f"        monitor={_literal(spec.monitor)},\n"
             f'        mode="{mode}",\n'
             f"        patience={patience},\n"
             f"        min_delta={spec.min_delta!r},\n"
@@ -400,7 +404,7 @@ def _fit(experiment: Experiment, schema: Schema) -> str:
     if spec.reduce_lr_on_plateau:
         callbacks.append(
             "keras.callbacks.ReduceLROnPlateau(\n"
-            f'        monitor="{spec.monitor}",\n'
+            f"        monitor={_literal(spec.monitor)},\n"
             f'        mode="{mode}",\n'
             f"        factor={spec.reduce_lr_factor!r},\n"
             f"        patience={spec.reduce_lr_patience},\n"
@@ -410,7 +414,7 @@ def _fit(experiment: Experiment, schema: Schema) -> str:
     if spec.early_stopping:
         why.append(
             _comment(
-                f"Early stopping ends the fit when {spec.monitor} has not improved for "
+                f"Early stopping ends the fit when {_describe(spec.monitor)} has not improved for "
                 f"{spec.patience} epochs"
                 + ("; the best weights are kept." if spec.restore_best_weights else ".")
             )
@@ -525,13 +529,18 @@ def _comment(text: str) -> str:
 
 
 def _describe(name: str) -> str:
-    return json.dumps(name, ensure_ascii=False)
+    """`name` as a double-quoted literal, also for comments and docstrings: no newline, no quote
+    and no backslash escapes from it. What cannot be seen is written as Python's escape (JSON's
+    would write a character beyond U+FFFF as two halves, which Python reads as two characters).
+    """
+    text = json.dumps(name, ensure_ascii=False)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _literal(value: Any) -> str:
     """A Python literal for plain JSON-like values, quoted as ruff format writes them."""
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        text = _describe(value)
         if value.count('"') > value.count("'"):  # fewer escapes in single quotes, as ruff picks
             return "'" + text[1:-1].replace('\\"', '"').replace("'", "\\'") + "'"
         return text

@@ -9,7 +9,6 @@ worker process) runs the portable model on them.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,13 +31,13 @@ _REUSABLE: dict[bytes, keras.Model] = {}  # sha256 of the file -> its model, old
 
 def load_schema(path: str | Path) -> Schema:
     try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = Path(path).read_bytes()
+    except OSError as exc:
         raise DataError(
             f"Cannot read the schema file {Path(path).name} ({exc}). Use the schema.json saved "
             "with the model."
         ) from None
-    return Schema.from_dict(raw)
+    return Schema.from_json(data, Path(path).name)
 
 
 def model_inputs(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:

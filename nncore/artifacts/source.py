@@ -38,13 +38,7 @@ def import_model_file(
     """Check a model file (in a child process) and its schema.json, then keep them in a new
     folder under `root`. Raises ModelFileError, naming the file at fault and what to upload."""
     info = validate_in_subprocess(model)
-    try:
-        loaded = Schema.from_dict(json.loads(schema))
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise ModelFileError(
-            f"{schema_name} is not a schema.json ({exc}). Upload the schema.json saved with the "
-            "model."
-        ) from None
+    loaded = Schema.from_json(schema, schema_name)
     if set(info.input_names) != set(loaded.input_names):
         raise ModelFileError(
             f"{model_name} and {schema_name} do not belong together: the model's inputs differ "

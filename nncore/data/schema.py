@@ -12,11 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nncore import safejson
 from nncore.data.dates import expand_datetimes
 from nncore.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1
+# Categories are the data's own text, which may be long; far inside, nothing a hostile file needs.
+SCHEMA_BOUNDS = safejson.Bounds(text=100_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +86,19 @@ class Schema:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_json(cls, data: str | bytes, name: str = "schema.json") -> Schema:
+        """Read a schema file `name` holds, refusing a hostile or foreign one in one line."""
+        advice = "Use the schema.json saved with the model."
+        raw = safejson.loads(data, what=name, advice=advice, error=DataError, bounds=SCHEMA_BOUNDS)
+        return cls.from_dict(raw)
+
+    @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schema:
         try:
             if raw.get("version") != SCHEMA_VERSION:
                 raise DataError(
-                    f"schema.json has version {raw.get('version')!r}; this studio reads "
-                    f"version {SCHEMA_VERSION}."
+                    f"schema.json has version {safejson.quote(raw.get('version'))}; this studio "
+                    f"reads version {SCHEMA_VERSION}."
                 )
             return cls(
                 columns=tuple(
@@ -106,8 +116,8 @@ class Schema:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(
-                f"schema.json is not a schema this studio wrote ({exc!r}); use the schema.json "
-                "saved with the model."
+                f"schema.json is not a schema this studio wrote ({safejson.quote(exc)}); use the "
+                "schema.json saved with the model."
             ) from None
 
 

@@ -15,6 +15,7 @@ MODULES = sorted(ENGINE.rglob("*.py"))
 # The steps follow the user's: data, then learning, then what a run leaves, then running it all.
 LAYERS = (
     "nncore.errors",
+    "nncore.safejson",
     "nncore.rules",
     "nncore.config",
     "nncore.data",

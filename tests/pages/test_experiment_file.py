@@ -189,3 +189,26 @@ def test_a_file_that_is_not_a_valid_experiment_is_refused_with_the_reason(conten
         assert word in errors(at)
     assert at.session_state[Keys.EXPERIMENT] == before
     assert at.selectbox(key="target").value == "species"
+
+
+HOSTILE = {
+    "deep": (b"[" * 450_000, "450,000 levels deep"),
+    "long-integer": (
+        LOADED.to_json().replace('"seed": 77', '"seed": ' + "7" * 5_000).encode(),
+        "5,000 digits",
+    ),
+    "long-text": (
+        LOADED.to_json().replace('"sgd"', '"' + "A" * 900_000 + '"').encode(),
+        "900,000 characters",
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "words"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_file_is_refused_in_one_short_line(content, words):
+    at = open_page("pages/data.py")
+    before = at.session_state[Keys.EXPERIMENT]
+    load(at, content)
+    assert [e.value for e in at.error] and len(errors(at)) < 300
+    assert words in errors(at) and "\n" not in errors(at)
+    assert at.session_state[Keys.EXPERIMENT] == before

@@ -310,3 +310,68 @@ def pickle_result(run: Run) -> bytes:
     import pickle
 
     return pickle.dumps(run.result())
+
+
+LINK = '=HYPERLINK("http://evil.invalid","click")'
+COMMAND = "+cmd|' /C calc'!A0"
+
+
+def test_the_download_is_safe_to_open_in_a_spreadsheet(tmp_path, monkeypatch):
+    """Labels, column names and cells that a spreadsheet would run come back prefixed by ';
+    numbers (-1.5 among them) come back as the same numbers."""
+    n = 90
+    size = np.round(np.linspace(-3, 3, n), 2)
+    size[::9] = -1.5
+    hostile = pd.DataFrame(
+        {
+            "=size": size,
+            "@note": np.resize(["=1+1", "plain", "-1.5"], n),
+            "label": np.where(size < 0, LINK, COMMAND),
+        }
+    )
+    run = train(hostile, "label", tmp_path, "run 1")
+    saved: dict[str, bytes] = {}
+    add = MediaFileManager.add
+
+    def remember(self, data, mimetype, coordinates, file_name=None, **kwargs):
+        url = add(self, data, mimetype, coordinates, file_name, **kwargs)
+        saved[url] = data
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", remember)
+    at = open_page(run)
+    upload(at, "hostile.csv", csv(hostile))
+    assert not at.error
+    assert any("do not run them as formulas" in c.value for c in at.caption)
+    data = saved[at.download_button(key="download_predictions").proto.url]
+    table = pd.read_csv(io.BytesIO(data))
+    assert list(table.columns) == [
+        "predicted label",
+        *(f"probability {c}" for c in sorted([LINK, COMMAND])),  # no formula: "probability …"
+        "'=size",
+        "'@note",
+        "label",
+    ]
+    assert set(table["predicted label"]) <= {"'" + LINK, "'" + COMMAND}
+    assert set(table["label"]) == {"'" + LINK, "'" + COMMAND}
+    assert table["'@note"].tolist() == ["'=1+1" if v == "=1+1" else v for v in hostile["@note"]]
+    assert table["'=size"].dtype == np.float64 and table["'=size"].tolist() == size.tolist()
+    assert b"\n=" not in data and b",=" not in data and b",+" not in data and b",@" not in data
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"[" * 450_000, "450,000 levels deep"),
+        (b'{"version": ' + b"9" * 5_000 + b"}", "5,000 digits"),
+        (b'{"version": 1, "scaling": "' + b"A" * 900_000 + b'"}', "900,000 characters"),
+    ],
+    ids=["deep", "long-integer", "long-text"],
+)
+def test_a_hostile_schema_file_is_refused_in_one_short_line(runs, tmp_path, content, words):
+    schema = tmp_path / "schema.json"
+    schema.write_bytes(content)
+    at = open_page()
+    upload_model(at, runs["binary"].out_dir / "model.keras", schema)
+    assert words in errors(at) and len(errors(at)) < 300
+    assert "predict_upload" not in [u.key for u in at.file_uploader]
