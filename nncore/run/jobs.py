@@ -267,6 +267,7 @@ class Job:
         self._error: str | None = None
         self._user_error: NNCoreError | None = None
         self._stop_requested = False
+        self.abandoned = False  # stopped because nobody touched it for `abandon_after` seconds
         self._last_touch = time.monotonic()
         self._started_at: float | None = None
         self._finished_at: float | None = None
@@ -655,6 +656,7 @@ class JobRunner:
         now = time.monotonic()
         for job in [*self._queue, *self._running.values()]:
             if not job._stop_requested and now - job._last_touch > self._abandon_after:
+                job.abandoned = True
                 self._stop(job)
 
     def _start_queued(self) -> None:

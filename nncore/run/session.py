@@ -238,7 +238,7 @@ class Workbench:
         with self._lock:
             if record.finished:
                 return
-            if any(event["kind"] == "abandoned" for event in job.events()):
+            if job.abandoned:
                 # Nobody watched the step: the user is gone, so the search ends with it.
                 record._finish("The search was stopped: nobody looked at it for a while.")
                 return
