@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from nncore.data.preprocess import prepare
-from nncore.data.profile import plan_columns
 
 from nncore.artifacts.codegen import _describe, _literal, render, script_name
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.data.plan import plan_columns
+from nncore.data.prepare import prepare
 
 PWN = 'open("PWNED", "w")'
 DATA_NAME = f'q3"""+str({PWN})+"""x.csv'
