@@ -64,7 +64,7 @@ STATUSES: tuple[str, ...] = get_args(Status)
 IN_FLIGHT = ("queued", "running")
 SETTINGS_BYTES = 64 * 1024
 MESSAGE_CHARS = 1_000  # what safejson's default bounds read back of one text
-RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+RUN_ID = re.compile(r"\d{8}-\d{6}-\d{6}-[0-9a-f]{4}")  # sorts as they were made
 TABLE_ID = re.compile(r"[0-9a-f]{16}")
 _LOCK = threading.RLock()  # one writer at a time of the index and of a run's record
 
@@ -343,7 +343,7 @@ class Workspace:
             self.run(parent)  # refuses an unknown parent
         runs = self.runs()
         record = RunRecord(
-            id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+            id=f"{datetime.now(UTC):%Y%m%d-%H%M%S-%f}-{secrets.token_hex(2)}",
             name=name or f"run {len(runs) + 1}" + (f" · {label}" if label else ""),
             label=label,
             parent=parent,

@@ -11,6 +11,7 @@ total cap removes the least recently opened first.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import tempfile
@@ -92,31 +93,27 @@ class WorkspaceStore:
         least recently opened while all together hold more than `total` bytes. A workspace with
         a run in flight stays, and so does `keep`. Returns how many were removed."""
         remove_leftovers(self.root)
-        if self.policy.expiry_days is None and self.policy.total is None:
+        policy = self.policy
+        if policy.expiry_days is None and policy.total is None:
             return 0
-        found = [
+        found = sorted(  # least recently opened first
             (self._opened(folder), folder)
             for folder in self.root.iterdir()
             if TOKEN.fullmatch(folder.name) and folder.is_dir() and folder.name != keep
-        ]
-        found.sort(key=lambda pair: pair[0])
-        removable = [folder for _, folder in found if not self._busy(folder)]
+        )
+        days = policy.expiry_days
+        cutoff = time.time() - days * 86400 if days is not None else -math.inf
+        total = folder_bytes(self.root) if policy.total is not None else 0
         removed = 0
-        if self.policy.expiry_days is not None:
-            cutoff = time.time() - self.policy.expiry_days * 86400
-            expired = [folder for opened, folder in found if opened < cutoff]
-            for folder in (f for f in expired if f in removable):
-                remove_folder(folder)
-                removable.remove(folder)
-                removed += 1
-        if self.policy.total is not None:
-            total = folder_bytes(self.root)
-            for folder in list(removable):  # least recently opened first
-                if total <= self.policy.total:
-                    break
-                total -= folder_bytes(folder)
-                remove_folder(folder)
-                removed += 1
+        for opened, folder in found:
+            over = policy.total is not None and total > policy.total
+            if opened >= cutoff and not over:
+                break  # the rest were opened later still, and the store is within its cap
+            if Workspace(folder).has_live_runs():
+                continue
+            total -= folder_bytes(folder)
+            remove_folder(folder)
+            removed += 1
         if removed:
             log.info("removed %d workspaces past the store's expiry or size cap", removed)
         return removed
@@ -130,7 +127,3 @@ class WorkspaceStore:
             return datetime.fromisoformat(opened).timestamp()
         except (TypeError, ValueError):
             return folder.stat().st_mtime
-
-    @staticmethod
-    def _busy(folder: Path) -> bool:
-        return Workspace(folder).has_live_runs()
