@@ -305,6 +305,15 @@ def test_recover_marks_runs_of_dead_processes_interrupted_and_leaves_live_ones(w
     assert workspace.recover() == []
 
 
+def test_opening_a_workspace_recovers_it(store, workspace):
+    """The studio opens a workspace after its server restarted; its runs then say so."""
+    record = new_run(workspace, status="running")
+    path = workspace.run_files(record.id).folder / "run.json"
+    gone = {**this_process(), "boot": "another boot"}
+    path.write_text(json.dumps({**record.to_dict(), "owner": gone}))
+    assert store.open(workspace.token).run(record.id).status == "interrupted"
+
+
 def test_recover_deletes_old_leftovers_of_killed_writers_only(workspace):
     old, young = workspace.folder / ".index.json.abc.tmp", workspace.folder / ".index.json.d.tmp"
     old.write_text("half")

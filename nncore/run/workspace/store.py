@@ -77,8 +77,9 @@ class WorkspaceStore:
         return Workspace.create(self.root / token, self.policy.quota, token)
 
     def open(self, token: str) -> Workspace | None:
-        """The workspace of `token`, marked as opened now; None for anything that is not the
-        token of an existing workspace."""
+        """The workspace of `token`, marked as opened now, its runs whose process is gone (a
+        server restarted) marked interrupted; None for anything that is not the token of an
+        existing workspace."""
         if not isinstance(token, str) or not TOKEN.fullmatch(token):
             return None
         folder = self.root / token
@@ -86,6 +87,7 @@ class WorkspaceStore:
             return None
         workspace = Workspace(folder, self.policy.quota, token)
         workspace.touch()
+        workspace.recover()
         return workspace
 
     def sweep(self, keep: str | None = None) -> int:
