@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model on a CSV file")
     train.add_argument("--data", required=True, type=Path, help="the CSV file")
     train.add_argument("--target", help="the column to predict (or set it in --config)")
-    train.add_argument("--out", required=True, type=Path, help="folder for the model and reports")
+    train.add_argument("--out", type=Path, help="folder for the model and reports")
     train.add_argument("--config", type=Path, help="experiment.json; options below override it")
     train.add_argument(
         "--layers", help=f"hidden layers, e.g. 50:relu,32:relu ({', '.join(ACTIVATIONS)})"
@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
     code.set_defaults(run=_code)
     _add_tuning_commands(commands)
+    _add_workspace_commands(commands, train)
     return parser
 
 
@@ -375,6 +376,81 @@ def _sweep(args: argparse.Namespace) -> int:
         f"best: {optimizer} {best.experiment.compile.learning_rate:g} "
         f"({monitor} {best.score():.4g}) in {best.out_dir}"
     )
+    return 0
+
+
+# --------------------------------------------------------------------------------- workspaces
+
+
+def _add_workspace_commands(commands, train: argparse.ArgumentParser) -> None:
+    train.add_argument(
+        "--workspace",
+        type=Path,
+        help="write the run into this workspace folder (made if new), where the studio lists it; "
+        "instead of --out",
+    )
+    train.set_defaults(run=_train_somewhere)
+
+    runs = commands.add_parser("runs", help="list the runs of a workspace, or delete one")
+    runs.add_argument("--workspace", required=True, type=Path, help="the workspace folder")
+    runs.add_argument("--delete", metavar="RUN_ID", help="delete this run and its files")
+    runs.set_defaults(run=_runs)
+
+
+def _train_somewhere(args: argparse.Namespace) -> int:
+    """`train` into --out, or as a run of the workspace --workspace: the table kept in the
+    workspace, the run recorded as running before it starts and finished or failed after."""
+    if args.workspace is None:
+        if args.out is None:
+            raise NNCoreError("Pass --out FOLDER for the run's files (or --workspace FOLDER).")
+        return _train(args)
+    if args.out is not None:
+        raise NNCoreError("Pass either --out or --workspace, not both.")
+    from nncore.run.workspace import Workspace
+
+    experiment = experiment_from_args(args)
+    workspace = Workspace.at(args.workspace, create=True)
+    table = workspace.add_table(_read(args.data), args.data.name)
+    experiment.check_columns([str(c) for c in table.frame.columns])
+    record = workspace.create_run(experiment, table.info, status="running")
+    # The run learns from the workspace's copy of the table, as a run started in the studio does.
+    args.out, args.data = workspace.run_files(record.id).folder, workspace.table_path(table.info.id)
+    try:
+        code = _train(args)
+    except KeyboardInterrupt:
+        workspace.update_run(record.id, status="interrupted", message="Stopped with Ctrl-C.")
+        raise
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, NNCoreError) else f"{type(exc).__name__}: {exc}"
+        workspace.update_run(record.id, status="failed", message=message)
+        raise
+    workspace.update_run(record.id, status="finished")
+    print(f"run {record.id} ({record.name}) in the workspace {args.workspace}")
+    return code
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from nncore.run.workspace import Workspace
+
+    workspace = Workspace.at(args.workspace)
+    workspace.recover()  # a run whose process is gone says so
+    if args.delete:
+        record = workspace.run(args.delete)
+        workspace.delete_run(record.id)
+        print(f"deleted {record.id} ({record.name})")
+        return 0
+    rows = [("id", "name", "status", "target", "table", "best", "created (UTC)")]
+    for r in workspace.runs():
+        best = f"{r.monitor} {r.score:.4g}" if r.score is not None else ""
+        when = r.created.replace("T", " ").removesuffix("+00:00")
+        rows.append((r.id, r.name, r.status, r.target, r.table_name, best, when))
+    if len(rows) == 1:
+        print(f"no runs in the workspace {args.workspace}")
+        return 0
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
     return 0
 
 

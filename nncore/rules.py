@@ -81,6 +81,63 @@ TABLE_COLUMNS = Limit(
 LIMITS = (UPLOAD_BYTES, TABLE_CELLS, TABLE_COLUMNS)
 
 
+# -------------------------------------------------------------------------------- workspaces
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A server setting that is a word, not a bound: where or how the server runs."""
+
+    name: str
+    default: str  # as the README shows it
+    setting: str
+    help: str
+
+    def value(self) -> str:
+        return os.environ.get(self.setting, "").strip()
+
+
+HOSTED = Place(
+    "hosted",
+    "unset",
+    "NNSTUDIO_HOSTED",
+    "1 on a shared server: workspaces live in the temporary folder, and the quota, the expiry "
+    "and the total cap below apply (a local install keeps everything, unbounded)",
+)
+STORE_HOME = Place(
+    "home",
+    "~/.nnstudio, hosted: <temp>/nnstudio",
+    "NNSTUDIO_HOME",
+    "the folder that holds the workspaces, one folder each under workspaces/",
+)
+WORKSPACE_BYTES = Limit(
+    "workspace bytes",
+    500 * 2**20,
+    "NNSTUDIO_WORKSPACE_BYTES",
+    "bytes one workspace may hold on a hosted server (its tables and its runs' files); a table "
+    "or a run that would go past it is refused",
+)
+WORKSPACE_DAYS = Limit(
+    "workspace days",
+    7,
+    "NNSTUDIO_WORKSPACE_DAYS",
+    "days after its last opening that a workspace on a hosted server is removed",
+)
+STORE_BYTES = Limit(
+    "store bytes",
+    10 * 2**30,
+    "NNSTUDIO_STORE_BYTES",
+    "bytes all workspaces on a hosted server may hold together; past it, the least recently "
+    "opened are removed first",
+)
+STORE = (HOSTED, STORE_HOME, WORKSPACE_BYTES, WORKSPACE_DAYS, STORE_BYTES)
+
+
+def hosted() -> bool:
+    """Whether this server is shared (`NNSTUDIO_HOSTED` set to 1, true or yes)."""
+    return HOSTED.value().lower() in ("1", "true", "yes")
+
+
 # ------------------------------------------------------------------------------ the validator
 
 
