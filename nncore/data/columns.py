@@ -42,6 +42,12 @@ Kind = Literal[
 ]
 _THREADED_CELLS = 200_000  # profile columns in threads above this many cells
 MIN_IDENTIFIER_ROWS = 20  # below this, "a different value on every row" proves nothing
+# Text codes (one word holding a digit: "CUST-397864343", "A17B", "2024/0017") that differ on
+# this share of the rows, and on at least MIN_CODE_ROWS rows, are identifiers: as categories
+# each would be seen about once, so a model could only learn the rows by heart.
+CODE_UNIQUE_SHARE = 0.9
+MIN_CODE_ROWS = 10
+_CODE = r"\S*\d\S*"
 MANY_CATEGORY_LEVELS = 50  # warn above this many categories
 MAX_CATEGORY_LEVELS = 1000  # refuse to one-hot encode more categories than this
 INDEX_NAMES = ("Unnamed: 0", "", "index")
@@ -166,6 +172,12 @@ def _profile_text(values: pd.Series, unique: int, made) -> ColumnProfile:
         return made("text", "ignore", f"free text: long varied strings; {TEXT_IGNORED}")
     if unique == count >= MIN_IDENTIFIER_ROWS:
         return made("identifier", "ignore", "identifier: a different value on every row")
+    if (
+        unique >= max(CODE_UNIQUE_SHARE * count, MIN_CODE_ROWS)
+        and sample.str.fullmatch(_CODE).all()
+    ):
+        rows = "every row" if unique == count else f"{unique} of {count} rows"
+        return made("identifier", "ignore", f"identifier: a different code on {rows}")
     if unique > MAX_CATEGORY_LEVELS:
         return made(
             "categorical",
