@@ -36,6 +36,7 @@ from nncore.data.values import (
     show_value,
 )
 from nncore.errors import DataError
+from nncore.rules import CATEGORY_LEVELS
 
 Kind = Literal[
     "numeric", "categorical", "boolean", "datetime", "identifier", "constant", "empty", "text"
@@ -49,7 +50,7 @@ CODE_UNIQUE_SHARE = 0.9
 MIN_CODE_ROWS = 10
 _CODE = r"\S*\d\S*"
 MANY_CATEGORY_LEVELS = 50  # warn above this many categories
-MAX_CATEGORY_LEVELS = 1000  # refuse to one-hot encode more categories than this
+MAX_CATEGORY_LEVELS = CATEGORY_LEVELS.value()
 INDEX_NAMES = ("Unnamed: 0", "", "index")
 BOOLEAN_PAIRS = (
     frozenset({"true", "false"}),
