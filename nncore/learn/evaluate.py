@@ -201,10 +201,10 @@ def feature_importance(
 
     `features` is the matrix the network's layers take for the validation rows (after the
     preprocessing), `predict` maps such a matrix to the network's outputs (values, or
-    probabilities), `sources[j]` names the raw column column `j` of `features` is made from
-    (`input_sources`), `y_true` holds the targets as in `scores`. The score is R² for regression
-    and log loss for classification (finer than accuracy on few rows). Returns None with fewer
-    than 2 rows, where neither score is defined.
+    probabilities), `sources[j]` names the raw column that column `j` of `features` is made
+    from (`input_sources` and `feature_inputs`), `y_true` holds the targets as in `scores`. The
+    score is R² for regression and log loss for classification (finer than accuracy on few
+    rows). Returns None with fewer than 2 rows, where neither score is defined.
     """
     n = len(y_true)
     if n < 2:
