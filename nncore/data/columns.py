@@ -41,7 +41,8 @@ from nncore.rules import CATEGORY_LEVELS
 Kind = Literal[
     "numeric", "categorical", "boolean", "datetime", "identifier", "constant", "empty", "text"
 ]
-_THREADED_CELLS = 200_000  # profile columns in threads above this many cells
+_THREADED_CELLS = 200_000  # profile columns in threads above this many cells ...
+_THREADED_ROWS = 10_000  # ... in columns this long: on short ones threads only add overhead
 MIN_IDENTIFIER_ROWS = 20  # below this, "a different value on every row" proves nothing
 # Text codes (one word holding a digit: "CUST-397864343", "A17B", "2024/0017") that differ on
 # this share of the rows, and on at least MIN_CODE_ROWS rows, are identifiers: as categories
@@ -85,7 +86,7 @@ def profile_columns(frame: pd.DataFrame) -> list[ColumnProfile]:
             "Rename the columns in the CSV so each name is used once."
         )
     columns = [(str(name), frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
-    if frame.size < _THREADED_CELLS:
+    if frame.size < _THREADED_CELLS or len(frame) < _THREADED_ROWS:
         return [_profile(name, series) for name, series in columns]
     # numpy's sort and Arrow's kernels release the GIL, so columns profile side by side.
     with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:

@@ -113,7 +113,8 @@ def test_a_very_wide_table_is_refused_at_the_default_limit_without_reading_its_r
     assert 19e6 < len(data) < 21e6
 
     def memory() -> dict[str, int]:
-        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        with open("/proc/self/status") as lines:
+            status = dict(line.split(":", 1) for line in lines)
         return {key: int(status[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM")}
 
     with open("/proc/self/clear_refs", "w") as reset:
