@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from nncore import rules
 from nncore.config import Experiment
 from nncore.errors import ConfigError, NNCoreError
 from nncore.run.jobs import CANCELLED_MESSAGE, JobRunner
@@ -274,8 +275,7 @@ def seeded_widget(key) -> bool:
 
 EXPERIMENT_UPLOAD = "experiment_upload"
 EXPERIMENT_NOTE = "experiment_note"  # what the last load did, shown once beside the uploader
-# An experiment file is a few kilobytes; anything far larger is not one.
-MAX_EXPERIMENT_BYTES = 1_000_000
+MAX_EXPERIMENT_BYTES = rules.EXPERIMENT_BYTES.value()
 
 
 def load_experiment(data: bytes) -> Experiment:

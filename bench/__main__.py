@@ -28,6 +28,7 @@ BENCHES = {
     "stop_latency": ("stop_latency", [], ["--repeats", "3"]),
     "diagnostics_overhead": ("diagnostics_overhead", [], ["--repeats", "1"]),
     "memory": ("memory", ["--workers-only"], ["--workers-only", "--trainings", "10"]),
+    "wide": ("wide", [], ["--quick"]),
 }
 
 

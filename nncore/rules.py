@@ -20,15 +20,17 @@ from nncore.errors import ConfigError
 @dataclass(frozen=True, slots=True)
 class Limit:
     """A bound that protects a shared server, with the setting that raises it on one's own
-    machine."""
+    machine (None: fixed in the code, as other parts rely on it)."""
 
     name: str
-    default: int
-    setting: str  # the environment variable (or server option) that changes it
+    default: int | float
+    setting: str | None  # the environment variable that changes it
     help: str
 
-    def value(self) -> int:
+    def value(self) -> int | float:
         """The bound in force: the setting's value when set to a positive whole number."""
+        if self.setting is None:
+            return self.default
         raw = os.environ.get(self.setting, "")
         try:
             value = int(raw)
@@ -39,6 +41,10 @@ class Limit:
     def advice(self) -> str:
         """How to lift the bound where one runs the studio oneself, for the end of a refusal."""
         return f"on your own machine, set {self.setting} to raise this limit"
+
+    def shown(self) -> str:
+        """The default as the README's table writes it."""
+        return f"{self.default:,}" if isinstance(self.default, int) else f"{self.default:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,67 @@ TABLE_COLUMNS = Limit(
     "NNSTUDIO_MAX_COLUMNS",
     "columns one table may have: profiling and one input per column grow with it",
 )
-LIMITS = (UPLOAD_BYTES, TABLE_CELLS, TABLE_COLUMNS)
+UPLOAD_MEGABYTES = Limit(
+    "upload",
+    25,
+    None,
+    "megabytes the upload widget takes: Streamlit's `server.maxUploadSize` in "
+    "`.streamlit/config.toml` (on your own machine: `streamlit run app.py --server.maxUploadSize "
+    "500`, with NNSTUDIO_MAX_BYTES)",
+)
+CATEGORY_LEVELS = Limit(
+    "categories",
+    1000,
+    None,
+    "categories one column may have to be one-hot encoded: each becomes one input; a column with "
+    "more is left out",
+)
+TARGET_CLASSES = Limit(
+    "classes",
+    200,
+    None,
+    "classes a classification target may have; with more, predict it as a number",
+)
+NETWORK_PARAMETERS = Limit(
+    "parameters",
+    # With Adam's two slots and float32 that is ~80 MB of weights and optimizer state, which
+    # fits beside TensorFlow in a 1 GB host.
+    5_000_000,
+    None,
+    "weights and biases of the largest network this studio trains",
+)
+NUMBER_MAGNITUDE = Limit(
+    "magnitude",
+    # Beyond this a column's variance overflows float64 and float32 inputs turn infinite: the
+    # loss would become NaN with no word why.
+    1e30,
+    None,
+    "the largest number a feature may hold (infinite values count as missing)",
+)
+EXPERIMENT_BYTES = Limit(
+    "experiment file",
+    1_000_000,
+    None,
+    "bytes of an experiment file loaded in the sidebar (one has a few kilobytes)",
+)
+MODEL_FILE_BYTES = Limit(
+    "model file",
+    200 * 2**20,
+    None,
+    "bytes of a model file imported on the Predict page",
+)
+LIMITS = (
+    UPLOAD_BYTES,
+    TABLE_CELLS,
+    TABLE_COLUMNS,
+    UPLOAD_MEGABYTES,
+    CATEGORY_LEVELS,
+    TARGET_CLASSES,
+    NETWORK_PARAMETERS,
+    NUMBER_MAGNITUDE,
+    EXPERIMENT_BYTES,
+    MODEL_FILE_BYTES,
+)
 
 
 # -------------------------------------------------------------------------------- workspaces
@@ -583,12 +649,10 @@ _SETTINGS = (
     Setting("hidden_layers", 2, "Hidden layers of the network.", 0, 32, 1),
     Setting(
         "max_parameters",
-        5_000_000,
-        # With Adam's two slots and float32 that is ~80 MB of weights and optimizer state,
-        # which fits beside TensorFlow in a 1 GB host.
+        NETWORK_PARAMETERS.default,
         "The largest network this studio trains, in weights and biases.",
         1,
-        5_000_000,
+        NETWORK_PARAMETERS.default,
     ),
     # compile
     Setting("optimizer", "adam", "How the weights are updated.", choices=tuple(OPTIMIZERS)),

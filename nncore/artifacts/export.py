@@ -79,6 +79,26 @@ def portable_model(network: keras.Model, schema: Schema) -> keras.Model:
     return keras.Model(inputs, x, name="portable_network")
 
 
+def portable_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The portable `model` cut where its preprocessing ends: (raw inputs -> the feature
+    matrix, the feature matrix -> outputs). The two in a row compute what `model` computes.
+
+    The matrix has one column per number and one per category plus one for unknown categories
+    per categorical input (`feature_inputs` names the input of each); shuffling its rows column
+    block by column block is cheap where calling `model` costs per input.
+    """
+    first = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dense))
+    return keras.Model(model.inputs, first.input), keras.Model(first.input, model.output)
+
+
+def feature_inputs(schema: Schema) -> list[str]:
+    """The input each column of `portable_parts`' feature matrix comes from, in order."""
+    names = [item.name for item in schema.numeric]
+    for item in schema.categorical:
+        names += [item.name] * (len(item.categories) + 1)  # the unknown category first
+    return names
+
+
 def _insert_unknown_rows(kernel: np.ndarray, schema: Schema) -> np.ndarray:
     rows, position = [kernel[: len(schema.numeric)]], len(schema.numeric)
     zero = np.zeros((1, kernel.shape[1]), kernel.dtype)

@@ -36,14 +36,22 @@ from nncore.data.values import (
     show_value,
 )
 from nncore.errors import DataError
+from nncore.rules import CATEGORY_LEVELS
 
 Kind = Literal[
     "numeric", "categorical", "boolean", "datetime", "identifier", "constant", "empty", "text"
 ]
-_THREADED_CELLS = 200_000  # profile columns in threads above this many cells
+_THREADED_CELLS = 200_000  # profile columns in threads above this many cells ...
+_THREADED_ROWS = 10_000  # ... in columns this long: on short ones threads only add overhead
 MIN_IDENTIFIER_ROWS = 20  # below this, "a different value on every row" proves nothing
+# Text codes (one word holding a digit: "CUST-397864343", "A17B", "2024/0017") that differ on
+# this share of the rows, and on at least MIN_CODE_ROWS rows, are identifiers: as categories
+# each would be seen about once, so a model could only learn the rows by heart.
+CODE_UNIQUE_SHARE = 0.9
+MIN_CODE_ROWS = 10
+_CODE = r"\S*\d\S*"
 MANY_CATEGORY_LEVELS = 50  # warn above this many categories
-MAX_CATEGORY_LEVELS = 1000  # refuse to one-hot encode more categories than this
+MAX_CATEGORY_LEVELS = CATEGORY_LEVELS.value()
 INDEX_NAMES = ("Unnamed: 0", "", "index")
 BOOLEAN_PAIRS = (
     frozenset({"true", "false"}),
@@ -78,7 +86,7 @@ def profile_columns(frame: pd.DataFrame) -> list[ColumnProfile]:
             "Rename the columns in the CSV so each name is used once."
         )
     columns = [(str(name), frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
-    if frame.size < _THREADED_CELLS:
+    if frame.size < _THREADED_CELLS or len(frame) < _THREADED_ROWS:
         return [_profile(name, series) for name, series in columns]
     # numpy's sort and Arrow's kernels release the GIL, so columns profile side by side.
     with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
@@ -166,6 +174,12 @@ def _profile_text(values: pd.Series, unique: int, made) -> ColumnProfile:
         return made("text", "ignore", f"free text: long varied strings; {TEXT_IGNORED}")
     if unique == count >= MIN_IDENTIFIER_ROWS:
         return made("identifier", "ignore", "identifier: a different value on every row")
+    if (
+        unique >= max(CODE_UNIQUE_SHARE * count, MIN_CODE_ROWS)
+        and sample.str.fullmatch(_CODE).all()
+    ):
+        rows = "every row" if unique == count else f"{unique} of {count} rows"
+        return made("identifier", "ignore", f"identifier: a different code on {rows}")
     if unique > MAX_CATEGORY_LEVELS:
         return made(
             "categorical",

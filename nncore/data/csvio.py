@@ -306,8 +306,13 @@ class _Prepared:
             _refuse_hidden_separator(sample, complete)
             separator = ","
         records = _records(sample, separator, complete)
-        if not records:  # the first record alone is longer than the largest sample
-            records = _records(sample, separator, complete=True) or [[""]]
+        if not records:
+            raise DataError(
+                f"The header row (the file's first record) could not be found in the first "
+                f"{_size(len(sample.encode()))} of the file: it is longer than that, or one of its "
+                "names is very long or opens a quote that is never closed. Put the column names, "
+                "short and without line breaks, on the first line, then upload the file again."
+            )
         decimal, thousands = _sniff_numbers(records[1:], separator)
         dialect = CsvDialect(encoding, separator, decimal, thousands)
         return cls(payload, dialect, records[0], _plain_number_columns(records, decimal))
@@ -448,8 +453,10 @@ def _records(sample: str, separator: str, complete: bool) -> list[list[str]]:
                 records.append(record)
                 if len(records) > _SNIFF_RECORDS:
                     return records[:_SNIFF_RECORDS]
-    except csv.Error:  # a field longer than csv's limit: keep what came before it
-        complete = False
+    except csv.Error:
+        # A field longer than csv's limit: the records before it ended before it, so they are
+        # whole; dropping the last of them would drop a header followed by a huge first row.
+        return records
     return records if complete else records[:-1]
 
 

@@ -122,9 +122,7 @@ def prepare(frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int) ->
     )
 
 
-# Beyond this a column's variance overflows float64 and float32 inputs turn infinite: the loss
-# would become NaN with no word why.
-HUGE = 1e30
+HUGE = rules.NUMBER_MAGNITUDE.value()
 
 
 def _refuse_huge_numbers(frame: pd.DataFrame, columns: list[str]) -> None:

@@ -161,9 +161,17 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         )
     dates = {c.name: c.datetime_parts for c in schema.columns if c.role == "datetime"}
     expanded = expand_datetimes(frame[[c.name for c in schema.columns]], dates)
+    numeric = [item.column for item in schema.numeric]
+    # Columns already held as numbers convert as one block: per column, pandas' overhead is
+    # most of the cost of a wide table.
+    plain = [c for c in numeric if expanded[c].dtype.kind in "iuf"]
+    with np.errstate(invalid="ignore"):
+        block = expanded[plain].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    block[~np.isfinite(block)] = np.nan
+    converted = dict(zip(plain, block.T, strict=True))
     out = {}
-    for item in schema.numeric:
-        out[item.column] = as_numbers(expanded[item.column])
+    for column in numeric:
+        out[column] = converted[column] if column in converted else as_numbers(expanded[column])
     for item in schema.categorical:
         out[item.column] = as_category_text(expanded[item.column])
     return pd.DataFrame(out, index=frame.index)

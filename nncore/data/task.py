@@ -22,9 +22,10 @@ from nncore.data.values import (
     show_value,
 )
 from nncore.errors import ConfigError, DataError
+from nncore.rules import TARGET_CLASSES
 
 MAX_INTEGER_CLASSES = 10  # whole-number targets with at most this many values are classes
-MAX_CLASSES = 200  # no classification target with more classes than this
+MAX_CLASSES = TARGET_CLASSES.value()
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,8 +74,8 @@ def distinct_classes(values: pd.Series) -> tuple[Label, ...]:
 
 def examples_of(values: pd.Series) -> tuple[str, ...]:
     """Up to 3 distinct values from the start of the column, as short text."""
-    head = values.iloc[:1000]
-    return tuple(show_value(v) for v in head.dropna().drop_duplicates().iloc[:3])
+    distinct = values.iloc[:1000].unique()  # in order of appearance
+    return tuple(show_value(v) for v in distinct[pd.notna(distinct)][:3])
 
 
 def show_value(value: object, width: int = 40) -> str:

@@ -7,10 +7,9 @@ whether the network earns its keep.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
@@ -161,23 +160,19 @@ class _Fitted:
     """A trained network as scikit-learn's permutation_importance expects an estimator.
 
     The rows it is given hold, per raw column, the position of the row whose value to use:
-    shuffling that column of positions shuffles the column's values, date parts together, in
-    the inputs made once from the raw rows (remaking them per shuffle cost 60 ms each).
+    shuffling that column of positions shuffles the column's values, date parts and one-hot
+    blocks together, in the feature matrix made once from the raw rows. One call costs one
+    gather and one call of the network's layers, however many inputs the portable model has.
     """
 
-    def __init__(self, predict, inputs: dict[str, np.ndarray], sources: dict[str, str]) -> None:
-        self._predict, self._inputs, self._sources = predict, inputs, sources
+    def __init__(self, predict, features: np.ndarray, owners: np.ndarray) -> None:
+        self._predict, self._features, self._owners = predict, features, owners
 
     def fit(self, *_):
         return self
 
-    def predict(self, positions: pd.DataFrame) -> np.ndarray:
-        return self._predict(
-            {
-                name: values[positions[self._sources[name]].to_numpy()]
-                for name, values in self._inputs.items()
-            }
-        )
+    def predict(self, positions: np.ndarray) -> np.ndarray:
+        return self._predict(np.take_along_axis(self._features, positions[:, self._owners], 0))
 
 
 def input_sources(schema) -> dict[str, str]:
@@ -193,9 +188,9 @@ def input_sources(schema) -> dict[str, str]:
 
 
 def feature_importance(
-    predict: Callable[[dict[str, np.ndarray]], np.ndarray],
-    inputs: dict[str, np.ndarray],
-    sources: dict[str, str],
+    predict: Callable[[np.ndarray], np.ndarray],
+    features: np.ndarray,
+    sources: Sequence[str],
     y_true: np.ndarray,
     task: str,
     n_classes: int = 0,
@@ -204,11 +199,12 @@ def feature_importance(
 ) -> dict | None:
     """How much the score falls when one column's values are shuffled among the rows.
 
-    `inputs` are the model's inputs for the validation rows, `predict` maps inputs to the
-    network's outputs (values, or probabilities), `sources` names the raw column of each input
-    (`input_sources`), `y_true` holds the targets as in `scores`. The score is R² for
-    regression and log loss for classification (finer than accuracy on few rows). Returns
-    None with fewer than 2 rows, where neither score is defined.
+    `features` is the matrix the network's layers take for the validation rows (after the
+    preprocessing), `predict` maps such a matrix to the network's outputs (values, or
+    probabilities), `sources[j]` names the raw column that column `j` of `features` is made
+    from (`input_sources` and `feature_inputs`), `y_true` holds the targets as in `scores`. The
+    score is R² for regression and log loss for classification (finer than accuracy on few
+    rows). Returns None with fewer than 2 rows, where neither score is defined.
     """
     n = len(y_true)
     if n < 2:
@@ -216,8 +212,10 @@ def feature_importance(
     rows = np.arange(n)
     if n > IMPORTANCE_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(n, IMPORTANCE_ROWS, replace=False))
-    columns = list(dict.fromkeys(sources.values()))
-    positions = pd.DataFrame({column: rows for column in columns})
+    columns = list(dict.fromkeys(sources))
+    index = {column: i for i, column in enumerate(columns)}
+    owners = np.array([index[source] for source in sources])
+    positions = np.repeat(rows[:, None], len(columns), axis=1)
     labels = list(range(max(n_classes, 2)))
 
     def score(estimator, x, y) -> float:
@@ -228,7 +226,7 @@ def feature_importance(
         return -float(skm.log_loss(np.asarray(y).astype(int), probabilities, labels=labels))
 
     found = permutation_importance(
-        _Fitted(predict, inputs, sources),
+        _Fitted(predict, features, owners),
         positions,
         np.asarray(y_true)[rows],
         scoring=score,

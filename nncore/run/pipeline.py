@@ -58,7 +58,13 @@ def run_experiment(
     """Plan the columns, split, preprocess, train, evaluate and save one experiment."""
     import keras
 
-    from nncore.artifacts.export import compile_portable, portable_model, write_artifacts
+    from nncore.artifacts.export import (
+        compile_portable,
+        feature_inputs,
+        portable_model,
+        portable_parts,
+        write_artifacts,
+    )
     from nncore.artifacts.predict import model_inputs, raw_outputs
     from nncore.data.prepare import prepare
     from nncore.learn import evaluate
@@ -134,10 +140,14 @@ def run_experiment(
             ),
             "rows": int(len(rows)),
         }
+    preprocessing, layers = portable_parts(portable)
+    sources = evaluate.input_sources(schema)
     metrics["importance"] = evaluate.feature_importance(
-        lambda inputs: raw_outputs(portable, inputs),
-        model_inputs(frame_rows.iloc[prepared.split.validation], schema),
-        evaluate.input_sources(schema),
+        layers.predict_on_batch,
+        raw_outputs(
+            preprocessing, model_inputs(frame_rows.iloc[prepared.split.validation], schema)
+        ),
+        [sources[name] for name in feature_inputs(schema)],
         in_target_units(prepared.y_val),
         task,
         n_classes,

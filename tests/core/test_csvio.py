@@ -507,3 +507,21 @@ def test_a_column_taken_for_text_at_a_glance_is_no_numbers_read_whole(cells, dec
         trimmed = pc.utf8_trim_whitespace(values)
         present = pc.filter(trimmed, pc.invert(pc.is_in(trimmed, value_set=csvio._NA_VALUE_SET)))
         assert csvio._numbers(present, decimal) is None
+
+
+def test_a_first_row_longer_than_the_sniffed_sample_keeps_the_header():
+    # The sample the format is sniffed on ends inside the huge first cell; the header before it
+    # is whole and must stay the header, not become "Unnamed" columns.
+    huge = "x" * (csvio._SNIFF_MAX + 4 * 2**20)
+    data = f'a,b\n"{huge}",1\n'.encode() + b"1,2\n" * 5
+    frame = read_csv(data)
+    assert list(frame.columns) == ["a", "b"]
+    assert frame.shape == (6, 2)
+    assert len(frame.loc[0, "a"]) == len(huge)
+    assert frame["b"].tolist() == [1] + [2] * 5
+
+
+def test_a_header_longer_than_the_sniffed_sample_is_refused_saying_why():
+    data = ",".join(f"column {i:08d}" for i in range(csvio._SNIFF_MAX // 16)).encode()
+    with pytest.raises(DataError, match=r"header row .* could not be found in the first 16\.8 MB"):
+        read_csv(data + b"\n" + b"1," * 10 + b"\n")

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
-from nncore.artifacts.export import compile_portable, portable_model, save_h5, save_keras
+from nncore.artifacts.export import (
+    compile_portable,
+    feature_inputs,
+    portable_model,
+    portable_parts,
+    save_h5,
+    save_keras,
+)
 from nncore.artifacts.predict import load_schema, model_inputs, predict, raw_outputs
 from nncore.config import CompileSpec
 from nncore.data.plan import plan_columns
@@ -65,6 +72,27 @@ def test_portable_model_computes_what_sklearn_and_the_network_compute(task, scal
     portable = portable_model(network, schema)
     got = raw_outputs(portable, model_inputs(rows, schema))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", list(TARGETS))
+def test_the_portable_model_cut_after_its_preprocessing_computes_the_same(trained_runs, task):
+    frame, result = trained_runs[task]
+    schema = load_schema(result.out_dir / "schema.json")
+    model = keras.saving.load_model(result.out_dir / "model.keras", compile=False)
+    rows = frame[frame[result.plan.target].notna()].iloc[result.validation_rows].copy()
+    rows.iloc[0, rows.columns.get_loc("color")] = "purple"  # the unknown category's column
+    preprocessing, layers = portable_parts(model)
+    inputs = model_inputs(rows, schema)
+    matrix = raw_outputs(preprocessing, inputs)
+    owners = feature_inputs(schema)
+    assert matrix.shape == (len(rows), len(owners))
+    np.testing.assert_array_equal(layers.predict_on_batch(matrix), raw_outputs(model, inputs))
+    # each input's block: one column per number, one-hot categories with the unknown first
+    color = [j for j, name in enumerate(owners) if name == "color"]
+    assert matrix[:, color].sum(axis=1).tolist() == [1.0] * len(rows)
+    assert matrix[0, color[0]] == 1.0
+    numeric = [j for j, name in enumerate(owners) if name == "x2"]
+    assert len(numeric) == 1
 
 
 LOAD_AND_PREDICT = """

@@ -98,6 +98,32 @@ def test_tiny_frames_do_not_call_every_distinct_column_an_identifier():
     assert profile_of(["a", "b", "c", "d", "e"]).kind == "categorical"
 
 
+def customer_codes(count: int) -> list[str]:
+    return [f"CUST-{n:09d}" for n in np.random.default_rng(count).choice(10**9, count, False)]
+
+
+def test_text_codes_that_differ_on_nearly_every_row_are_identifiers_left_out():
+    few = profile_of(customer_codes(12))  # under the 20 rows "unique on every row" needs
+    assert (few.kind, few.role) == ("identifier", "ignore")
+    assert few.reason == "identifier: a different code on every row"
+    codes = customer_codes(300)
+    codes[-1] = codes[0]  # one repeat, as random codes have in a long enough file
+    nearly = profile_of(codes, name="customer_id")
+    assert (nearly.kind, nearly.role) == ("identifier", "ignore")
+    assert nearly.reason == "identifier: a different code on 299 of 300 rows"
+    assert nearly.examples[0].startswith("CUST-")
+
+
+def test_free_text_and_repeated_codes_keep_their_kinds():
+    assert profile_of(words(300)).kind == "text"  # unique too, but sentences
+    assert profile_of([f"A{i % 30}" for i in range(300)]).kind == "categorical"
+    halves = customer_codes(150) * 2  # each code on two rows: a grouping, not an identifier
+    assert profile_of(halves).kind == "categorical"
+    assert profile_of(["Ana", "Bo", "Cy", "Di", "Ed", "Fa", "Gu", "Ho", "Io", "Jo", "Ka"]).kind == (
+        "categorical"
+    )
+
+
 def test_counts_cover_the_whole_column_and_examples_are_text():
     profile = profile_of(["b", None, "a", "b", None, "c"])
     assert (profile.missing, profile.unique) == (2, 3)

@@ -49,3 +49,25 @@ def test_the_snippet_predicts_with_a_model_the_engine_exported(trained_runs, tmp
     low, high = frame["price"].min(), frame["price"].max()
     spread = high - low
     assert all(low - spread <= v <= high + spread for v in values)
+
+
+def test_the_limits_table_names_every_limit_with_its_default_and_setting():
+    from nncore.rules import LIMITS
+
+    section = (ROOT / "README.md").read_text().split("## Server settings", 1)[1].split("\n## ")[0]
+    rows = {
+        cells[0]: cells[1:]
+        for line in section.splitlines()
+        if line.startswith("| ")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    for limit in LIMITS:
+        assert limit.name in rows, f"the README's limits table lacks {limit.name!r}"
+        default, setting, _ = rows[limit.name]
+        assert default == limit.shown(), limit.name
+        if limit.name == "upload":  # Streamlit's own limit, set in its config file
+            assert setting.startswith("`server.maxUploadSize`")
+            config = (ROOT / ".streamlit" / "config.toml").read_text()
+            assert f"\nmaxUploadSize = {limit.default}\n" in config
+        else:
+            assert setting == (f"`{limit.setting}`" if limit.setting else "fixed"), limit.name

@@ -320,3 +320,16 @@ def test_the_server_side_never_imports_tensorflow():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_customer_code_column_is_an_identifier_left_out_with_the_reason(at):
+    rows = "".join(
+        f"CUST-{397864343 + 7919 * i},{i % 5},{'yes' if i % 2 else 'no'}\n" for i in range(15)
+    )
+    upload(at, "customers.csv", f"customer_id,visits,label\n{rows}".encode())
+    table = at.data_editor(key="roles").value
+    assert table.loc["customer_id", "kind"] == "identifier"
+    assert table.loc["customer_id", "role"] == "ignore"
+    assert table.loc["customer_id", "reason"] == "identifier: a different code on every row"
+    assert "customer_id" not in dict(at.session_state[Keys.PLAN].features)
+    assert md("customer_id: identifier: a different code on every row") in joined(at.markdown)

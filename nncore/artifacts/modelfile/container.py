@@ -18,7 +18,7 @@ from typing import IO, Any
 import h5py
 from h5py import h5a, h5d, h5i, h5l, h5o, h5t
 
-from nncore import config
+from nncore import config, rules
 from nncore.artifacts.modelfile.allowlist import check_model_config, check_training_config
 from nncore.artifacts.modelfile.common import (
     Limits,
@@ -29,7 +29,7 @@ from nncore.artifacts.modelfile.common import (
 )
 from nncore.errors import ModelFileError
 
-MAX_FILE_BYTES = 200 * 2**20
+MAX_FILE_BYTES = rules.MODEL_FILE_BYTES.value()
 # A network the studio trains has at most config.MAX_PARAMETERS; the saved model adds the input
 # statistics (two numbers per numeric column), never more than twice the first layer's weights.
 MAX_PARAMETERS = 3 * config.MAX_PARAMETERS
