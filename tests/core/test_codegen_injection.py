@@ -1,6 +1,6 @@
-"""The generated script with hostile names: a data file name, column names, class labels and a
-monitored value that try to end a string, a docstring or a comment compile to literals, and the
-script runs without doing what they say."""
+"""The generated script with hostile names: a data file name, column names and class labels that
+try to end a string, a docstring or a comment compile to literals, and the script runs without
+doing what they say. A hostile monitored value never reaches the script: the spec refuses it."""
 
 import ast
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from nncore.artifacts.codegen import _describe, _literal, render, script_name
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.plan import plan_columns
 from nncore.data.prepare import prepare
+from nncore.errors import ConfigError
 
 PWN = 'open("PWNED", "w")'
 DATA_NAME = f'q3"""+str({PWN})+"""x.csv'
@@ -44,7 +46,7 @@ def hostile_script(frame: pd.DataFrame, data_name: str) -> tuple[str, Experiment
     experiment = Experiment(
         data=DataSpec(target=TARGET),
         layers=(LayerSpec(4, "relu"),),
-        training=TrainSpec(epochs=2, batch_size=16, monitor=MONITOR, reduce_lr_on_plateau=True),
+        training=TrainSpec(epochs=2, batch_size=16, reduce_lr_on_plateau=True),
         seed=3,
     )
     plan = plan_columns(frame, experiment.data)
@@ -88,6 +90,11 @@ def test_hostile_names_become_literals_with_their_exact_value():
     # No statement or call a name smuggled in: the script itself never calls open().
     called = {getattr(n.func, "id", "") for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert "open" not in called and "str" not in called
+
+
+def test_a_hostile_monitored_value_is_refused_before_any_script_is_written():
+    with pytest.raises(ConfigError, match="training.monitor"):
+        TrainSpec(monitor=MONITOR)
 
 
 def test_a_windows_path_compiles_and_is_the_default_data():
