@@ -47,6 +47,7 @@ How it is built, and why:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -64,7 +65,7 @@ import types
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -280,6 +281,7 @@ class Job:
         self.name = name
         self.owner = owner
         self.budget = math.inf  # wall-time seconds; the runner sets it
+        self._serial = 0  # the order of submits; the runner sets it
         self._runner = runner
         self._channel = JobChannel(directory)
         self._payload: bytes | None = payload
@@ -588,7 +590,8 @@ class JobRunner:
         self._tick = 0.5 if abandon_after is None else min(0.5, abandon_after / 4)
         self._cond = threading.Condition(threading.RLock())
         self._queues: dict[str, deque[Job]] = {}  # owner -> their queued jobs, oldest first
-        self._turns: deque[str] = deque()  # owners, the one served longest ago first
+        self._serial = itertools.count(1)  # orders submits, and slots given to owners
+        self._served: dict[str, int] = {}  # owner -> when it last got a slot (a serial number)
         self._slots: list[_Slot] = [self._new_slot() for _ in range(max_concurrent)]
         self._running: dict[int, Job] = {}  # slot index -> job
         self._ended: list[Job] = []  # ended jobs whose done-callbacks have not run yet
@@ -651,9 +654,8 @@ class JobRunner:
                 )
             job = Job(self, name, _make_job_directory(self._job_root), payload, owner)
             job.budget = budget or self._budget
+            job._serial = next(self._serial)
             queue.append(job)
-            if owner not in self._turns:
-                self._turns.append(owner)
             self._cond.notify_all()
         return job
 
@@ -717,20 +719,19 @@ class JobRunner:
             if queue is None or job not in queue:
                 return None
             running = self._running_by_owner()
-            queued = {owner: len(jobs) for owner, jobs in self._queues.items()}
-            served = {owner: 0 for owner in queued}  # how far into each owner's queue
-            turns = list(self._turns)
-            position = 0
-            while True:
-                owner = _next_owner(turns, running, queued)
-                position += 1
-                if owner == job.owner and self._queues[owner][served[owner]] is job:
+            served = dict(self._served)
+            taken = dict.fromkeys(self._queues, 0)  # how far into each owner's queue
+            for position in itertools.count(1):
+                heads = {
+                    o: q[taken[o]]._serial for o, q in self._queues.items() if taken[o] < len(q)
+                }
+                owner = _next_owner(heads, running, served)
+                if self._queues[owner][taken[owner]] is job:
                     return position
-                served[owner] += 1
-                queued[owner] -= 1
+                taken[owner] += 1
                 running[owner] = running.get(owner, 0) + 1
-                turns.remove(owner)
-                turns.append(owner)
+                served[owner] = position + len(self._served) + 2**40  # after every real one
+            raise AssertionError("unreachable")
 
     def _stop(self, job: Job, reason: str = "") -> None:
         with self._cond:
@@ -806,16 +807,14 @@ class JobRunner:
         for index in range(len(self._slots)):
             if index in self._running:
                 continue
-            queued = {owner: len(queue) for owner, queue in self._queues.items()}
-            owner = _next_owner(self._turns, self._running_by_owner(), queued)
+            heads = {owner: queue[0]._serial for owner, queue in self._queues.items()}
+            owner = _next_owner(heads, self._running_by_owner(), self._served)
             if owner is None:
                 return
             job = self._queues[owner].popleft()
-            self._turns.remove(owner)
-            if self._queues[owner]:
-                self._turns.append(owner)
-            else:
+            if not self._queues[owner]:
                 del self._queues[owner]
+            self._served[owner] = next(self._serial)
             payload = job._start()
             try:
                 future = self._submit_to_slot(index, payload, job._channel)
@@ -860,19 +859,21 @@ class JobRunner:
                 del self._running[index]
             if broken:
                 self._broken.add(index)
+            if job.owner not in self._queues and job.owner not in self._running_by_owner():
+                self._served.pop(job.owner, None)  # gone quiet: served first when back
             job._finish(outcome)
             self._cond.notify_all()
 
 
 def _next_owner(
-    turns: Iterable[str], running: dict[str, int], queued: dict[str, int]
+    heads: dict[str, int], running: dict[str, int], served: dict[str, int]
 ) -> str | None:
-    """Whose job starts next: the waiting owner with the fewest jobs running, the one served
-    longest ago among equals (`turns` lists owners in that order)."""
-    waiting = [owner for owner in turns if queued.get(owner)]
-    if not waiting:
+    """Whose job starts next, of the owners with jobs waiting (`heads`: owner -> the serial of
+    its oldest waiting job): the one with the fewest jobs running, then the one served longest
+    ago (never, for a newcomer), then the one waiting longest."""
+    if not heads:
         return None
-    return min(waiting, key=lambda owner: running.get(owner, 0))
+    return min(heads, key=lambda owner: (running.get(owner, 0), served.get(owner, 0), heads[owner]))
 
 
 def _kill(slot: _Slot) -> None:
