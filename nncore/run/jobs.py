@@ -646,16 +646,16 @@ class JobRunner:
         with self._cond:
             if self._shutting_down:
                 raise RunnerClosed("This JobRunner has been shut down; make a new one.")
-            queue = self._queues.setdefault(owner, deque())
-            if len(queue) >= self._max_queued:
+            waiting = len(self._queues.get(owner, ()))
+            if waiting >= self._max_queued:
                 raise JobError(
-                    f"You already have {len(queue)} jobs waiting, the most one workspace may "
+                    f"You already have {waiting} jobs waiting, the most one workspace may "
                     f"queue ({rules.QUEUED_PER_OWNER.setting}); wait for one to start or stop one."
                 )
             job = Job(self, name, _make_job_directory(self._job_root), payload, owner)
             job.budget = budget or self._budget
             job._serial = next(self._serial)
-            queue.append(job)
+            self._queues.setdefault(owner, deque()).append(job)
             self._cond.notify_all()
         return job
 
@@ -738,6 +738,8 @@ class JobRunner:
             queue = self._queues.get(job.owner)
             if queue is not None and job in queue:
                 queue.remove(job)
+                if not queue:
+                    del self._queues[job.owner]  # only owners with jobs waiting have a queue
                 job._finish(_Outcome("stopped"))
                 self._cond.notify_all()
             elif not job.done():

@@ -410,7 +410,7 @@ def test_an_owner_may_queue_only_so_many_jobs(make_runner, tmp_path):
     running = runner.submit(jobtasks.until_stopped, owner="a")
     assert wait_until(lambda: running.status == "running")
     queued = [runner.submit(jobtasks.worker_pid, owner="a") for _ in range(2)]
-    with pytest.raises(JobError, match=r"already have 2 jobs waiting.+wait for one to start or stop"):
+    with pytest.raises(JobError, match=r"already have 2 jobs waiting.+wait for one to start"):
         runner.submit(jobtasks.worker_pid, owner="a")
     runner.submit(jobtasks.worker_pid, owner="b")  # another owner's queue is its own
     queued[0].stop()
@@ -423,9 +423,7 @@ def test_a_job_over_its_budget_is_asked_to_stop_and_says_why(make_runner):
     job = runner.submit(jobtasks.reason_when_stopped)
     assert job.result(timeout=15) == "Stopped after its time budget of 0.3 s"
     assert job.status == "stopped"
-    assert job.events() == [
-        {"kind": "budget", "message": "Stopped after its time budget of 0.3 s"}
-    ]
+    assert job.events() == [{"kind": "budget", "message": "Stopped after its time budget of 0.3 s"}]
     own = runner.submit(jobtasks.reason_when_stopped, budget=0.2)
     assert own.result(timeout=15) == "Stopped after its time budget of 0.2 s"
     stopped = runner.submit(jobtasks.reason_when_stopped, 5)
@@ -462,3 +460,16 @@ def test_owners_with_queues_take_turns(make_runner, tmp_path):
     gate.touch()
     assert wait_until(lambda: all(job.done() for job in jobs))
     assert jobtasks.read_lines(log) == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_a_queue_emptied_by_a_stop_holds_up_no_one(make_runner, tmp_path):
+    runner = make_runner(max_concurrent=1)
+    gate = tmp_path / "gate"
+    blocker = runner.submit(jobtasks.epochs_then_wait, 1, str(gate), owner="a")
+    assert started(blocker)
+    cancelled = runner.submit(jobtasks.worker_pid, owner="b")
+    cancelled.stop()
+    later = runner.submit(jobtasks.worker_pid, owner="c")
+    gate.touch()
+    assert later.wait(timeout=15) and later.status == "done"
+    assert cancelled.status == "stopped"
