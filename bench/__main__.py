@@ -26,6 +26,7 @@ BENCHES = {
     "live_charts_tune": ("live_charts", ["--page", "tune"], ["--page", "tune", "--quick"]),
     "train_speed": ("train_speed", [], ["--quick"]),
     "stop_latency": ("stop_latency", [], ["--repeats", "3"]),
+    "checkpoint": ("checkpoint", [], ["--quick"]),
     "diagnostics_overhead": ("diagnostics_overhead", [], ["--repeats", "1"]),
     "memory": ("memory", ["--workers-only"], ["--workers-only", "--trainings", "10"]),
     "wide": ("wide", [], ["--quick"]),

@@ -1,5 +1,5 @@
-"""Command line: `python -m nncore train ...`, `predict ...`, `code ...`, and the tunings
-`capacity ...` and `sweep ...`.
+"""Command line: `python -m nncore train ...` (and `train --continue RUN_DIR` to train a run
+more), `predict ...`, `code ...`, and the tunings `capacity ...` and `sweep ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--task", choices=SETTINGS["task"].choices)
     train.add_argument("--seed", type=int)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    train.add_argument(
+        "--continue",
+        dest="parent",
+        type=Path,
+        metavar="RUN_DIR",
+        help="train this run --epochs more, from its weights and optimizer state, into --out",
+    )
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict with a saved model")
@@ -142,6 +149,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.parent is not None:
+        return _train_more(args)
     experiment = experiment_from_args(args)
     frame = _read_table(args.data)
     experiment.check_columns([str(c) for c in frame.columns])
@@ -149,15 +158,11 @@ def _train(args: argparse.Namespace) -> int:
     from nncore.learn.train import Listener
     from nncore.run.pipeline import run_experiment
 
-    def show_epoch(epoch: int, logs: dict[str, float]) -> None:
-        values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
-        print(f"epoch {epoch + 1}: {values}", flush=True)
-
     result = run_experiment(
         frame,
         experiment,
         args.out,
-        listener=None if args.quiet else Listener(on_epoch_end=show_epoch),
+        listener=None if args.quiet else Listener(on_epoch_end=_show_epoch),
     )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -167,6 +172,31 @@ def _train(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)}
     print(f"validation: {json.dumps(shown)}")
     print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
+    return 0
+
+
+def _show_epoch(epoch: int, logs: dict[str, float]) -> None:
+    values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
+    print(f"epoch {epoch + 1}: {values}", flush=True)
+
+
+def _train_more(args: argparse.Namespace) -> int:
+    """`train --continue RUN_DIR --epochs N`: the run's design, split and seed, N epochs more."""
+    if args.epochs is None:
+        raise NNCoreError("--continue needs --epochs N: how many epochs more to train.")
+    frame = _read_table(args.data)
+
+    from nncore.learn.train import Listener
+    from nncore.run.pipeline import continue_run
+
+    listener = None if args.quiet else Listener(on_epoch_end=_show_epoch)
+    result = continue_run(args.parent, frame, args.epochs, args.out, listener=listener)
+    if result.message:
+        print(result.message, file=sys.stderr)
+    scores = result.metrics["validation"]["network"]
+    shown = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)}
+    print(f"validation: {json.dumps(shown)}")
+    print(f"continued {args.parent} from epoch {result.first_epoch + 1}; saved to {args.out}/")
     return 0
 
 

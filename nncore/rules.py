@@ -204,6 +204,37 @@ def hosted() -> bool:
     return HOSTED.value().lower() in ("1", "true", "yes")
 
 
+# --------------------------------------------------------------------------------------- jobs
+
+QUEUED_PER_OWNER = Limit(
+    "queued jobs",
+    16,
+    "NNSTUDIO_MAX_QUEUED",
+    "jobs one workspace may have waiting in the queue (a full 12-rate sweep fits)",
+)
+JOB_SECONDS = Limit(
+    "seconds per job",
+    3600,
+    "NNSTUDIO_JOB_SECONDS",
+    "wall-time budget of one job: a training still going after it stops and keeps its best "
+    "weights, as if Stop were pressed",
+)
+SWEEP_WORK = Limit(
+    "trials × epochs × rows",
+    50_000_000,
+    "NNSTUDIO_MAX_SWEEP_WORK",
+    "trials × epochs × rows one learning-rate sweep or capacity search may ask for",
+)
+CHECKPOINT_SECONDS = Limit(
+    "seconds between checkpoints",
+    5,
+    "NNSTUDIO_CHECKPOINT_SECONDS",
+    "a training saves its best weights at most this often (and when it ends), so a killed "
+    "server loses at most these seconds",
+)
+JOB_LIMITS = (QUEUED_PER_OWNER, JOB_SECONDS, SWEEP_WORK, CHECKPOINT_SECONDS)
+
+
 # ------------------------------------------------------------------------------ the validator
 
 

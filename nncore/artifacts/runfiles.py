@@ -13,6 +13,11 @@ EXPERIMENT = "experiment.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 RUN_FILES = (KERAS, H5, SCHEMA, EXPERIMENT, METRICS, HISTORY)
+# The best weights so far, saved while training (and so the only weights of an interrupted run).
+CHECKPOINT = "checkpoint.npz"
+# The last epoch's weights and the optimizer's state, saved when a training ends: what "train
+# more" continues from.
+TRAINING_STATE = "training_state.npz"
 # What a model file needs beside it to be used or trained again.
 MODEL_FILES = (KERAS, H5, SCHEMA, EXPERIMENT)
 
@@ -46,6 +51,14 @@ class RunFiles:
     @property
     def history(self) -> Path:
         return self.folder / HISTORY
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / CHECKPOINT
+
+    @property
+    def training_state(self) -> Path:
+        return self.folder / TRAINING_STATE
 
     def by_name(self) -> dict[str, Path]:
         """Every file of the run, by its name."""

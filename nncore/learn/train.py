@@ -6,6 +6,11 @@ with one seeded permutation per epoch and runs many of Keras' own `train_step`s 
 `tf.function` call, sized to take about a tenth of a second so progress and stop requests stay
 prompt. The mathematics is Keras' own: its train and test steps, losses, metrics, optimizers and
 its EarlyStopping and ReduceLROnPlateau callbacks.
+
+A training can save a `Snapshot` of the weights it would end with as it goes (a checkpoint, at
+most every few seconds and only when they changed), and can continue an earlier one: with
+`initial_epoch`, epochs are numbered on from there and the batch order goes on where it left off
+(the generator skips the permutations of the epochs already done).
 """
 
 from __future__ import annotations
@@ -42,6 +47,28 @@ class Listener:
     # Called with each epoch's `nncore.learn.diagnostics` record (None for an epoch not measured),
     # just before `on_epoch_end`.
     on_diagnostics: DiagnosticsCallback | None = None
+    # Why a stop was asked for, when not by the user ("Stopped after its time budget of 60 s").
+    stop_reason: Callable[[], str] | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The weights the training would end with if it ended now, and how far it got."""
+
+    weights: list[np.ndarray]
+    epochs_done: int  # counted from the start of the first training, continuations included
+    best_epoch: int | None  # 0-based, likewise
+    history: list[dict[str, float]]  # this training's epochs so far
+    seconds: float  # training so far
+    samples_per_second: float
+
+
+@dataclass
+class Checkpoints:
+    """Where snapshots go while training, and how often at most (seconds)."""
+
+    save: Callable[[Snapshot], None]
+    every: float
 
 
 @dataclass
@@ -56,6 +83,11 @@ class TrainOutcome:
     # One `nncore.learn.diagnostics` record per epoch of `history` when diagnosing; None for an
     # epoch left unmeasured to keep their cost down (see `Probe.measure_within_budget`).
     diagnostics: list[Record | None] = field(default_factory=list)
+    # The state to continue from: the last epoch's weights (not the best ones restored) and the
+    # optimizer's variables, as arrays; and the epochs done in all, continuations included.
+    final_weights: list[np.ndarray] = field(default_factory=list)
+    optimizer_state: list[np.ndarray] = field(default_factory=list)
+    epochs_done: int = 0
 
 
 def train(
@@ -71,8 +103,11 @@ def train(
     listener: Listener | None = None,
     shuffle: bool = True,
     diagnose: bool = True,
+    initial_epoch: int = 0,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainOutcome:
-    """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch.
+    """Train compiled `model` on (x, y), validating on (x_val, y_val) after every epoch, for
+    `spec.epochs` epochs after the `initial_epoch` done before (see the module's notes).
 
     With `diagnose`, every epoch also measures dead and saturated units and gradient norms per
     layer (`nncore.learn.diagnostics`) into `TrainOutcome.diagnostics`.
@@ -80,25 +115,53 @@ def train(
     loop = _Loop(model, x, y, x_val, y_val, spec.batch_size, sample_weight)
     probe = Probe(model, loop.x_val, loop.x, loop.y, loop.w) if diagnose else None
     try:
-        return _fit(loop, probe, spec, seed, listener or Listener(), shuffle)
+        return _fit(
+            loop, probe, spec, seed, listener or Listener(), shuffle, initial_epoch, checkpoints
+        )
     finally:
         loop.close()
 
 
 def _fit(
-    loop: _Loop, probe: Probe | None, spec: TrainSpec, seed: int, listener: Listener, shuffle: bool
+    loop: _Loop,
+    probe: Probe | None,
+    spec: TrainSpec,
+    seed: int,
+    listener: Listener,
+    shuffle: bool,
+    initial_epoch: int,
+    checkpoints: Checkpoints | None,
 ):
     model, n = loop.model, loop.n
     callbacks, early = _callbacks(model, spec, has_validation=loop.has_validation)
+    restoring = early is not None and spec.restore_best_weights
     outcome = TrainOutcome()
     rng = np.random.default_rng(seed)
+    if shuffle:
+        for _ in range(initial_epoch):
+            rng.permutation(n)
+    last_epoch = initial_epoch + spec.epochs
     steps_per_chunk = 8
     started = time.perf_counter()
     trained_samples = 0
+    saved: tuple[int | None, float] = (None, started)  # what the last checkpoint held, and when
+
+    def snapshot(epochs_done: int) -> Snapshot:
+        seconds = time.perf_counter() - started
+        if restoring and early.best_weights is not None:
+            weights, best = early.best_weights, early.best_epoch
+        else:
+            weights, best = model.get_weights(), early.best_epoch if early is not None else None
+        speed = trained_samples / seconds if seconds else 0.0
+        return Snapshot(weights, epochs_done, best, outcome.history, seconds, speed)
+
+    def kept() -> int | None:
+        """Which epoch's weights the training would end with now."""
+        return early.best_epoch if restoring else initial_epoch + len(outcome.history) - 1
 
     model.stop_training = False
     callbacks.on_train_begin()
-    for epoch in range(spec.epochs):
+    for epoch in range(initial_epoch, last_epoch):
         callbacks.on_epoch_begin(epoch)
         order = tf.constant(rng.permutation(n) if shuffle else np.arange(n), tf.int32)
         model.reset_metrics()
@@ -121,7 +184,7 @@ def _fit(
                 listener.on_progress(
                     {
                         "epoch": epoch,
-                        "epochs": spec.epochs,
+                        "epochs": last_epoch,
                         "step": step,
                         "steps": loop.steps_per_epoch,
                         "loss": loss,
@@ -131,7 +194,7 @@ def _fit(
                 )
             if listener.should_stop and listener.should_stop():
                 outcome.stopped_by = "user"
-                outcome.message = f"Stopped on request during epoch {epoch + 1}."
+                outcome.message = _stop_message(listener, "during", epoch)
                 break
         if outcome.stopped_by != "completed":
             break
@@ -161,11 +224,21 @@ def _fit(
                 f"{spec.patience} epochs."
             )
             break
+        if checkpoints is not None and kept() != saved[0]:
+            now = time.perf_counter()
+            if now - saved[1] >= checkpoints.every:
+                checkpoints.save(snapshot(epoch + 1))
+                saved = (kept(), now)
         if listener.should_stop and listener.should_stop():
             outcome.stopped_by = "user"
-            outcome.message = f"Stopped on request after epoch {epoch + 1}."
+            outcome.message = _stop_message(listener, "after", epoch)
             break
 
+    outcome.epochs_done = initial_epoch + len(outcome.history)
+    if checkpoints is not None and outcome.history and kept() != saved[0]:
+        checkpoints.save(snapshot(outcome.epochs_done))
+    outcome.final_weights = model.get_weights()
+    outcome.optimizer_state = [np.asarray(v.numpy()) for v in model.optimizer.variables]
     callbacks.on_train_end()
     if early is not None and early.best_weights is not None:
         outcome.best_epoch = early.best_epoch
@@ -202,6 +275,13 @@ def _callbacks(model: keras.Model, spec: TrainSpec, has_validation: bool):
             )
         )
     return keras.callbacks.CallbackList(items, model=model), early
+
+
+def _stop_message(listener: Listener, when: str, epoch: int) -> str:
+    reason = listener.stop_reason() if listener.stop_reason else ""
+    if reason:
+        return f"{reason}, {when} epoch {epoch + 1}."
+    return f"Stopped on request {when} epoch {epoch + 1}."
 
 
 def _nan_message(model: keras.Model, epoch: int) -> str:

@@ -21,8 +21,13 @@ How it is built, and why:
   keeps growing per model built in one process. Workers start with "spawn" (never fork a server
   with threads), but without loading the server's `__main__` (see `_WorkerProcess`), and end
   themselves if the server dies (see `_watch_server`).
-- A dispatcher thread hands queued jobs (FIFO) to free slots, replaces broken slots and stops jobs
-  whose caller has gone (`abandon_after`). The executors' done-callbacks only record the outcome
+- A dispatcher thread hands queued jobs to free slots, replaces broken slots and stops jobs whose
+  caller has gone (`abandon_after`) or whose wall-time budget is spent. The queue is fair across
+  owners (a workspace each): the next job comes from the waiting owner with the fewest jobs
+  running, ties taken in turn (round robin), so one owner's five queued trainings delay another
+  owner's first by at most one of them, and one owner with the server to itself uses every slot.
+  A queued job holds its pickled arguments; callers keep them small by passing a table's path
+  rather than the table. The executors' done-callbacks only record the outcome
   and wake it: they run on the executor's own thread, which must not be used to submit or shut
   down executors. The callbacks callers add with `Job.add_done_callback` run on the dispatcher
   instead, holding no lock of the runner's, so they may submit the next job: a caller's own lock
@@ -41,12 +46,16 @@ How it is built, and why:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
+import math
 import multiprocessing
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -63,9 +72,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol
 
+from nncore import rules
 from nncore.errors import JobError, NNCoreError
 
-__all__ = ["Job", "JobChannel", "JobRunner", "JobStatus"]
+__all__ = ["Job", "JobChannel", "JobRunner", "JobStatus", "install_exit_handler"]
 
 JobStatus = Literal["queued", "running", "done", "failed", "stopped"]
 
@@ -85,6 +95,7 @@ OUT_OF_MEMORY_MESSAGE = (
     "then run it again."
 )
 CANCELLED_MESSAGE = "The job was stopped before it started, so it has no result."
+SHARED_OWNER = ""  # the owner of jobs submitted without one
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,10 +136,19 @@ class JobChannel:
         """True once the job was asked to stop. Costs a few µs."""
         return os.path.exists(self._stop)
 
-    def _request_stop(self) -> None:
+    def stop_reason(self) -> str:
+        """Why the runner asked the job to stop ("Stopped after its time budget of 3600 s"), or
+        "" for a user's Stop or no stop at all."""
         try:
-            with open(self._stop, "a"):
-                pass
+            with open(self._stop, encoding="utf-8") as file:
+                return file.read().strip()
+        except OSError:
+            return ""
+
+    def _request_stop(self, reason: str = "") -> None:
+        try:
+            with open(self._stop, "a", encoding="utf-8") as file:
+                file.write(reason)
         except OSError as exc:
             _log.warning("Could not write the stop flag of %s: %s", self._dir, exc)
 
@@ -254,9 +274,14 @@ class Job:
     the job runs, after it ends (even by a crash) and after `close()`.
     """
 
-    def __init__(self, runner: JobRunner, name: str, directory: str, payload: bytes) -> None:
+    def __init__(
+        self, runner: JobRunner, name: str, directory: str, payload: bytes, owner: str
+    ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.name = name
+        self.owner = owner
+        self.budget = math.inf  # wall-time seconds; the runner sets it
+        self._serial = 0  # the order of submits; the runner sets it
         self._runner = runner
         self._channel = JobChannel(directory)
         self._payload: bytes | None = payload
@@ -267,7 +292,7 @@ class Job:
         self._error: str | None = None
         self._user_error: NNCoreError | None = None
         self._stop_requested = False
-        self.abandoned = False  # stopped because nobody touched it for `abandon_after` seconds
+        self._events: list[dict[str, str]] = []
         self._last_touch = time.monotonic()
         self._started_at: float | None = None
         self._finished_at: float | None = None
@@ -309,6 +334,11 @@ class Job:
             if not self._files_gone:
                 self._read_progress()
             return None if self._progress is None else dict(self._progress)
+
+    def events(self) -> list[dict[str, str]]:
+        """Why the runner stopped the job, if it did: {"kind": "abandoned" or "budget",
+        "message": words for the user}."""
+        return list(self._events)
 
     @property
     def last_touch(self) -> float:
@@ -502,19 +532,33 @@ class _ProcessSlot:
     def shutdown(self, wait: bool) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
+    def kill(self) -> None:
+        """End the worker now, whatever it is doing (a job that ignored its stop request)."""
+        for process in list((self._pool._processes or {}).values()):
+            process.kill()
+        self.shutdown(wait=False)
+
+
+class RunnerClosed(JobError, RuntimeError):
+    """A job was submitted to a runner that has shut down (the server is stopping)."""
+
 
 class JobRunner:
-    """Runs submitted tasks in worker processes, at most `max_concurrent` at a time, FIFO.
+    """Runs submitted tasks in worker processes, at most `max_concurrent` at a time, fairly
+    across owners (see the module's notes).
 
     One per server process. `tasks_per_worker` jobs run in a worker before it is replaced by a
     fresh one. With `abandon_after` seconds set, a job nobody has `touch()`ed for that long is
-    asked to stop (if running) or dropped (if queued): its browser tab is gone. `slot_factory`,
-    called with `tasks_per_worker`, runs jobs elsewhere than in local worker processes (see
-    `nncore.run.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else the
-    temp
-    folder), which workers on other machines must share.
+    asked to stop (if running) or dropped (if queued): its browser tab is gone. A job running
+    longer than its budget (`submit`'s, else `budget` seconds, else the setting
+    `nncore.rules.JOB_SECONDS`) is asked to stop. An owner may have `max_queued` jobs waiting
+    (default: the setting `nncore.rules.QUEUED_PER_OWNER`). `slot_factory`, called with
+    `tasks_per_worker`, runs jobs elsewhere than in local worker processes (see
+    `nncore.run.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else
+    the temp folder), which workers on other machines must share.
 
-    Use it as a context manager or call `shutdown()`.
+    Use it as a context manager or call `shutdown()`; a server stopping calls
+    `shutdown_for_exit()` (see `install_exit_handler`).
     """
 
     def __init__(
@@ -523,6 +567,8 @@ class JobRunner:
         tasks_per_worker: int = 20,
         *,
         abandon_after: float | None = None,
+        budget: float | None = None,
+        max_queued: int | None = None,
         slot_factory: Callable[[int], _Slot] | None = None,
         job_root: str | None = None,
     ) -> None:
@@ -530,22 +576,29 @@ class JobRunner:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}.")
         if tasks_per_worker < 1:
             raise ValueError(f"tasks_per_worker must be at least 1, got {tasks_per_worker}.")
-        if abandon_after is not None and abandon_after <= 0:
-            raise ValueError(
-                f"abandon_after must be a positive number of seconds or None, got {abandon_after}."
-            )
+        for name, value in (("abandon_after", abandon_after), ("budget", budget)):
+            if value is not None and value <= 0:
+                raise ValueError(
+                    f"{name} must be a positive number of seconds or None, got {value}."
+                )
         self._tasks_per_worker = tasks_per_worker
         self._slot_factory = slot_factory or _ProcessSlot
         self._job_root = job_root
         self._abandon_after = abandon_after
+        self._budget = budget or rules.JOB_SECONDS.value()
+        self._max_queued = max_queued or rules.QUEUED_PER_OWNER.value()
         self._tick = 0.5 if abandon_after is None else min(0.5, abandon_after / 4)
         self._cond = threading.Condition(threading.RLock())
-        self._queue: deque[Job] = deque()
+        self._queues: dict[str, deque[Job]] = {}  # owner -> their queued jobs, oldest first
+        self._serial = itertools.count(1)  # orders submits, and slots given to owners
+        self._served: dict[str, int] = {}  # owner -> when it last got a slot (a serial number)
         self._slots: list[_Slot] = [self._new_slot() for _ in range(max_concurrent)]
         self._running: dict[int, Job] = {}  # slot index -> job
         self._ended: list[Job] = []  # ended jobs whose done-callbacks have not run yet
         self._broken: set[int] = set()
         self._shutting_down = False
+        self._exiting = False
+        _at_interpreter_exit(self)
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="nncore-job-dispatcher", daemon=True
         )
@@ -557,11 +610,22 @@ class JobRunner:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown(wait=True)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, name: str = "") -> Job:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        name: str = "",
+        owner: str = SHARED_OWNER,
+        budget: float | None = None,
+    ) -> Job:
         """Queue `fn(channel, *args)` to run in a worker process; returns its Job at once.
 
         `fn` must be a function defined at the top level of an importable module (not in the
-        script being run, which workers do not load), and `args` picklable.
+        script being run, which workers do not load), and `args` picklable. `owner` (a
+        workspace's token) is whose turn it is in the fair queue; `budget` the job's wall-time
+        budget in seconds (default: the runner's). Raises JobError when `owner` already has
+        `max_queued` jobs waiting.
         """
         if getattr(fn, "__module__", None) == "__main__":
             raise TypeError(
@@ -569,6 +633,8 @@ class JobRunner:
                 "(__main__), which worker processes do not load. Move it into a module and import "
                 "it from there."
             )
+        if budget is not None and budget <= 0:
+            raise ValueError(f"budget must be a positive number of seconds, got {budget}.")
         try:
             payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -579,9 +645,17 @@ class JobRunner:
             ) from exc
         with self._cond:
             if self._shutting_down:
-                raise RuntimeError("This JobRunner has been shut down; make a new one.")
-            job = Job(self, name, _make_job_directory(self._job_root), payload)
-            self._queue.append(job)
+                raise RunnerClosed("This JobRunner has been shut down; make a new one.")
+            waiting = len(self._queues.get(owner, ()))
+            if waiting >= self._max_queued:
+                raise JobError(
+                    f"You already have {waiting} jobs waiting, the most one workspace may "
+                    f"queue ({rules.QUEUED_PER_OWNER.setting}); wait for one to start or stop one."
+                )
+            job = Job(self, name, _make_job_directory(self._job_root), payload, owner)
+            job.budget = budget or self._budget
+            job._serial = next(self._serial)
+            self._queues.setdefault(owner, deque()).append(job)
             self._cond.notify_all()
         return job
 
@@ -591,37 +665,90 @@ class JobRunner:
         with self._cond:
             self._shutting_down = True
             if not wait:
-                while self._queue:
-                    self._queue.popleft()._finish(_Outcome("stopped"))
+                self._drop_queued()
                 for job in self._running.values():
                     self._request_stop(job)
             self._cond.notify_all()
         if wait and threading.current_thread() is not self._dispatcher:
             self._dispatcher.join()
 
+    def shutdown_for_exit(self, deadline: float = 4.0) -> list[Job]:
+        """The server is stopping: drop the queued jobs, ask the running ones to stop (a
+        training then saves its best weights and ends), and return within `deadline` seconds,
+        killing the workers whose job has not ended by then. Returns the jobs that did not run
+        to their end: the dropped ones and the ones that were running."""
+        until = time.monotonic() + deadline
+        with self._cond:
+            self._shutting_down = self._exiting = True
+            dropped = self._drop_queued()
+            running = dict(self._running)
+            for job in running.values():
+                self._request_stop(job)
+            self._cond.notify_all()
+        for job in running.values():
+            job.wait(max(0.0, until - time.monotonic()))
+        with self._cond:
+            late = [index for index, job in running.items() if not job.done()]
+            for index in late:
+                _log.warning(
+                    "Job %s did not stop in time; its worker is killed.", running[index].id
+                )
+                _kill(self._slots[index])
+        return [*dropped, *running.values()]
+
+    def _drop_queued(self) -> list[Job]:
+        dropped = [job for queue in self._queues.values() for job in queue]
+        self._queues.clear()
+        for job in dropped:
+            job._finish(_Outcome("stopped"))
+        return dropped
+
     def _new_slot(self) -> _Slot:
         return self._slot_factory(self._tasks_per_worker)
 
-    def _queue_position(self, job: Job) -> int | None:
-        with self._cond:
-            for position, queued in enumerate(self._queue, start=1):
-                if queued is job:
-                    return position
-            return None
+    def _running_by_owner(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for job in self._running.values():
+            counts[job.owner] = counts.get(job.owner, 0) + 1
+        return counts
 
-    def _stop(self, job: Job) -> None:
+    def _queue_position(self, job: Job) -> int | None:
+        """Where `job` is in the order the queue would start jobs if none ended meanwhile."""
         with self._cond:
-            if job in self._queue:
-                self._queue.remove(job)
+            queue = self._queues.get(job.owner)
+            if queue is None or job not in queue:
+                return None
+            running = self._running_by_owner()
+            served = dict(self._served)
+            taken = dict.fromkeys(self._queues, 0)  # how far into each owner's queue
+            for position in itertools.count(1):
+                heads = {
+                    o: q[taken[o]]._serial for o, q in self._queues.items() if taken[o] < len(q)
+                }
+                owner = _next_owner(heads, running, served)
+                if self._queues[owner][taken[owner]] is job:
+                    return position
+                taken[owner] += 1
+                running[owner] = running.get(owner, 0) + 1
+                served[owner] = position + len(self._served) + 2**40  # after every real one
+            raise AssertionError("unreachable")
+
+    def _stop(self, job: Job, reason: str = "") -> None:
+        with self._cond:
+            queue = self._queues.get(job.owner)
+            if queue is not None and job in queue:
+                queue.remove(job)
+                if not queue:
+                    del self._queues[job.owner]  # only owners with jobs waiting have a queue
                 job._finish(_Outcome("stopped"))
                 self._cond.notify_all()
             elif not job.done():
-                self._request_stop(job)
+                self._request_stop(job, reason)
 
     @staticmethod
-    def _request_stop(job: Job) -> None:
+    def _request_stop(job: Job, reason: str = "") -> None:
         job._stop_requested = True
-        job._channel._request_stop()
+        job._channel._request_stop(reason)
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -629,12 +756,13 @@ class JobRunner:
                 try:
                     self._replace_broken_slots()
                     self._stop_abandoned()
+                    self._stop_over_budget()
                     self._start_queued()
                 except Exception:  # a bug here must not silently end all dispatching
                     _log.exception("The job dispatcher hit an error; it carries on.")
                 ended, self._ended = self._ended, []
                 if not ended:
-                    if self._shutting_down and not self._queue and not self._running:
+                    if self._shutting_down and not self._queued() and not self._running:
                         slots = list(self._slots)
                         break
                     self._cond.wait(self._tick)
@@ -642,9 +770,14 @@ class JobRunner:
             for job in ended:
                 job._run_done_callbacks()
         for slot in slots:
-            slot.shutdown(wait=True)
+            slot.shutdown(wait=not self._exiting)
+
+    def _queued(self) -> list[Job]:
+        return [job for queue in self._queues.values() for job in queue]
 
     def _replace_broken_slots(self) -> None:
+        if self._exiting:
+            return  # no new workers while the server stops
         for index in sorted(self._broken):
             self._slots[index].shutdown(wait=False)
             self._slots[index] = self._new_slot()
@@ -654,18 +787,36 @@ class JobRunner:
         if self._abandon_after is None:
             return
         now = time.monotonic()
-        for job in [*self._queue, *self._running.values()]:
+        for job in [*self._queued(), *self._running.values()]:
             if not job._stop_requested and now - job._last_touch > self._abandon_after:
-                job.abandoned = True
-                self._stop(job)
+                message = (
+                    f"Nobody looked at this job for {self._abandon_after:g} s, so it was stopped."
+                )
+                job._events.append({"kind": "abandoned", "message": message})
+                self._stop(job, message)
+
+    def _stop_over_budget(self) -> None:
+        for job in self._running.values():
+            budget = job.budget
+            if not job._stop_requested and job.elapsed > budget:
+                message = f"Stopped after its time budget of {budget:g} s"
+                job._events.append({"kind": "budget", "message": message})
+                self._request_stop(job, message)
 
     def _start_queued(self) -> None:
+        if self._exiting:
+            return
         for index in range(len(self._slots)):
-            if not self._queue:
-                return
             if index in self._running:
                 continue
-            job = self._queue.popleft()
+            heads = {owner: queue[0]._serial for owner, queue in self._queues.items()}
+            owner = _next_owner(heads, self._running_by_owner(), self._served)
+            if owner is None:
+                return
+            job = self._queues[owner].popleft()
+            if not self._queues[owner]:
+                del self._queues[owner]
+            self._served[owner] = next(self._serial)
             payload = job._start()
             try:
                 future = self._submit_to_slot(index, payload, job._channel)
@@ -691,7 +842,10 @@ class JobRunner:
         try:
             outcome = future.result()
         except BrokenProcessPool:
-            outcome = _Outcome("failed", error=CRASH_MESSAGE)
+            # Killed on purpose while the server stops, or died.
+            outcome = (
+                _Outcome("stopped") if self._exiting else _Outcome("failed", error=CRASH_MESSAGE)
+            )
             broken = True
         except CancelledError:
             outcome = _Outcome("stopped")
@@ -707,5 +861,75 @@ class JobRunner:
                 del self._running[index]
             if broken:
                 self._broken.add(index)
+            if job.owner not in self._queues and job.owner not in self._running_by_owner():
+                self._served.pop(job.owner, None)  # gone quiet: served first when back
             job._finish(outcome)
             self._cond.notify_all()
+
+
+def _next_owner(
+    heads: dict[str, int], running: dict[str, int], served: dict[str, int]
+) -> str | None:
+    """Whose job starts next, of the owners with jobs waiting (`heads`: owner -> the serial of
+    its oldest waiting job): the one with the fewest jobs running, then the one served longest
+    ago (never, for a newcomer), then the one waiting longest."""
+    if not heads:
+        return None
+    return min(heads, key=lambda owner: (running.get(owner, 0), served.get(owner, 0), heads[owner]))
+
+
+def _kill(slot: _Slot) -> None:
+    kill = getattr(slot, "kill", None)
+    if kill is not None:
+        kill()
+    else:
+        slot.shutdown(wait=False)
+
+
+def _at_interpreter_exit(runner: JobRunner) -> None:
+    """Stop the runner's jobs when the interpreter exits without `shutdown_for_exit`.
+
+    Python's exit joins the worker pools' threads, which wait for the jobs they run: a training
+    would hold the exit until it ended, and the dispatcher would meanwhile hand queued jobs to
+    pools that refuse them ("cannot schedule new futures after shutdown"). Hooks registered
+    here run before those joins (the pools registered theirs first, and the hooks run newest
+    first)."""
+    ref = weakref.ref(runner)
+
+    def stop() -> None:
+        alive = ref()
+        if alive is not None and not alive._exiting:
+            alive.shutdown_for_exit()
+
+    with contextlib.suppress(RuntimeError):  # raised when the interpreter is already exiting
+        threading._register_atexit(stop)  # type: ignore[attr-defined]
+
+
+def install_exit_handler(
+    runner: JobRunner | Callable[[], JobRunner | None],
+    on_interrupted: Callable[[list[Job]], Any] | None = None,
+    deadline: float = 4.0,
+) -> None:
+    """Make SIGTERM stop `runner`'s jobs (`JobRunner.shutdown_for_exit`), tell
+    `on_interrupted` which jobs did not run to their end, then do what SIGTERM did before: the
+    previous handler (Streamlit's own shutdown), or exit with status 143 where it was the default.
+
+    `runner` may be a callable returning the runner or None (one made lazily). Call it from the
+    main thread, as `signal.signal` requires."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handle(signum: int, frame: types.FrameType | None) -> None:
+        current = runner() if callable(runner) else runner
+        if current is not None:
+            interrupted = current.shutdown_for_exit(deadline)
+            if on_interrupted is not None:
+                try:
+                    on_interrupted(interrupted)
+                except Exception:
+                    _log.exception("Recording the interrupted jobs failed.")
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handle)

@@ -3,14 +3,22 @@
 The command line calls `run_experiment` directly; the studio calls it in a worker process
 through `nncore.run.tasks.train_job`. It imports TensorFlow when it runs, so the UI process
 never calls it.
+
+A run survives its process: schema.json and experiment.json are written before the first epoch
+and the best weights as it goes (`runfiles.CHECKPOINT`), so `finish_interrupted` makes a usable
+run of one killed midway. Every training ends by saving its last weights and optimizer state
+(`runfiles.TRAINING_STATE`), from which `continue_run` trains it more as a new run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +26,8 @@ import pandas as pd
 from nncore.artifacts.runfiles import RunFiles
 from nncore.config import Experiment, check_size, output_units
 from nncore.data.plan import ColumnPlan, plan_columns
-from nncore.errors import DataError
+from nncore.errors import DataError, NNCoreError
+from nncore.rules import CHECKPOINT_SECONDS, SETTINGS
 from nncore.run.records import TrainingSummary
 
 
@@ -43,35 +52,57 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     # One `nncore.learn.diagnostics` record per epoch of `history` (None for an epoch not measured).
     diagnostics: list[dict | None] = field(default_factory=list)
+    # 0-based number of the first epoch of `history`: the epochs its parent ran, for a run that
+    # continues another (its curves go on where the parent's end).
+    first_epoch: int = 0
 
     @property
     def files(self) -> RunFiles:
         return RunFiles(self.out_dir)
 
 
-def run_experiment(
-    frame: pd.DataFrame,
-    experiment: Experiment,
-    out_dir: str | Path,
-    listener=None,
-) -> RunResult:
-    """Plan the columns, split, preprocess, train, evaluate and save one experiment."""
+Table = pd.DataFrame | str | os.PathLike
+
+
+def as_frame(table: Table) -> pd.DataFrame:
+    """A table given as a DataFrame, or as the path of its file's bytes (read as an upload is)."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    from nncore.data.ingest import read_table
+
+    path = Path(table)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(
+            f"Cannot read the table {path.name}: {exc.strerror}. Load it again."
+        ) from None
+    return read_table(data, path.name)[0]
+
+
+@dataclass
+class _Setup:
+    """An experiment's data, prepared, and its network, built and compiled."""
+
+    plan: ColumnPlan
+    prepared: Any  # nncore.data.prepare.Prepared
+    loss: str
+    n_classes: int
+    y_train: np.ndarray  # as the loss takes them (one-hot for categorical cross-entropy)
+    y_val: np.ndarray
+    network: Any  # keras.Model
+
+    @property
+    def schema(self):
+        return self.prepared.schema
+
+
+def _setup(frame: pd.DataFrame, experiment: Experiment) -> _Setup:
     import keras
 
-    from nncore.artifacts.export import (
-        compile_portable,
-        feature_inputs,
-        portable_model,
-        portable_parts,
-        write_artifacts,
-    )
-    from nncore.artifacts.predict import model_inputs, raw_outputs
     from nncore.data.prepare import prepare
-    from nncore.learn import evaluate
     from nncore.learn.model import build_model, compile_model
-    from nncore.learn.train import train
 
-    started = time.perf_counter()
     plan = plan_columns(frame, experiment.data)
     prepared = prepare(frame, plan, experiment.data, seed=experiment.seed)
     schema = prepared.schema
@@ -86,29 +117,219 @@ def run_experiment(
     y_train, y_val = prepared.y_train, prepared.y_val
     if loss == "categorical_crossentropy":
         y_train, y_val = (np.eye(n_classes, dtype=np.float32)[y] for y in (y_train, y_val))
+    return _Setup(plan, prepared, loss, n_classes, y_train, y_val, network)
+
+
+def run_experiment(
+    frame: Table,
+    experiment: Experiment,
+    out_dir: str | Path,
+    listener=None,
+) -> RunResult:
+    """Plan the columns, split, preprocess, train, evaluate and save one experiment."""
+    frame = as_frame(frame)
+    started = time.perf_counter()
+    setup = _setup(frame, experiment)
+    files = RunFiles(Path(out_dir))
+    _write_start(files, setup.schema, experiment)
+    outcome = _train(setup, experiment, files, listener, initial_epoch=0, parent=None)
+    return _finish(frame, experiment, setup, outcome, files, started, first_epoch=0, parent=None)
+
+
+def continue_run(
+    parent_dir: str | Path,
+    frame: Table,
+    extra_epochs: int,
+    out_dir: str | Path,
+    listener=None,
+) -> RunResult:
+    """Train the run in `parent_dir` (finished, stopped or interrupted) for `extra_epochs` more
+    epochs on the same table, split and seed, from its last weights and optimizer state, into a
+    new run in `out_dir` whose epochs are numbered on from the parent's."""
+    frame = as_frame(frame)
+    started = time.perf_counter()
+    parent = RunFiles(Path(parent_dir))
+    experiment = _saved_experiment(parent)
+    if not parent.training_state.exists():
+        raise NNCoreError(
+            f"{parent.folder.name} has nothing to continue from (no {parent.training_state.name}):"
+            " it is still training, or was made by an older version. Train it again instead."
+        )
+    if not 1 <= extra_epochs <= SETTINGS["epochs"].high:
+        raise NNCoreError(
+            f"Train more takes 1 to {SETTINGS['epochs'].high:g} epochs, got {extra_epochs}."
+        )
+    weights, optimizer_state, meta = _read_arrays(parent.training_state)
+    setup = _setup(frame, experiment)
+    _check_same_table(setup, parent)
+    setup.network.set_weights(weights)
+    if optimizer_state:
+        optimizer = setup.network.optimizer
+        optimizer.build(setup.network.trainable_variables)
+        for variable, value in zip(optimizer.variables, optimizer_state, strict=True):
+            variable.assign(value)
+    done = int(meta["epochs_done"])
+    # Its experiment.json says what this run did: `extra_epochs` epochs, after the parent's.
+    more = experiment.replace(
+        training=dataclasses.replace(experiment.training, epochs=extra_epochs)
+    )
+    files = RunFiles(Path(out_dir))
+    _write_start(files, setup.schema, more)
+    outcome = _train(setup, more, files, listener, initial_epoch=done, parent=parent.folder)
+    return _finish(
+        frame, more, setup, outcome, files, started, first_epoch=done, parent=parent.folder
+    )
+
+
+def finish_interrupted(run_dir: str | Path, frame: Table) -> RunResult:
+    """Make a usable run of one whose training was killed: the network rebuilt from
+    experiment.json and schema.json with the checkpoint's weights, scored on the same validation
+    rows, saved with every file a finished run has; its metrics say "interrupted"."""
+    from nncore.learn.train import TrainOutcome
+
+    frame = as_frame(frame)
+    started = time.perf_counter()
+    files = RunFiles(Path(run_dir))
+    experiment = _saved_experiment(files)
+    if not files.checkpoint.exists():
+        raise NNCoreError(
+            f"{files.folder.name} has no saved weights ({files.checkpoint.name}): it was stopped "
+            "before its first checkpoint. Train it again."
+        )
+    weights, _, meta = _read_arrays(files.checkpoint)
+    setup = _setup(frame, experiment)
+    _check_same_table(setup, files)
+    setup.network.set_weights(weights)
+    outcome = TrainOutcome(
+        history=meta["history"],
+        stopped_by="interrupted",
+        message=(
+            f"The training was interrupted after epoch {meta['epochs_done']}; this is its best "
+            "model saved by then."
+        ),
+        best_epoch=meta["best_epoch"],
+        seconds=meta["seconds"],
+        samples_per_second=meta["samples_per_second"],
+        final_weights=weights,
+        epochs_done=meta["epochs_done"],
+    )
+    first_epoch = meta["first_epoch"]
+    parent = meta.get("parent")
+    return _finish(
+        frame,
+        experiment,
+        setup,
+        outcome,
+        files,
+        started,
+        first_epoch=first_epoch,
+        parent=None if parent is None else Path(parent),
+    )
+
+
+def _saved_experiment(files: RunFiles) -> Experiment:
+    try:
+        return Experiment.from_json(files.experiment.read_bytes())
+    except FileNotFoundError:
+        raise NNCoreError(
+            f"No {files.experiment.name} in {files.folder}: pass the folder of a run."
+        ) from None
+
+
+def _check_same_table(setup: _Setup, files: RunFiles) -> None:
+    saved = json.loads(files.schema.read_text())
+    if saved != json.loads(json.dumps(setup.schema.to_dict())):
+        raise DataError(
+            f"This table is not the one {files.folder.name} was trained on (its columns, "
+            "categories or value ranges differ). Load that table, then try again."
+        )
+
+
+def _write_start(files: RunFiles, schema, experiment: Experiment) -> None:
+    """What a run needs to be finished later, written before its first epoch."""
+    files.folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(files.schema, json.dumps(schema.to_dict(), indent=2).encode())
+    _write_atomic(files.experiment, experiment.to_json().encode())
+    files.checkpoint.unlink(missing_ok=True)  # a folder used again: the old weights are not these
+    files.training_state.unlink(missing_ok=True)
+
+
+def _train(
+    setup: _Setup,
+    experiment: Experiment,
+    files: RunFiles,
+    listener,
+    initial_epoch: int,
+    parent: Path | None,
+):
+    from nncore.learn.train import Checkpoints, train
+
+    prepared = setup.prepared
     outcome = train(
-        network,
+        setup.network,
         prepared.x_train,
-        y_train,
+        setup.y_train,
         prepared.x_val,
-        y_val,
+        setup.y_val,
         experiment.training,
         seed=experiment.seed,
-        sample_weight=_class_weights(prepared.y_train, task, n_classes, experiment),
+        sample_weight=_class_weights(
+            prepared.y_train, setup.plan.task, setup.n_classes, experiment
+        ),
         listener=listener,
+        initial_epoch=initial_epoch,
+        checkpoints=Checkpoints(
+            lambda snapshot: _save_checkpoint(files, snapshot, initial_epoch, parent),
+            every=CHECKPOINT_SECONDS.value(),
+        ),
     )
     if not outcome.history:
         raise DataError(
             outcome.message
             or "Training ended before the first epoch finished; nothing was learned."
         )
+    return outcome
 
+
+def _finish(
+    frame: pd.DataFrame,
+    experiment: Experiment,
+    setup: _Setup,
+    outcome,
+    files: RunFiles,
+    started: float,
+    *,
+    first_epoch: int,
+    parent: Path | None,
+) -> RunResult:
+    """Save the trained network as portable model files, score it and write the run's reports;
+    keep its training state for a continuation."""
+    import keras
+
+    from nncore.artifacts.export import (
+        compile_portable,
+        feature_inputs,
+        portable_model,
+        portable_parts,
+        write_artifacts,
+    )
+    from nncore.artifacts.predict import model_inputs, raw_outputs
+    from nncore.learn import evaluate
+
+    plan, prepared, schema, network = setup.plan, setup.prepared, setup.schema, setup.network
+    task, n_classes, loss = plan.task, setup.n_classes, setup.loss
+    _save_arrays(
+        files.training_state,
+        outcome.final_weights,
+        outcome.optimizer_state,
+        {"epochs_done": outcome.epochs_done},
+    )
     portable = portable_model(network, schema)
     compile_portable(portable, experiment.compile, loss)
-    out = Path(out_dir)
-    files = RunFiles(out)
     write_artifacts(portable, schema, experiment, files)
-    pd.DataFrame(outcome.history).rename_axis("epoch").to_csv(files.history)
+    history = pd.DataFrame(outcome.history)
+    history.index += first_epoch
+    history.rename_axis("epoch").to_csv(files.history)
 
     target = schema.target
 
@@ -160,13 +381,17 @@ def run_experiment(
         seconds=outcome.seconds,
         samples_per_second=outcome.samples_per_second,
         train_rows=int(len(prepared.split.train)),
+        first_epoch=first_epoch,
+        message=outcome.message,
     )
     metrics["training"] = training.to_metrics()
+    if parent is not None:
+        metrics["training"]["parent"] = parent.name
     metrics = _plain(metrics)
-    files.metrics.write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    _write_atomic(files.metrics, json.dumps(metrics, indent=2, allow_nan=False).encode())
     keras.backend.clear_session(free_memory=True)
     return RunResult(
-        out_dir=out,
+        out_dir=files.folder,
         plan=plan,
         history=outcome.history,
         metrics=metrics,
@@ -179,7 +404,51 @@ def run_experiment(
         validation_rows=prepared.split.validation,
         warnings=list(plan.warnings),
         diagnostics=outcome.diagnostics,
+        first_epoch=first_epoch,
     )
+
+
+def _save_checkpoint(files: RunFiles, snapshot, first_epoch: int, parent: Path | None) -> None:
+    meta = {
+        "epochs_done": snapshot.epochs_done,
+        "best_epoch": snapshot.best_epoch,
+        "first_epoch": first_epoch,
+        "history": snapshot.history,
+        "seconds": snapshot.seconds,
+        "samples_per_second": snapshot.samples_per_second,
+        "parent": None if parent is None else str(parent),
+    }
+    _save_arrays(files.checkpoint, snapshot.weights, [], meta)
+
+
+def _save_arrays(path: Path, weights, optimizer_state, meta: dict) -> None:
+    """Weights, optimizer variables and a JSON note in one .npz, replaced atomically: a reader
+    (or a restart after SIGKILL) sees the old file or the new one, never half of one."""
+    arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
+    arrays |= {f"optimizer_{i}": v for i, v in enumerate(optimizer_state)}
+    arrays["meta"] = np.array(json.dumps(_plain(meta)))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as file:
+        np.savez(file, **arrays)
+    os.replace(temporary, path)
+
+
+def _read_arrays(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    with np.load(path, allow_pickle=False) as saved:
+        meta = json.loads(str(saved["meta"]))
+        weights = [saved[f"weight_{i}"] for i in range(_count(saved, "weight_"))]
+        optimizer = [saved[f"optimizer_{i}"] for i in range(_count(saved, "optimizer_"))]
+    return weights, optimizer, meta
+
+
+def _count(saved, prefix: str) -> int:
+    return sum(1 for name in saved.files if name.startswith(prefix))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def _class_weights(y: np.ndarray, task: str, n_classes: int, experiment: Experiment):

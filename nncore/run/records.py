@@ -17,12 +17,14 @@ from typing import Any
 class TrainingSummary:
     """How the training of a run went."""
 
-    epochs_run: int
-    stopped_by: str  # completed | early_stopping | user | nan
+    epochs_run: int  # in this run; a continued run's epochs follow its parent's
+    stopped_by: str  # completed | early_stopping | user | nan | interrupted
     best_epoch: int | None  # 0-based; None when nothing picked a best epoch
     seconds: float  # the training alone, not the run's preparing, scoring and saving
     samples_per_second: float
     train_rows: int
+    first_epoch: int = 0  # 0-based: the epochs its parent ran, for a continued run
+    message: str = ""  # how the training ended, in words ("Stopped after its time budget ...")
 
     def to_metrics(self) -> dict[str, Any]:
         """The "training" section of metrics.json (its best epoch counted from 1)."""
@@ -33,6 +35,8 @@ class TrainingSummary:
             "seconds": round(self.seconds, 3),
             "samples_per_second": round(self.samples_per_second, 1),
             "rows": {"train": self.train_rows},
+            "first_epoch": self.first_epoch + 1,
+            "message": self.message,
         }
 
     @classmethod
@@ -45,6 +49,8 @@ class TrainingSummary:
             seconds=section["seconds"],
             samples_per_second=section["samples_per_second"],
             train_rows=section["rows"]["train"],
+            first_epoch=section.get("first_epoch", 1) - 1,
+            message=section.get("message", ""),
         )
 
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nncore.config import Experiment, describe_layers
-from nncore.errors import NNCoreError
+from nncore.errors import ConfigError, NNCoreError
+from nncore.rules import SWEEP_WORK
 from nncore.run.capacity import CapacitySearch
-from nncore.run.jobs import Job, JobRunner
+from nncore.run.jobs import SHARED_OWNER, Job, JobRunner
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +90,24 @@ def best_run(runs: Sequence[Run]) -> Run | None:
     return None if index is None else runs[index]
 
 
+def check_sweep_size(trials: int, epochs: int, frame: pd.DataFrame | str | Path) -> None:
+    """Refuse (ConfigError) a sweep or search whose trials × epochs × rows is over the setting
+    `nncore.rules.SWEEP_WORK`: one such request would hold a shared server for hours. A table
+    given by its file's path counts its lines after the header."""
+    if hasattr(frame, "columns"):
+        rows = len(frame)
+    else:
+        data = Path(frame).read_bytes()
+        rows = data.count(b"\n") + (not data.endswith(b"\n")) - 1  # less the header
+    work, limit = trials * epochs * rows, SWEEP_WORK.value()
+    if work > limit:
+        raise ConfigError(
+            f"This asks for {trials} trainings × {epochs} epochs × {rows:,} rows = {work:,}, more "
+            f"than the {limit:,} one sweep may ({SWEEP_WORK.setting}); use fewer trainings, epochs "
+            "or rows."
+        )
+
+
 @dataclass
 class RateSweep:
     """A learning-rate sweep: one run per rate, all on the same split and seed."""
@@ -126,12 +145,16 @@ class Workbench:
     """One user's runs, newest last, and their latest sweep, capacity search and range test.
 
     `runner` is called once, when the first job is started, so a session that never trains
-    never makes a runner (nor connects to a cluster). Runs write their files in `work_dir`.
+    never makes a runner (nor connects to a cluster). Runs write their files in `work_dir`; their
+    jobs queue as `owner`'s (a workspace's token: the runner's queue is fair across owners).
     Safe to use from the user's thread while a search's steps start on the runner's.
     """
 
-    def __init__(self, runner: Callable[[], JobRunner], work_dir: str | Path) -> None:
+    def __init__(
+        self, runner: Callable[[], JobRunner], work_dir: str | Path, owner: str = SHARED_OWNER
+    ) -> None:
         self.work_dir = Path(work_dir)
+        self.owner = owner
         self.runs: list[Run] = []
         self.sweep: RateSweep | None = None
         self.search: Search | None = None
@@ -162,7 +185,9 @@ class Workbench:
         out_dir = self.work_dir / f"run-{run_id}"
         with self._lock:
             name = f"run {len(self.runs) + 1}" + (f" · {label}" if label else "")
-            job = self.runner.submit(train_job, frame, experiment, str(out_dir), name=name)
+            job = self.runner.submit(
+                train_job, frame, experiment, str(out_dir), name=name, owner=self.owner
+            )
             run = Run(id=run_id, name=name, experiment=experiment, job=job, out_dir=out_dir)
             self.runs.append(run)
             self._current = run_id
@@ -191,9 +216,11 @@ class Workbench:
         """One training job per rate; they run side by side as the runner's slots allow."""
         from nncore.run.rates import rate_trials
 
+        trials = rate_trials(experiment, optimizer, rates)
+        check_sweep_size(len(trials), experiment.training.epochs, frame)
         runs = [
             self.start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
-            for trial in rate_trials(experiment, optimizer, rates)
+            for trial in trials
         ]
         self.sweep = RateSweep(optimizer, runs)
         return self.sweep
@@ -206,6 +233,7 @@ class Workbench:
         """Start a capacity search (options: those of `CapacitySearch`) with its first step; each
         next step starts when the one before ends. A search still going is stopped first."""
         record = Search(CapacitySearch(base=experiment, **options), frame)
+        check_sweep_size(record.search.max_steps, experiment.training.epochs, frame)
         with self._lock:
             self.stop_search()
             self._next_step(record)
@@ -238,7 +266,7 @@ class Workbench:
         with self._lock:
             if record.finished:
                 return
-            if job.abandoned:
+            if any(event["kind"] == "abandoned" for event in job.events()):
                 # Nobody watched the step: the user is gone, so the search ends with it.
                 record._finish("The search was stopped: nobody looked at it for a while.")
                 return
@@ -257,6 +285,6 @@ class Workbench:
 
         experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
         self.range_test = self.runner.submit(
-            range_test_job, frame, experiment, spec, name="range test"
+            range_test_job, frame, experiment, spec, name="range test", owner=self.owner
         )
         return self.range_test

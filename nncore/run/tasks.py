@@ -1,17 +1,28 @@
-"""The studio's jobs for `nncore.run.jobs`: a training and a prediction, each run in a worker
-process (TensorFlow loads there, never in the server). Importing this module loads no TensorFlow."""
+"""The studio's jobs for `nncore.run.jobs`: a training, its continuation, the finishing of an
+interrupted one and a prediction, each run in a worker process (TensorFlow loads there, never in
+the server). Importing this module loads no TensorFlow.
+
+A training's table comes as a DataFrame or as the path of its file (a workspace's upload), which
+the worker reads: a queued job then holds a path, not a copy of the table.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from nncore.config import Experiment
-from nncore.run.pipeline import RunResult, run_experiment
+from nncore.run.pipeline import (
+    RunResult,
+    Table,
+    continue_run,
+    finish_interrupted,
+    run_experiment,
+)
 from nncore.run.records import EpochReport, Progress
 
 
-def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str) -> RunResult:
-    """`run_experiment` as a job for `nncore.run.jobs`: progress out, stop requests in."""
+def _listener(channel):
+    """Progress out, stop requests (and why the runner made them) in."""
     from nncore.learn.train import Listener
 
     diagnosed: dict[int, dict] = {}  # each epoch's record, until its logs go out with it
@@ -22,13 +33,31 @@ def train_job(channel, frame: pd.DataFrame, experiment: Experiment, out_dir: str
     def progress(fields: dict[str, float]) -> None:
         channel.report_progress(**Progress(**fields).to_dict())
 
-    listener = Listener(
+    return Listener(
         on_epoch_end=epoch_end,
         on_progress=progress,
         should_stop=channel.stop_requested,
         on_diagnostics=diagnosed.__setitem__,
+        stop_reason=channel.stop_reason,
     )
-    return run_experiment(frame, experiment, out_dir, listener=listener)
+
+
+def train_job(channel, frame: Table, experiment: Experiment, out_dir: str) -> RunResult:
+    """`run_experiment` as a job for `nncore.run.jobs`."""
+    return run_experiment(frame, experiment, out_dir, listener=_listener(channel))
+
+
+def continue_job(
+    channel, parent_dir: str, frame: Table, extra_epochs: int, out_dir: str
+) -> RunResult:
+    """`continue_run` ("train more") as a job: its epochs are reported numbered on from the
+    parent's."""
+    return continue_run(parent_dir, frame, extra_epochs, out_dir, listener=_listener(channel))
+
+
+def finish_interrupted_job(channel, run_dir: str, frame: Table) -> RunResult:
+    """`finish_interrupted` as a job: a killed training's best weights made a usable run."""
+    return finish_interrupted(run_dir, frame)
 
 
 def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict) -> pd.DataFrame:

@@ -102,3 +102,16 @@ def import_tensorflow(channel: JobChannel) -> str:
     import tensorflow as tf
 
     return tf.__version__
+
+
+def reason_when_stopped(channel: JobChannel, timeout: float = 20) -> str:
+    """Wait for a stop request; return why it came ("" for a user's stop)."""
+    _wait_for(channel, None, timeout)
+    return channel.stop_reason()
+
+
+def ignore_stop(channel: JobChannel, seconds: float = 60) -> str:
+    """A job that never checks for a stop request."""
+    channel.report_epoch({"epoch": 0})
+    time.sleep(seconds)
+    return "slept"

@@ -55,6 +55,8 @@ def test_train_writes_every_artifact(trained):
         "schema.json",
         "experiment.json",
         "history.csv",
+        "checkpoint.npz",
+        "training_state.npz",
     }
     experiment = json.loads((root / "run" / "experiment.json").read_text())
     assert [layer["units"] for layer in experiment["layers"]] == [12, 6]
@@ -190,3 +192,29 @@ def test_code_writes_the_runs_script(trained, tmp_path):
     missing = cli("code", "--run", tmp_path / "nothing")
     assert missing.returncode == 2 and "No experiment.json" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_train_continue_trains_a_run_more_as_a_new_run(trained, tmp_path):
+    root, data, _ = trained
+    out = tmp_path / "more"
+    done = cli("train", "--continue", root / "run", "--epochs", 2, "--data", data, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("epoch 5: loss ")  # numbered on from the parent's 4
+    assert "epoch 6: " in done.stdout
+    assert f"continued {root / 'run'} from epoch 5" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())["training"]
+    assert (metrics["first_epoch"], metrics["epochs_run"], metrics["parent"]) == (5, 2, "run")
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == [4, 5]
+
+
+def test_train_continue_says_what_is_missing(trained, tmp_path):
+    root, data, _ = trained
+    done = cli("train", "--continue", root / "run", "--data", data, "--out", tmp_path / "x")
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "error: --continue needs --epochs N: how many epochs more to train.",
+    )
+    done = cli("train", "--continue", tmp_path, "--epochs", 2, "--data", data, "--out", tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: No experiment.json in ")

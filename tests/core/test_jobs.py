@@ -370,3 +370,106 @@ def test_a_done_callback_sees_stopped_and_failed_jobs_and_one_added_late_runs_at
     late: list[str] = []
     failing.add_done_callback(lambda job: late.append(threading.current_thread().name))
     assert late == [threading.current_thread().name]
+
+
+def test_the_queue_is_fair_across_owners(make_runner, tmp_path):
+    """One owner with five queued jobs does not delay another owner's first job: the owner whose
+    turn came longest ago (never, here) goes first."""
+    runner = make_runner(max_concurrent=1)
+    gate, log = tmp_path / "gate", str(tmp_path / "order")
+    blocker = runner.submit(jobtasks.epochs_then_wait, 1, str(gate), owner="a")
+    assert started(blocker)
+    many = [runner.submit(jobtasks.record, log, f"a{i}", owner="a") for i in range(5)]
+    other = runner.submit(jobtasks.record, log, "b0", owner="b")
+    assert other.queue_position() == 1
+    assert [job.queue_position() for job in many] == [2, 3, 4, 5, 6]
+
+    gate.touch()
+    assert wait_until(lambda: all(job.done() for job in [*many, other]))
+    assert jobtasks.read_lines(log) == ["b0", "a0", "a1", "a2", "a3", "a4"]
+
+
+def test_an_owner_alone_uses_every_slot_and_gives_way_when_another_waits(make_runner, tmp_path):
+    runner = make_runner(max_concurrent=2)
+    gates = [tmp_path / f"gate{i}" for i in range(3)]
+    first, second, third = (
+        runner.submit(jobtasks.epochs_then_wait, 1, str(gate), owner="a") for gate in gates
+    )
+    assert started(first) and started(second)  # alone, "a" runs two at once
+    late = runner.submit(jobtasks.epochs_then_wait, 1, str(tmp_path / "late"), owner="b")
+    assert (late.queue_position(), third.queue_position()) == (1, 2)
+    gates[0].touch()
+    assert started(late)
+    assert third.status == "queued"
+    for job in (second, third, late):
+        job.stop()
+
+
+def test_an_owner_may_queue_only_so_many_jobs(make_runner, tmp_path):
+    runner = make_runner(max_concurrent=1, max_queued=2)
+    running = runner.submit(jobtasks.until_stopped, owner="a")
+    assert wait_until(lambda: running.status == "running")
+    queued = [runner.submit(jobtasks.worker_pid, owner="a") for _ in range(2)]
+    with pytest.raises(JobError, match=r"already have 2 jobs waiting.+wait for one to start"):
+        runner.submit(jobtasks.worker_pid, owner="a")
+    runner.submit(jobtasks.worker_pid, owner="b")  # another owner's queue is its own
+    queued[0].stop()
+    runner.submit(jobtasks.worker_pid, owner="a")
+    running.stop()
+
+
+def test_a_job_over_its_budget_is_asked_to_stop_and_says_why(make_runner):
+    runner = make_runner(budget=0.3)
+    job = runner.submit(jobtasks.reason_when_stopped)
+    assert job.result(timeout=15) == "Stopped after its time budget of 0.3 s"
+    assert job.status == "stopped"
+    assert job.events() == [{"kind": "budget", "message": "Stopped after its time budget of 0.3 s"}]
+    own = runner.submit(jobtasks.reason_when_stopped, budget=0.2)
+    assert own.result(timeout=15) == "Stopped after its time budget of 0.2 s"
+    stopped = runner.submit(jobtasks.reason_when_stopped, 5)
+    assert wait_until(lambda: stopped.status == "running")
+    stopped.stop()
+    assert stopped.result(timeout=15) == ""  # a user's stop gives no reason
+
+
+def test_shutdown_for_exit_stops_what_runs_kills_what_ignores_it_and_drops_the_queue(tmp_path):
+    runner = JobRunner(max_concurrent=2)
+    cooperative = runner.submit(jobtasks.epochs_then_wait, 1, str(tmp_path / "never"))
+    stubborn = runner.submit(jobtasks.ignore_stop, 60)
+    queued = runner.submit(jobtasks.worker_pid)
+    assert started(cooperative) and started(stubborn)
+
+    began = time.monotonic()
+    interrupted = runner.shutdown_for_exit(deadline=1.0)
+    assert time.monotonic() - began < 5  # the deadline, plus killing
+    assert set(interrupted) == {cooperative, stubborn, queued}
+    assert queued.status == "stopped"
+    assert cooperative.wait(timeout=5) and cooperative.result() == "stopped"
+    assert stubborn.wait(timeout=5) and stubborn.status == "stopped"
+    with pytest.raises(JobError, match="shut down"):
+        runner.submit(jobtasks.worker_pid)
+
+
+def test_owners_with_queues_take_turns(make_runner, tmp_path):
+    runner = make_runner(max_concurrent=1)
+    gate, log = tmp_path / "gate", str(tmp_path / "order")
+    blocker = runner.submit(jobtasks.epochs_then_wait, 1, str(gate), owner="c")
+    assert started(blocker)
+    jobs = [runner.submit(jobtasks.record, log, f"a{i}", owner="a") for i in range(3)]
+    jobs += [runner.submit(jobtasks.record, log, f"b{i}", owner="b") for i in range(3)]
+    gate.touch()
+    assert wait_until(lambda: all(job.done() for job in jobs))
+    assert jobtasks.read_lines(log) == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_a_queue_emptied_by_a_stop_holds_up_no_one(make_runner, tmp_path):
+    runner = make_runner(max_concurrent=1)
+    gate = tmp_path / "gate"
+    blocker = runner.submit(jobtasks.epochs_then_wait, 1, str(gate), owner="a")
+    assert started(blocker)
+    cancelled = runner.submit(jobtasks.worker_pid, owner="b")
+    cancelled.stop()
+    later = runner.submit(jobtasks.worker_pid, owner="c")
+    gate.touch()
+    assert later.wait(timeout=15) and later.status == "done"
+    assert cancelled.status == "stopped"

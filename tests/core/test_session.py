@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
+from nncore.errors import ConfigError
 from nncore.run.jobs import Job, JobRunner
 from nncore.run.session import Workbench, best_run, in_flight
 
@@ -108,7 +109,8 @@ def test_a_capacity_search_runs_to_its_end_with_nobody_watching(bench):
     assert record.search.chosen is not None and record.search.chosen.accepted
 
 
-def test_stop_search_stops_the_step_in_training_and_starts_no_other(bench):
+def test_stop_search_stops_the_step_in_training_and_starts_no_other(bench, monkeypatch):
+    monkeypatch.setenv("NNSTUDIO_MAX_SWEEP_WORK", str(10**9))  # a search far too long to finish
     record = bench.start_capacity_search(
         base(epochs=10_000, early_stopping=False), linear_frame(2000), start_units=4
     )
@@ -121,7 +123,8 @@ def test_stop_search_stops_the_step_in_training_and_starts_no_other(bench):
     assert record.runs == bench.runs == [step] and len(record.search.steps) == 1
 
 
-def test_a_search_nobody_looks_at_ends_with_its_step(tmp_path):
+def test_a_search_nobody_looks_at_ends_with_its_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNSTUDIO_MAX_SWEEP_WORK", str(10**9))
     with JobRunner(max_concurrent=1, abandon_after=1.0) as runner:
         bench = Workbench(lambda: runner, tmp_path)
         record = bench.start_capacity_search(
@@ -133,3 +136,29 @@ def test_a_search_nobody_looks_at_ends_with_its_step(tmp_path):
         assert step.job.status in ("stopped", "failed")
         assert "nobody looked at it" in record.error
         assert len(record.search.steps) == 1
+
+
+def test_a_sweep_or_search_over_the_work_cap_is_refused_before_any_job(monkeypatch, tmp_path):
+    monkeypatch.setenv("NNSTUDIO_MAX_SWEEP_WORK", "10000")
+
+    def no_runner() -> JobRunner:
+        raise AssertionError("nothing should be submitted")
+
+    bench = Workbench(no_runner, tmp_path)
+    frame = linear_frame(n=300)
+    with pytest.raises(ConfigError, match=r"3 trainings × 20 epochs × 300 rows = 18,000, more"):
+        bench.start_rate_sweep(base(epochs=20), frame, "adam", (0.001, 0.01, 0.1))
+    with pytest.raises(ConfigError, match=r"8 trainings × 20 epochs × 300 rows.+NNSTUDIO_MAX_"):
+        bench.start_capacity_search(base(epochs=20), frame, start_units=4)
+    table = tmp_path / "table.csv"
+    frame.to_csv(table, index=False)
+    with pytest.raises(ConfigError, match=r"× 300 rows"):  # a table by its path: its lines
+        bench.start_rate_sweep(base(epochs=20), str(table), "adam", (0.001, 0.01, 0.1))
+    assert bench.runs == [] and bench.sweep is None and bench.search is None
+
+
+def test_a_workbench_queues_its_jobs_as_its_owner(runner, tmp_path):
+    bench = Workbench(lambda: runner, tmp_path, owner="workspace-1")
+    run = bench.start_run(base(epochs=1), linear_frame())
+    assert run.job.owner == "workspace-1"
+    assert run.job.wait(WAIT_SECONDS) and run.job.status == "done"
