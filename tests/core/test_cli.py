@@ -1,24 +1,14 @@
 """The command line: train and predict, exit 2 with one line for user mistakes."""
 
 import json
-import subprocess
-import sys
 import zipfile
 
 import pandas as pd
 import pytest
+from clirun import cli
 from frames import mixed_frame
 
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
-
-
-def cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "nncore", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,21 +2,11 @@
 with real trainings; a user's mistake exits 2 with one line."""
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-
-
-def cli(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "nncore", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from clirun import cli
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ predict` on a model trained on hostile labels, column names and cells."""
 import csv
 import io
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from clirun import cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -115,15 +114,6 @@ def test_a_million_rows_are_neutralised_at_once():
         "'@x": n // 4,
     }
     assert out["x"].equals(frame["x"])
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "nncore", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,13 @@
 
 import hashlib
 import shutil
-import subprocess
-import sys
 
 import pytest
+from clirun import cli
 from frames import mixed_frame
 
 from nncore.artifacts.runfiles import RUN_FILES
 from nncore.run.workspace import Workspace
-
-
-def cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "nncore", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def refused(done) -> str:
