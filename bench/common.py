@@ -67,3 +67,13 @@ def run_fresh(module: str, function: str, **kwargs) -> dict:
 
 def median(results: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in results)
+
+
+def memory_status() -> dict[str, int]:
+    """This process's resident and peak resident memory in bytes (VmRSS, VmHWM), from /proc."""
+    found = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) * 1024
+    return found

@@ -30,18 +30,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import MB, machine, median, run_fresh
+from bench.common import MB, machine, median, memory_status, run_fresh
 
 SIDES = ("pandas", "studio")
-
-
-def _status() -> dict[str, int]:
-    found = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = int(value.split()[0]) * 1024
-    return found
 
 
 def measure(side: str, csv: str) -> dict:
@@ -53,7 +44,7 @@ def measure(side: str, csv: str) -> dict:
 
     data = Path(csv).read_bytes()
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
-    baseline = _status()["VmRSS"]
+    baseline = memory_status()["VmRSS"]
     started = time.perf_counter()
     if side == "pandas":
         frame = pd.read_csv(io.BytesIO(data), engine="pyarrow")
@@ -67,7 +58,7 @@ def measure(side: str, csv: str) -> dict:
     return {
         "seconds": seconds,
         "read_seconds": read_seconds,
-        "peak": _status()["VmHWM"] - baseline,
+        "peak": memory_status()["VmHWM"] - baseline,
         "frame": int(frame.memory_usage(deep=True).sum()),
         "shape": list(frame.shape),
         "bytes": len(data),

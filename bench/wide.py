@@ -31,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import MB, ROOT, machine, run_fresh
+from bench.common import MB, ROOT, machine, memory_status, run_fresh
 
 MAX_COLUMNS = "20000"  # NNSTUDIO_MAX_COLUMNS: 10,000 columns are over the default limit
 
@@ -50,15 +50,6 @@ def make_csv(columns: int, rows: int, decimals: int = 4, seed: int = 0) -> bytes
     return ("\n".join(lines) + "\n").encode()
 
 
-def _status() -> dict[str, int]:
-    found = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = int(value.split()[0]) * 1024
-    return found
-
-
 def profile(csv: str) -> dict:
     """In a fresh process: read and profile the file's bytes, or the refusal."""
     from nncore.data.columns import profile_columns
@@ -67,7 +58,7 @@ def profile(csv: str) -> dict:
 
     data = Path(csv).read_bytes()
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
-    baseline = _status()["VmRSS"]
+    baseline = memory_status()["VmRSS"]
     started = time.perf_counter()
     try:
         frame, _ = read_table(data, "wide.csv")
@@ -77,7 +68,7 @@ def profile(csv: str) -> dict:
         answer = str(refused).split(". ")[0]
     return {
         "seconds": time.perf_counter() - started,
-        "peak": _status()["VmHWM"] - baseline,
+        "peak": memory_status()["VmHWM"] - baseline,
         "bytes": len(data),
         "answer": answer,
     }
