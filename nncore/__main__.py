@@ -247,7 +247,8 @@ def _code(args: argparse.Namespace) -> int:
 def _add_tuning_commands(commands) -> None:
     capacity = commands.add_parser(
         "capacity",
-        help="size a network: grow it wider, then deeper, while the validation score improves",
+        help="size a network: grow it wider while each step helps, then deeper; stop at the "
+        "first deeper step that does not help",
     )
     _tuning_options(capacity)
     capacity.add_argument("--start-units", type=int, default=8, help="units of the first step")
@@ -339,7 +340,7 @@ def _capacity(args: argparse.Namespace) -> int:
     with JobRunner(max_concurrent=1) as runner:
         bench = Workbench(lambda: runner, workspace)
         record = bench.start_capacity_search(experiment, **options)
-        shown = 0
+        monitor, shown = record.search.monitor, 0
         try:
             while True:
                 # Each step starts when the one before ends, on the runner's thread; this one
@@ -350,8 +351,12 @@ def _capacity(args: argparse.Namespace) -> int:
                     step, run = steps[shown], record.runs[shown]
                     verdict = "kept" if step.accepted else "not kept"
                     layers = describe_layers(step.layers)
+                    scored = (
+                        f"{monitor} {step.score:.4g}" if step.score is not None else f"no {monitor}"
+                    )
                     print(
-                        f"step {shown + 1} ({step.move}) {layers}: {_describe_run(run)} {verdict}",
+                        f"step {shown + 1} ({step.move}) {layers}: {scored}  ({run.out_dir}) "
+                        f"{verdict}",
                         flush=True,
                     )
                     if run.status == "failed":
@@ -367,8 +372,9 @@ def _capacity(args: argparse.Namespace) -> int:
         print(f"warning: {record.error}", file=sys.stderr)
     if chosen is None:
         failed = next((r.error() for r in record.runs if r.status == "failed"), None)
-        raise NNCoreError(failed or "No step produced a validation score; nothing to choose.")
-    print(f"chosen: {describe_layers(chosen.layers)} ({record.search.monitor} {chosen.score:.4g})")
+        raise NNCoreError(failed or f"{record.search.outcome} Nothing to choose.")
+    print(record.search.outcome)
+    print(f"chosen: {describe_layers(chosen.layers)} ({monitor} {chosen.score:.4g})")
     return 0
 
 
