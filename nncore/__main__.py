@@ -393,7 +393,7 @@ def _parse_rates(text: str) -> tuple[float, ...]:
 
 def _sweep(args: argparse.Namespace) -> int:
     from nncore.run.jobs import JobRunner
-    from nncore.run.session import Workbench, best_run
+    from nncore.run.session import Workbench, sweep_pick
 
     rates = _parse_rates(args.rates)
     if args.jobs < 1:
@@ -413,14 +413,18 @@ def _sweep(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             runner.shutdown(wait=False)  # stop the trials, so that leaving does not wait for them
             raise
-    best = best_run(sweep.runs)
-    if best is None:
+    pick = sweep_pick(sweep.runs)
+    if pick is None or pick.index is None:
         failed = next((r.error() for r in sweep.runs if r.status == "failed"), None)
-        raise NNCoreError(failed or "No training produced a validation score; nothing to pick.")
+        raise NNCoreError(failed or (pick.why if pick else "Nothing to pick."))
+    for run, reason in zip(sweep.runs, pick.reasons, strict=True):
+        print(f"{run.experiment.compile.learning_rate:g}: {reason}")
+    print(pick.why)
+    best = sweep.runs[pick.index]
     monitor = best.experiment.training.monitor
     print(
         f"best: {optimizer} {best.experiment.compile.learning_rate:g} "
-        f"({monitor} {best.score():.4g}) in {best.out_dir}"
+        f"({monitor} {best.judged().score:.4g}) in {best.out_dir}"
     )
     return 0
 

@@ -2,12 +2,12 @@
 
 Start with one small layer; double its units while each step helps; when a wider step does not
 help (or the units reach their cap), add layers of the best width while each step helps; stop at
-the first deeper step that does not help, at a cap, or when a step runs out of its time budget. `CapacitySearch` decides the next
-architecture from the steps so far, and each step is an ordinary training job, run after the one
-before (`nncore.run.session.Workbench` runs them). Steps are judged as the learning-rate sweep
-judges its trials (`nncore.run.rates`: a score smoothed over epochs, unstable steps never kept,
-a tie band that widens on few validation rows). Free of TensorFlow and numpy, so a first visit to
-the studio imports it cheaply.
+the first deeper step that does not help, at a cap, or when a step runs out of its time budget.
+`CapacitySearch` decides the next architecture from the steps so far, and each step is an
+ordinary training job, run after the one before (`nncore.run.session.Workbench` runs them).
+Steps are judged as the learning-rate sweep judges its trials (`nncore.run.rates`: a score
+smoothed over epochs, unstable steps never kept, a tie band that widens on few validation rows).
+Free of TensorFlow and numpy, so a first visit to the studio imports it cheaply.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class CapacitySearch:
     validation score by at least `min_improvement` (a share of the best so far) and by more than
     the tie band; when a wider step does not help, or the units would pass `max_units`, add layers
     of the best width the same way. Stop at the first deeper step that does not help, after
-    `max_steps` steps or at `max_layers`, or when a step runs out of its time budget; `stop_reason` and `stop_message` say which. The
-    last step kept is the chosen architecture.
+    `max_steps` steps or at `max_layers`, or when a step runs out of its time budget;
+    `stop_reason` and `stop_message` say which. The last step kept is the chosen architecture.
 
     Drive it with `next_layers()` (None once finished) and `record(result)` after each step, or
     `record_over_budget(result)` when the job's wall-time budget stopped the step.
@@ -112,7 +112,8 @@ class CapacitySearch:
         if len(self.steps) >= self.max_steps:
             self._stop(
                 "cap",
-                f"Stopped after {self.max_steps} steps, the most this search takes; {self._last_step()}.",
+                f"Stopped after {self.max_steps} steps, the most this search takes; "
+                f"{self._last_step()}.",
             )
 
     def record_over_budget(self, result: TrialScore | float | None) -> None:

@@ -82,15 +82,6 @@ def best_score(history: Sequence[dict[str, float]], monitor: str) -> float | Non
     return max(values) if monitor_mode(monitor) == "max" else min(values)
 
 
-def best_trial(scores: Sequence[float | None], monitor: str) -> int | None:
-    """Position of the best score (None for a trial that has none); None if none has one."""
-    scored = [(s, i) for i, s in enumerate(scores) if s is not None]
-    if not scored:
-        return None
-    pick = max if monitor_mode(monitor) == "max" else min
-    return pick(scored, key=lambda pair: pair[0])[1]
-
-
 # ------------------------------------------------------------------------------- robust picks
 
 

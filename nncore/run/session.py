@@ -192,6 +192,15 @@ class Run:
 
         return best_score(self.history(), self.experiment.training.monitor)
 
+    def judged(self):
+        """The run as a tuning judges it (`nncore.run.rates.TrialScore`: a smoothed score, and
+        why it is unstable if it is)."""
+        from nncore.run.rates import assess
+
+        result = self.result()
+        rows = len(result.validation_rows) if result is not None else 0
+        return assess(self.history(), self.experiment.training.monitor, rows)
+
     def progress(self) -> Progress | None:
         """Where the training is within its epoch, while this server runs it."""
         snapshot = self.job.progress() if self.job is not None else None
@@ -231,17 +240,19 @@ def in_flight(runs: Sequence[Run]) -> bool:
     return any(r.in_flight for r in runs)
 
 
-def best_run(runs: Sequence[Run]) -> Run | None:
-    """The run with the best monitored validation score, once every run has ended; refuses
-    (JobError) runs that validated on different rows."""
-    from nncore.run.rates import best_trial, check_same_split
+def sweep_pick(runs: Sequence[Run]):
+    """The sweep's `nncore.run.rates.Recommendation` once every run has ended (None before):
+    the best stable run by its smoothed score, ties to the lower rate, with a reason per run.
+    Refuses (JobError) runs that validated on different rows."""
+    from nncore.run.rates import check_same_split, pick_rate
 
     if not runs or in_flight(runs):
         return None
     results = [r.result() for r in runs]
     check_same_split([x.validation_rows for x in results if x is not None])
-    index = best_trial([r.score() for r in runs], runs[0].experiment.training.monitor)
-    return None if index is None else runs[index]
+    rows = next((len(x.validation_rows) for x in results if x is not None), 0)
+    rates = [r.experiment.compile.learning_rate for r in runs]
+    return pick_rate(rates, [r.history() for r in runs], runs[0].experiment.training.monitor, rows)
 
 
 def check_sweep_size(trials: int, epochs: int, table: str | Path) -> None:
@@ -555,7 +566,11 @@ class Workbench:
         with self._lock:
             if record.finished:
                 return
-            record.search.record(record.runs[-1].score())
+            judged = record.runs[-1].judged()
+            if any(event["kind"] == "budget" for event in job.events()):
+                record.search.record_over_budget(judged)
+            else:
+                record.search.record(judged)
             try:
                 self._next_step(record)
             except NNCoreError as exc:

@@ -39,11 +39,11 @@ def test_capacity_prints_each_step_writes_its_run_and_names_the_chosen_layers(da
     assert all((folder / "model.keras").exists() for folder in folders)
     assert all(str(folder) in "\n".join(steps) for folder in folders)
     kept = [line for line in steps if line.endswith(" kept") and "not kept" not in line]
-    # Why it stopped: a step that did not help (the last one), or the 3 steps it may take.
+    # Why it stopped: a deeper step that did not help (the last one), or the 3 steps it may take.
     stopped = (
-        "Stopped after 3 steps, the most this search takes"
-        if steps[-1].endswith(" kept") and "not kept" not in steps[-1]
-        else f"Stopped at step {len(steps)}: "
+        f"Stopped at step {len(steps)}: "
+        if "(deeper)" in steps[-1] and steps[-1].endswith("not kept")
+        else "Stopped after 3 steps, the most this search takes"
     )
     assert lines[-2].startswith(stopped)
     assert kept and re.fullmatch(r"chosen: .+ \(val_loss [0-9.e+-]+\)", lines[-1])

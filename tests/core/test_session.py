@@ -22,7 +22,7 @@ from jobtasks import epochs_then_wait
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.errors import ConfigError, NNCoreError
 from nncore.run.jobs import Job, JobRunner
-from nncore.run.session import Workbench, Workbenches, best_run, in_flight
+from nncore.run.session import Workbench, Workbenches, in_flight, sweep_pick
 from nncore.run.workspace import StorePolicy, Workspace, WorkspaceStore
 
 WAIT_SECONDS = 300
@@ -330,8 +330,9 @@ def test_a_rate_sweep_picks_the_run_with_the_best_validation_score(bench):
     assert [r.name for r in sweep.runs] == ["run 1 · sgd 0.0001", "run 2 · sgd 0.1"]
     for run in sweep.runs:
         assert finished(run) and run.status == "finished", run.error()
-    best = best_run(sweep.runs)
-    assert best.score() == min(r.score() for r in sweep.runs)
+    pick = sweep_pick(sweep.runs)
+    best = sweep.runs[pick.index]
+    assert best.judged().score == min(r.judged().score for r in sweep.runs)
     # sgd at 0.0001 for 8 epochs has barely moved from its random start.
     assert best is sweep.runs[1]
 
@@ -350,7 +351,7 @@ def test_a_capacity_search_runs_to_its_end_with_nobody_watching(bench, workspace
     assert record.runs == bench.runs and len(record.runs) == len(steps)
     assert all(run.status == "finished" for run in record.runs)
     assert {run.record.table_name for run in record.runs} == {"line.csv"}
-    assert [s.score for s in steps] == [run.score() for run in record.runs]
+    assert [s.score for s in steps] == [run.judged().score for run in record.runs]
     assert [run.experiment.layers for run in record.runs] == [s.layers for s in steps]
     assert [s.move for s in steps][:2] == ["start", "wider"]
     assert steps[1].layers == (LayerSpec(8),)

@@ -18,7 +18,6 @@ from nncore.run.range_test import RangeTestSpec, range_test_job, smooth, suggest
 from nncore.run.rates import (
     assess,
     best_score,
-    best_trial,
     check_same_split,
     learning_rates,
     rate_trials,
@@ -59,7 +58,7 @@ def test_trials_change_only_the_optimizer_and_rate():
     assert (adam.optimizer, adam.momentum, adam.nesterov, adam.loss) == ("adam", 0.0, False, "mae")
 
 
-def test_the_best_trial_follows_the_monitor():
+def test_the_best_score_follows_the_monitor():
     histories = [
         [{"val_loss": 0.9, "val_accuracy": 0.6}, {"val_loss": 0.5, "val_accuracy": 0.7}],
         [{"val_loss": 0.4, "val_accuracy": 0.65}],
@@ -67,9 +66,7 @@ def test_the_best_trial_follows_the_monitor():
     ]
     losses = [best_score(h, "val_loss") for h in histories]
     assert losses == [0.5, 0.4, None]
-    assert best_trial(losses, "val_loss") == 1
-    assert best_trial([best_score(h, "val_accuracy") for h in histories], "val_accuracy") == 0
-    assert best_trial([None, None], "val_loss") is None
+    assert [best_score(h, "val_accuracy") for h in histories] == [0.7, 0.65, None]
 
 
 @pytest.mark.slow
@@ -93,7 +90,7 @@ def test_a_sweep_over_three_rates_gives_three_runs_on_identical_splits(tmp_path)
     check_same_split([r.validation_rows for r in results])
     assert all(np.array_equal(r.y_val, results[0].y_val) for r in results)
     scores = [best_score(r.history, "val_loss") for r in results]
-    best = best_trial(scores, "val_loss")
+    best = scores.index(min(scores))
     assert scores[best] == min(scores)
     # sgd at 0.0001 for 8 epochs has barely moved from its random start.
     assert best != 0 and scores[0] > scores[best]
@@ -210,7 +207,11 @@ def test_capacity_search_stops_when_validation_stops_improving(tmp_path):
     assert search.finished and len(search.steps) < search.max_steps
     assert search.stop_reason == "no gain"
     assert all(step.done and step.score is not None for step in search.steps)
-    assert [s.accepted for s in search.steps] == [True] * (len(search.steps) - 1) + [False]
+    # Wider while it helps; the first wider step that does not help turns to depth; the first
+    # deeper step that does not help ends it.
+    last = search.steps[-1]
+    assert not last.accepted and last.move == "deeper"
+    assert sum(s.move == "wider" and not s.accepted for s in search.steps) <= 1
     # A larger step may score a little better, but within the tie band of 80 validation rows.
     assert search.chosen.score <= min(s.score for s in search.steps) * (1 + tie_band(rows))
 
