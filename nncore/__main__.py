@@ -278,16 +278,23 @@ def _tuning_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="the CSV file")
     parser.add_argument("--target", help="the column to predict (or set it in --config)")
     parser.add_argument(
-        "--out", required=True, type=Path, help="folder for the run folders, one per training"
+        "--out",
+        required=True,
+        type=Path,
+        help="the workspace folder (made if new) for the runs, one per training",
     )
     parser.add_argument("--config", type=Path, help="experiment.json: the design to start from")
     parser.add_argument("--epochs", type=int, help="epochs per training")
     parser.add_argument("--seed", type=int)
 
 
-def _tuning_setup(args: argparse.Namespace):
-    """The experiment and table to tune on, checked against each other."""
+def _tuning_setup(args: argparse.Namespace, **search_options):
+    """The experiment to tune, checked against the table, and the workspace --out with the
+    table in use; nothing is written before every check has passed (`search_options`: those of a
+    capacity search, checked too)."""
     from nncore.data.csvio import read_csv
+    from nncore.run.capacity import CapacitySearch
+    from nncore.run.workspace import Workspace
 
     experiment = Experiment.from_json(_read(args.config)) if args.config else Experiment()
     changes = {}
@@ -300,9 +307,13 @@ def _tuning_setup(args: argparse.Namespace):
     experiment = Experiment.from_dict(experiment.replace(**changes).to_dict())
     if not experiment.data.target:
         raise NNCoreError("No target column: pass --target COLUMN (or set it in --config).")
-    frame = read_csv(_read(args.data))
-    experiment.check_columns([str(c) for c in frame.columns])
-    return experiment, frame
+    data = _read(args.data)
+    experiment.check_columns([str(c) for c in read_csv(data).columns])
+    if search_options:
+        CapacitySearch(base=experiment, **search_options)
+    workspace = Workspace.at(args.out, create=True)
+    workspace.add_table(data, args.data.name)
+    return experiment, workspace
 
 
 def _describe_run(run) -> str:
@@ -319,16 +330,15 @@ def _capacity(args: argparse.Namespace) -> int:
 
     if args.max_steps < 1:
         raise NNCoreError(f"--max-steps must be at least 1, got {args.max_steps}.")
-    experiment, frame = _tuning_setup(args)
+    options = {
+        "start_units": args.start_units,
+        "min_improvement": args.min_improvement,
+        "max_steps": args.max_steps,
+    }
+    experiment, workspace = _tuning_setup(args, **options)
     with JobRunner(max_concurrent=1) as runner:
-        bench = Workbench(lambda: runner, args.out)
-        record = bench.start_capacity_search(
-            experiment,
-            frame,
-            start_units=args.start_units,
-            min_improvement=args.min_improvement,
-            max_steps=args.max_steps,
-        )
+        bench = Workbench(lambda: runner, workspace)
+        record = bench.start_capacity_search(experiment, **options)
         shown = 0
         try:
             while True:
@@ -344,8 +354,8 @@ def _capacity(args: argparse.Namespace) -> int:
                         f"step {shown + 1} ({step.move}) {layers}: {_describe_run(run)} {verdict}",
                         flush=True,
                     )
-                    if run.job.error():
-                        print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+                    if run.status == "failed":
+                        print(f"warning: {run.name}: {run.error()}", file=sys.stderr)
                     shown += 1
                 if finished:
                     break
@@ -356,7 +366,7 @@ def _capacity(args: argparse.Namespace) -> int:
     if record.error:
         print(f"warning: {record.error}", file=sys.stderr)
     if chosen is None:
-        failed = next((r.job.error() for r in record.runs if r.job.error()), None)
+        failed = next((r.error() for r in record.runs if r.status == "failed"), None)
         raise NNCoreError(failed or "No step produced a validation score; nothing to choose.")
     print(f"chosen: {describe_layers(chosen.layers)} ({record.search.monitor} {chosen.score:.4g})")
     return 0
@@ -382,24 +392,24 @@ def _sweep(args: argparse.Namespace) -> int:
     rates = _parse_rates(args.rates)
     if args.jobs < 1:
         raise NNCoreError(f"--jobs must be at least 1, got {args.jobs}.")
-    experiment, frame = _tuning_setup(args)
+    experiment, workspace = _tuning_setup(args)
     optimizer = args.optimizer or experiment.compile.optimizer
     with JobRunner(max_concurrent=args.jobs) as runner:
-        bench = Workbench(lambda: runner, args.out)
-        sweep = bench.start_rate_sweep(experiment, frame, optimizer, rates)
+        bench = Workbench(lambda: runner, workspace)
+        sweep = bench.start_rate_sweep(experiment, optimizer, rates)
         try:
             for run in sweep.runs:
                 run.job.wait()
                 rate = run.experiment.compile.learning_rate
                 print(f"{optimizer} {rate:g}: {_describe_run(run)}", flush=True)
-                if run.job.error():
-                    print(f"warning: {run.name}: {run.job.error()}", file=sys.stderr)
+                if run.status == "failed":
+                    print(f"warning: {run.name}: {run.error()}", file=sys.stderr)
         except KeyboardInterrupt:
             runner.shutdown(wait=False)  # stop the trials, so that leaving does not wait for them
             raise
     best = best_run(sweep.runs)
     if best is None:
-        failed = next((r.job.error() for r in sweep.runs if r.job.error()), None)
+        failed = next((r.error() for r in sweep.runs if r.status == "failed"), None)
         raise NNCoreError(failed or "No training produced a validation score; nothing to pick.")
     monitor = best.experiment.training.monitor
     print(

@@ -18,6 +18,10 @@ CHECKPOINT = "checkpoint.npz"
 # The last epoch's weights and the optimizer's state, saved when a training ends: what "train
 # more" continues from.
 TRAINING_STATE = "training_state.npz"
+# What the studio needs to show a run again without its table or TensorFlow (a `RunResult`
+# rebuilt after a reload or a restart): the validation rows' truths and outputs, and the rest.
+VALIDATION = "validation.npz"
+RESULT = "result.json"
 # What a model file needs beside it to be used or trained again.
 MODEL_FILES = (KERAS, H5, SCHEMA, EXPERIMENT)
 
@@ -59,6 +63,14 @@ class RunFiles:
     @property
     def training_state(self) -> Path:
         return self.folder / TRAINING_STATE
+
+    @property
+    def validation(self) -> Path:
+        return self.folder / VALIDATION
+
+    @property
+    def result(self) -> Path:
+        return self.folder / RESULT
 
     def by_name(self) -> dict[str, Path]:
         """Every file of the run, by its name."""

@@ -5,7 +5,7 @@ session and polls: status, live history, the latest progress snapshot, a stop bu
 
     runner = JobRunner(max_concurrent=1)
     job = runner.submit(train_task, experiment, data, name="run 3")
-    job.touch(); job.status, job.history(), job.progress()
+    job.status, job.history(), job.progress()
     job.stop()
 
 A task is a module-level function `fn(channel: JobChannel, *args) -> result`: workers start with the
@@ -22,16 +22,16 @@ How it is built, and why:
   with threads), but without loading the server's `__main__` (see `_WorkerProcess`), and end
   themselves if the server dies (see `_watch_server`).
 - A dispatcher thread hands queued jobs to free slots, replaces broken slots and stops jobs whose
-  caller has gone (`abandon_after`) or whose wall-time budget is spent. The queue is fair across
-  owners (a workspace each): the next job comes from the waiting owner with the fewest jobs
-  running, ties taken in turn (round robin), so one owner's five queued trainings delay another
-  owner's first by at most one of them, and one owner with the server to itself uses every slot.
-  A queued job holds its pickled arguments; callers keep them small by passing a table's path
-  rather than the table. The executors' done-callbacks only record the outcome
-  and wake it: they run on the executor's own thread, which must not be used to submit or shut
-  down executors. The callbacks callers add with `Job.add_done_callback` run on the dispatcher
-  instead, holding no lock of the runner's, so they may submit the next job: a caller's own lock
-  taken around `submit` cannot then deadlock against the runner's.
+  wall-time budget is spent (a job outlives the tab that started it; the budget bounds it). The
+  queue is fair across owners (a workspace each): the next job comes from the waiting owner with the
+  fewest jobs running, ties taken in turn (round robin), so one owner's five queued trainings delay
+  another owner's first by at most one of them, and one owner with the server to itself uses every
+  slot. A queued job holds its pickled arguments; callers keep them small by passing a table's path
+  rather than the table. The executors' done-callbacks only record the outcome and wake it: they run
+  on the executor's own thread, which must not be used to submit or shut down executors. The
+  callbacks callers add with `Job.add_start_callback` and `Job.add_done_callback` run on the
+  dispatcher instead, holding no lock of the runner's, so they may submit the next job: a caller's
+  own lock taken around `submit` cannot then deadlock against the runner's.
 - The task talks to the caller through files in a per-job temp directory (`JobChannel`): an
   append-only JSON-lines history, a progress snapshot replaced atomically with
   `os.replace`, and a stop flag file. Files need no extra server process (a multiprocessing Manager
@@ -293,11 +293,11 @@ class Job:
         self._user_error: NNCoreError | None = None
         self._stop_requested = False
         self._events: list[dict[str, str]] = []
-        self._last_touch = time.monotonic()
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._history = _LineLog(os.path.join(directory, _HISTORY))
         self._progress: dict[str, Any] | None = None
+        self._start_callbacks: list[Callable[[Job], Any]] | None = []  # None once they have run
         self._done_callbacks: list[Callable[[Job], Any]] | None = []  # None once they have run
         self._closed = False
         self._files_gone = False
@@ -336,18 +336,9 @@ class Job:
             return None if self._progress is None else dict(self._progress)
 
     def events(self) -> list[dict[str, str]]:
-        """Why the runner stopped the job, if it did: {"kind": "abandoned" or "budget",
-        "message": words for the user}."""
+        """Why the runner stopped the job, if it did: {"kind": "budget", "message": words for
+        the user}."""
         return list(self._events)
-
-    @property
-    def last_touch(self) -> float:
-        """When someone last looked at the job (`time.monotonic()` seconds)."""
-        return self._last_touch
-
-    def touch(self) -> None:
-        """Say someone is still looking; call it whenever the job is shown (see `abandon_after`)."""
-        self._last_touch = time.monotonic()
 
     def stop(self) -> None:
         """Ask the job to stop. A queued job is stopped at once, without running; a running task
@@ -360,6 +351,17 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends or `timeout` seconds pass; True if it has ended."""
         return self._finished.wait(timeout)
+
+    def add_start_callback(self, fn: Callable[[Job], Any]) -> None:
+        """Call `fn(job)` once the job has started running, as `add_done_callback` calls its
+        callbacks (and before them); never for a job stopped before it started."""
+        with self._lock:
+            if self._start_callbacks is not None:
+                self._start_callbacks.append(fn)
+                return
+            started = self._started_at is not None
+        if started:
+            _call(fn, self)
 
     def add_done_callback(self, fn: Callable[[Job], Any]) -> None:
         """Call `fn(job)` once the job has ended, however it ended: on the runner's dispatcher
@@ -430,6 +432,12 @@ class Job:
         self._runner._ended.append(self)
         if self._closed:
             self._release_files()
+
+    def _run_start_callbacks(self) -> None:
+        with self._lock:
+            callbacks, self._start_callbacks = self._start_callbacks or [], None
+        for fn in callbacks:
+            _call(fn, self)
 
     def _run_done_callbacks(self) -> None:
         with self._lock:
@@ -547,15 +555,13 @@ class JobRunner:
     """Runs submitted tasks in worker processes, at most `max_concurrent` at a time, fairly
     across owners (see the module's notes).
 
-    One per server process. `tasks_per_worker` jobs run in a worker before it is replaced by a
-    fresh one. With `abandon_after` seconds set, a job nobody has `touch()`ed for that long is
-    asked to stop (if running) or dropped (if queued): its browser tab is gone. A job running
-    longer than its budget (`submit`'s, else `budget` seconds, else the setting
+    One per server process. `tasks_per_worker` jobs run in a worker before it is replaced by a fresh
+    one. A job running longer than its budget (`submit`'s, else `budget` seconds, else the setting
     `nncore.rules.JOB_SECONDS`) is asked to stop. An owner may have `max_queued` jobs waiting
     (default: the setting `nncore.rules.QUEUED_PER_OWNER`). `slot_factory`, called with
     `tasks_per_worker`, runs jobs elsewhere than in local worker processes (see
-    `nncore.run.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else
-    the temp folder), which workers on other machines must share.
+    `nncore.run.raypool.ray_slots`); `job_root` is where job files go (default: /dev/shm, else the
+    temp folder), which workers on other machines must share.
 
     Use it as a context manager or call `shutdown()`; a server stopping calls
     `shutdown_for_exit()` (see `install_exit_handler`).
@@ -566,7 +572,6 @@ class JobRunner:
         max_concurrent: int = 1,
         tasks_per_worker: int = 20,
         *,
-        abandon_after: float | None = None,
         budget: float | None = None,
         max_queued: int | None = None,
         slot_factory: Callable[[int], _Slot] | None = None,
@@ -576,24 +581,21 @@ class JobRunner:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}.")
         if tasks_per_worker < 1:
             raise ValueError(f"tasks_per_worker must be at least 1, got {tasks_per_worker}.")
-        for name, value in (("abandon_after", abandon_after), ("budget", budget)):
-            if value is not None and value <= 0:
-                raise ValueError(
-                    f"{name} must be a positive number of seconds or None, got {value}."
-                )
+        if budget is not None and budget <= 0:
+            raise ValueError(f"budget must be a positive number of seconds or None, got {budget}.")
         self._tasks_per_worker = tasks_per_worker
         self._slot_factory = slot_factory or _ProcessSlot
         self._job_root = job_root
-        self._abandon_after = abandon_after
         self._budget = budget or rules.JOB_SECONDS.value()
         self._max_queued = max_queued or rules.QUEUED_PER_OWNER.value()
-        self._tick = 0.5 if abandon_after is None else min(0.5, abandon_after / 4)
+        self._tick = 0.5
         self._cond = threading.Condition(threading.RLock())
         self._queues: dict[str, deque[Job]] = {}  # owner -> their queued jobs, oldest first
         self._serial = itertools.count(1)  # orders submits, and slots given to owners
         self._served: dict[str, int] = {}  # owner -> when it last got a slot (a serial number)
         self._slots: list[_Slot] = [self._new_slot() for _ in range(max_concurrent)]
         self._running: dict[int, Job] = {}  # slot index -> job
+        self._started: list[Job] = []  # started jobs whose start-callbacks have not run yet
         self._ended: list[Job] = []  # ended jobs whose done-callbacks have not run yet
         self._broken: set[int] = set()
         self._shutting_down = False
@@ -755,18 +757,20 @@ class JobRunner:
             with self._cond:
                 try:
                     self._replace_broken_slots()
-                    self._stop_abandoned()
                     self._stop_over_budget()
                     self._start_queued()
                 except Exception:  # a bug here must not silently end all dispatching
                     _log.exception("The job dispatcher hit an error; it carries on.")
+                started, self._started = self._started, []
                 ended, self._ended = self._ended, []
-                if not ended:
+                if not ended and not started:
                     if self._shutting_down and not self._queued() and not self._running:
                         slots = list(self._slots)
                         break
                     self._cond.wait(self._tick)
             # Outside the lock: a callback may submit, or wait for a lock of its caller's.
+            for job in started:
+                job._run_start_callbacks()
             for job in ended:
                 job._run_done_callbacks()
         for slot in slots:
@@ -782,18 +786,6 @@ class JobRunner:
             self._slots[index].shutdown(wait=False)
             self._slots[index] = self._new_slot()
         self._broken.clear()
-
-    def _stop_abandoned(self) -> None:
-        if self._abandon_after is None:
-            return
-        now = time.monotonic()
-        for job in [*self._queued(), *self._running.values()]:
-            if not job._stop_requested and now - job._last_touch > self._abandon_after:
-                message = (
-                    f"Nobody looked at this job for {self._abandon_after:g} s, so it was stopped."
-                )
-                job._events.append({"kind": "abandoned", "message": message})
-                self._stop(job, message)
 
     def _stop_over_budget(self) -> None:
         for job in self._running.values():
@@ -826,6 +818,7 @@ class JobRunner:
                 )
                 continue
             self._running[index] = job
+            self._started.append(job)
             future.add_done_callback(partial(self._on_done, index, job))
 
     def _submit_to_slot(self, index: int, payload: bytes, channel: JobChannel) -> Future[Any]:

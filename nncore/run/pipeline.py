@@ -144,22 +144,25 @@ def continue_run(
     listener=None,
 ) -> RunResult:
     """Train the run in `parent_dir` (finished, stopped or interrupted) for `extra_epochs` more
-    epochs on the same table, split and seed, from its last weights and optimizer state, into a
-    new run in `out_dir` whose epochs are numbered on from the parent's."""
+    epochs on the same table, split and seed, from its last weights and optimizer state (an
+    interrupted one's best weights, with a fresh optimizer), into a new run in `out_dir` whose
+    epochs are numbered on from the parent's."""
     frame = as_frame(frame)
     started = time.perf_counter()
     parent = RunFiles(Path(parent_dir))
     experiment = _saved_experiment(parent)
-    if not parent.training_state.exists():
+    state = _continued_from(parent)
+    if state is None:
         raise NNCoreError(
-            f"{parent.folder.name} has nothing to continue from (no {parent.training_state.name}):"
-            " it is still training, or was made by an older version. Train it again instead."
+            f"{parent.folder.name} has nothing to continue from (no {parent.training_state.name}"
+            f" nor {parent.checkpoint.name}): it is still training, or was made by an older "
+            "version. Train it again instead."
         )
     if not 1 <= extra_epochs <= SETTINGS["epochs"].high:
         raise NNCoreError(
             f"Train more takes 1 to {SETTINGS['epochs'].high:g} epochs, got {extra_epochs}."
         )
-    weights, optimizer_state, meta = _read_arrays(parent.training_state)
+    weights, optimizer_state, meta = _read_arrays(state)
     setup = _setup(frame, experiment)
     _check_same_table(setup, parent)
     setup.network.set_weights(weights)
@@ -387,14 +390,11 @@ def _finish(
     metrics["training"] = training.to_metrics()
     if parent is not None:
         metrics["training"]["parent"] = parent.name
-    metrics = _plain(metrics)
-    _write_atomic(files.metrics, json.dumps(metrics, indent=2, allow_nan=False).encode())
-    keras.backend.clear_session(free_memory=True)
-    return RunResult(
+    result = RunResult(
         out_dir=files.folder,
         plan=plan,
         history=outcome.history,
-        metrics=metrics,
+        metrics=_plain(metrics),
         training=training,
         message=outcome.message,
         seconds=time.perf_counter() - started,
@@ -406,6 +406,103 @@ def _finish(
         diagnostics=outcome.diagnostics,
         first_epoch=first_epoch,
     )
+    _save_result(result)
+    # Written last: a run with metrics.json is whole (`finish_interrupted` is for one without).
+    _write_atomic(files.metrics, json.dumps(result.metrics, indent=2, allow_nan=False).encode())
+    keras.backend.clear_session(free_memory=True)
+    return result
+
+
+def _save_result(result: RunResult) -> None:
+    """What `load_result` needs beside metrics.json, in the run's folder."""
+    files = result.files
+    temporary = files.validation.with_name(f".{files.validation.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as file:
+        np.savez(
+            file,
+            y_val=result.y_val,
+            output_val=result.output_val,
+            validation_rows=result.validation_rows,
+        )
+    os.replace(temporary, files.validation)
+    rest = {
+        "plan": dataclasses.asdict(result.plan),
+        "history": result.history,
+        "training": dataclasses.asdict(result.training),  # unrounded, unlike metrics.json's
+        "message": result.message,
+        "seconds": result.seconds,
+        "split_note": result.split_note,
+        "warnings": result.warnings,
+        "diagnostics": result.diagnostics,
+        "first_epoch": result.first_epoch,
+    }
+    # NaN stays NaN (a loss that diverged), so the result read back equals the one written.
+    _write_atomic(files.result, json.dumps(rest, default=_item).encode())
+
+
+def load_result(out_dir: str | Path) -> RunResult | None:
+    """The `RunResult` of the finished run in `out_dir`, read from its files without the table
+    or TensorFlow; None for a run without them (not finished, or made by an older version)."""
+    files = RunFiles(Path(out_dir))
+    try:
+        metrics = json.loads(files.metrics.read_bytes())
+        rest = json.loads(files.result.read_bytes())
+        with np.load(files.validation, allow_pickle=False) as arrays:
+            y_val, output_val = arrays["y_val"], arrays["output_val"]
+            validation_rows = arrays["validation_rows"]
+        plan = rest["plan"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return RunResult(
+        out_dir=files.folder,
+        plan=ColumnPlan(
+            **{
+                **plan,
+                "classes": tuple(plan["classes"]),
+                "features": tuple(map(tuple, plan["features"])),
+                "excluded": tuple(map(tuple, plan["excluded"])),
+                "warnings": tuple(plan["warnings"]),
+            }
+        ),
+        history=rest["history"],
+        metrics=metrics,
+        training=TrainingSummary(**rest["training"]),
+        message=rest["message"],
+        seconds=rest["seconds"],
+        split_note=rest["split_note"],
+        y_val=y_val,
+        output_val=output_val,
+        validation_rows=validation_rows,
+        warnings=rest["warnings"],
+        diagnostics=rest["diagnostics"],
+        first_epoch=rest["first_epoch"],
+    )
+
+
+def checkpoint_history(run_dir: str | Path) -> tuple[list[dict], int]:
+    """The epochs an interrupted run had trained by its last checkpoint, and the 0-based number
+    of its first; ([], 0) without a checkpoint."""
+    meta = _read_meta(RunFiles(Path(run_dir)).checkpoint)
+    return (meta["history"], meta["first_epoch"]) if meta else ([], 0)
+
+
+def epochs_done(run_dir: str | Path) -> int:
+    """The epochs a run and its ancestors trained by the state a continuation starts from (what
+    it numbers its epochs on from); 0 without one."""
+    state = _continued_from(RunFiles(Path(run_dir)))
+    meta = _read_meta(state) if state is not None else None
+    return int(meta["epochs_done"]) if meta else 0
+
+
+def _continued_from(files: RunFiles) -> Path | None:
+    """What "train more" starts from: the last weights and optimizer state of a training that
+    ended, else the best weights of one killed (with a fresh optimizer); None without either."""
+    return next((p for p in (files.training_state, files.checkpoint) if p.exists()), None)
+
+
+def _item(value):
+    """NumPy scalars and arrays as plain Python values, for json.dumps."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _save_checkpoint(files: RunFiles, snapshot, first_epoch: int, parent: Path | None) -> None:
@@ -439,6 +536,15 @@ def _read_arrays(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
         weights = [saved[f"weight_{i}"] for i in range(_count(saved, "weight_"))]
         optimizer = [saved[f"optimizer_{i}"] for i in range(_count(saved, "optimizer_"))]
     return weights, optimizer, meta
+
+
+def _read_meta(path: Path) -> dict | None:
+    """The JSON note of a .npz that `_save_arrays` wrote, without reading its arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return json.loads(str(saved["meta"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _count(saved, prefix: str) -> int:

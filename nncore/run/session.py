@@ -1,26 +1,35 @@
-"""One user's workbench: their runs, and the tunings that start runs (a learning-rate sweep, a
-capacity search, a range test).
+"""A workspace's workbench: its runs, and the tunings that start runs (a learning-rate sweep, a
+capacity search, a range test); and `Workbenches`, a server's registry of them, one per open
+workspace.
 
-The studio keeps one `Workbench` per browser session; the command line makes one for its run.
-Each training is a job of a `JobRunner`. A capacity search takes its next step when the step
-before ends (a job's done-callback), so it goes on with no page drawn and from the command line.
+Every run is a run of the workspace (`nncore.run.workspace`): recorded "queued" before its job
+is submitted, "running" when the job starts, and its end (with why, in words) when the job ends.
+So a reload, a second tab, a restarted server and the command line all find a run as it stands,
+and a run outlives the tab that started it. Jobs get the path of the workspace's table, never a
+copy of it. The result of a run this server has no job for is rebuilt from the run's folder
+(`nncore.run.pipeline.load_result`), without the table and without TensorFlow.
 
-    bench = Workbench(lambda: runner, "/tmp/work")
-    record = bench.start_capacity_search(experiment, frame, start_units=8)
-    record.wait(timeout=600)
-    record.search.chosen
+    benches = Workbenches(WorkspaceStore(), lambda: runner)
+    bench = benches.create()                  # its key: bench.workspace.token
+    run = bench.start_run(experiment)         # on the workspace's table in use
+    run.status, run.curves(), run.result()
+    search = bench.start_capacity_search(experiment, start_units=8)
+    search.wait(timeout=600)
 
-Importable without pandas or numpy: a first visit to the studio makes a Workbench before any
-table is loaded.
+A capacity search takes its next step when the step before ends (a job's done-callback, on the
+runner's dispatcher), so it goes on with no page drawn. Importable without pandas or numpy: a
+first visit to the studio makes a Workbench before any table is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,41 +39,152 @@ from nncore.errors import ConfigError, NNCoreError
 from nncore.rules import SWEEP_WORK
 from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import SHARED_OWNER, Job, JobRunner
+from nncore.run.records import Progress
+from nncore.run.workspace import RunRecord, TableInfo, Workspace, WorkspaceStore
+from nncore.run.workspace.folder import IN_FLIGHT, WORKSPACE_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nncore.run.pipeline import RunResult
     from nncore.run.range_test import RangeTestSpec
 
-IN_FLIGHT = ("queued", "running")
+# A job's end, as the workspace records a run's.
+_ENDED_AS = {"done": "finished", "stopped": "stopped", "failed": "failed"}
+STOPPED_BEFORE_START = "Stopped before it started."
+TOUCH_EVERY = 600.0  # seconds: how often opening a kept workspace renews it against expiry
 
 
-@dataclass
 class Run:
-    """One training: its settings, its job and where its files go."""
+    """One run of a workspace: made by this server (`job` is its job) or found on disk (`job` is
+    None: the command line's, an earlier server's). Its `record` is refreshed by
+    `Workbench.runs`; while this server's job runs, status and curves come live from the job."""
 
-    id: str
-    name: str
-    experiment: Experiment
-    job: Job
-    out_dir: Path
-    started: float = field(default_factory=time.time)
+    def __init__(
+        self,
+        workspace: Workspace,
+        record: RunRecord,
+        experiment: Experiment | None = None,
+        job: Job | None = None,
+    ) -> None:
+        self.id = record.id
+        self.record = record
+        self.job = job
+        self.out_dir = workspace.run_files(record.id).folder
+        self._experiment = experiment
+        self._result: RunResult | None = None
+        self._first_epoch: int | None = None
+        self._finishing = False  # its job makes an interrupted run usable: it stays interrupted
+        self._interrupted = False  # the server stopped its job
 
-    def result(self):
-        """The `nncore.run.pipeline.RunResult`, once the job has one; else None."""
-        if self.job.status in ("done", "stopped"):
-            try:
-                return self.job.result(timeout=0)
-            except NNCoreError:
-                return None
-        return None
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.name!r} {self.status}>"
 
-    def history(self) -> list[dict]:
-        """The epochs so far, or all of them once the run has its result."""
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def experiment(self) -> Experiment:
+        if self._experiment is None:
+            from nncore.artifacts.runfiles import RunFiles
+
+            self._experiment = Experiment.from_json(RunFiles(self.out_dir).experiment.read_bytes())
+        return self._experiment
+
+    @property
+    def parent(self) -> str | None:
+        return self.record.parent
+
+    @property
+    def status(self) -> str:
+        """queued, running, finished, stopped, failed or interrupted."""
+        job = self.job
+        if job is None:
+            return self.record.status
+        if not job.done():
+            return job.status
+        if self._interrupted or self._finishing:
+            return "interrupted"
+        return _ENDED_AS[job.status]
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def needs_finishing(self) -> bool:
+        """Interrupted with its best weights saved, but not yet made a usable run (`finish`)."""
+        from nncore.artifacts.runfiles import RunFiles
+
+        files = RunFiles(self.out_dir)
+        return (
+            self.status == "interrupted"
+            and files.checkpoint.exists()
+            and not files.metrics.exists()
+        )
+
+    @property
+    def started(self) -> float:
+        """When the run was made, in seconds since the epoch."""
+        return datetime.fromisoformat(self.record.created).timestamp()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds it has been running (0 while queued), frozen once it ends."""
+        if self.job is not None:
+            return self.job.elapsed
+        start, end = self.record.started, self.record.ended
+        if start is None:
+            return 0.0
+        end_time = datetime.fromisoformat(end).timestamp() if end else time.time()
+        return max(0.0, end_time - datetime.fromisoformat(start).timestamp())
+
+    @property
+    def first_epoch(self) -> int:
+        """0-based: the epochs its ancestors ran before its first (0 for a run of its own)."""
+        if self.parent is None:
+            return 0
+        result = self.result()
+        if result is not None:
+            return result.first_epoch
+        if self._first_epoch is None:
+            from nncore.run.pipeline import epochs_done
+
+            self._first_epoch = epochs_done(self.out_dir.parent / self.parent)
+        return self._first_epoch
+
+    def result(self) -> RunResult | None:
+        """What the run produced: from its job, or rebuilt from its folder (kept once read);
+        None while in flight, for a failed run, or one not yet usable (`needs_finishing`)."""
+        if self._result is not None:
+            return self._result
+        job = self.job
+        if job is not None and job.done() and job.status in ("done", "stopped"):
+            with contextlib.suppress(NNCoreError):  # it stopped before its first epoch
+                self._result = job.result(timeout=0)
+        elif job is None and not self.record.in_flight:
+            from nncore.run.pipeline import load_result
+
+            self._result = load_result(self.out_dir)
+        return self._result
+
+    def curves(self) -> tuple[list[dict], list[dict | None]]:
+        """The epochs so far (all of them once the run has its result) and their diagnostics."""
         from nncore.learn.diagnostics import split_history
 
         result = self.result()
-        return result.history if result is not None else split_history(self.job.history())[0]
+        if result is not None:
+            return result.history, result.diagnostics
+        if self.job is not None:
+            return split_history(self.job.history())
+        from nncore.run.pipeline import checkpoint_history
+
+        history, _ = checkpoint_history(self.out_dir)  # another process's, or an interrupted one
+        return history, [None] * len(history)
+
+    def history(self) -> list[dict]:
+        return self.curves()[0]
 
     def score(self) -> float | None:
         """The run's best value of its monitored validation score so far."""
@@ -72,9 +192,43 @@ class Run:
 
         return best_score(self.history(), self.experiment.training.monitor)
 
+    def progress(self) -> Progress | None:
+        """Where the training is within its epoch, while this server runs it."""
+        snapshot = self.job.progress() if self.job is not None else None
+        return None if snapshot is None else Progress.from_dict(snapshot)
+
+    def queue_position(self) -> int | None:
+        """1 for the next job to run...; None when not waiting in this server's queue."""
+        return self.job.queue_position() if self.job is not None else None
+
+    def error(self) -> str | None:
+        """Why it failed, was stopped or was interrupted, in words; None otherwise."""
+        if self.status not in ("failed", "stopped", "interrupted"):
+            return None
+        if self.job is not None and self.job.done():
+            return self._end_message()
+        return self.record.message or None
+
+    def stop(self) -> None:
+        """Stop this server's job for the run (a queued one at once); nothing for another's."""
+        if self.job is not None:
+            self.job.stop()
+
+    def _end_message(self) -> str:
+        """How this server's job for the run ended, in words."""
+        if self._interrupted:
+            return "The server stopped while this run was in flight."
+        job = self.job
+        if job.status == "failed":
+            return job.error() or ""
+        result = self.result()
+        if result is not None:
+            return result.message
+        return STOPPED_BEFORE_START
+
 
 def in_flight(runs: Sequence[Run]) -> bool:
-    return any(r.job.status in IN_FLIGHT for r in runs)
+    return any(r.in_flight for r in runs)
 
 
 def best_run(runs: Sequence[Run]) -> Run | None:
@@ -90,15 +244,12 @@ def best_run(runs: Sequence[Run]) -> Run | None:
     return None if index is None else runs[index]
 
 
-def check_sweep_size(trials: int, epochs: int, frame: pd.DataFrame | str | Path) -> None:
+def check_sweep_size(trials: int, epochs: int, table: str | Path) -> None:
     """Refuse (ConfigError) a sweep or search whose trials × epochs × rows is over the setting
-    `nncore.rules.SWEEP_WORK`: one such request would hold a shared server for hours. A table
-    given by its file's path counts its lines after the header."""
-    if hasattr(frame, "columns"):
-        rows = len(frame)
-    else:
-        data = Path(frame).read_bytes()
-        rows = data.count(b"\n") + (not data.endswith(b"\n")) - 1  # less the header
+    `nncore.rules.SWEEP_WORK`: one such request would hold a shared server for hours. The rows
+    of the table's file are its lines after the header."""
+    data = Path(table).read_bytes()
+    rows = data.count(b"\n") + (not data.endswith(b"\n")) - 1  # less the header
     work, limit = trials * epochs * rows, SWEEP_WORK.value()
     if work > limit:
         raise ConfigError(
@@ -118,11 +269,11 @@ class RateSweep:
 
 @dataclass
 class Search:
-    """A capacity search and its runs, one per step; the frame it trains on is kept so a step
-    starts even if another table is loaded meanwhile."""
+    """A capacity search and its runs, one per step, all on the table `table_id` (kept, so a
+    step starts on it even if another table is chosen meanwhile)."""
 
     search: CapacitySearch
-    frame: pd.DataFrame = field(repr=False)
+    table_id: str
     runs: list[Run] = field(default_factory=list)
     error: str | None = None  # why it ended early, in words for the user
     _ended: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -142,23 +293,24 @@ class Search:
 
 
 class Workbench:
-    """One user's runs, newest last, and their latest sweep, capacity search and range test.
+    """The runs of `workspace`, oldest first, and its latest sweep, capacity search and range
+    test.
 
     `runner` is called once, when the first job is started, so a session that never trains
-    never makes a runner (nor connects to a cluster). Runs write their files in `work_dir`; their
-    jobs queue as `owner`'s (a workspace's token: the runner's queue is fair across owners).
-    Safe to use from the user's thread while a search's steps start on the runner's.
+    never makes a runner (nor connects to a cluster). Jobs queue as `owner`'s (default: the
+    workspace's token; the runner's queue is fair across owners). Safe to use from several
+    threads: the pages' and the runner's dispatcher, where a search's steps start.
     """
 
     def __init__(
-        self, runner: Callable[[], JobRunner], work_dir: str | Path, owner: str = SHARED_OWNER
+        self, runner: Callable[[], JobRunner], workspace: Workspace, owner: str | None = None
     ) -> None:
-        self.work_dir = Path(work_dir)
-        self.owner = owner
-        self.runs: list[Run] = []
+        self.workspace = workspace
+        self.owner = owner if owner is not None else workspace.token or SHARED_OWNER
         self.sweep: RateSweep | None = None
         self.search: Search | None = None
         self.range_test: Job | None = None
+        self._runs: dict[str, Run] = {}
         self._current: str | None = None
         self._connect = runner
         self._runner: JobRunner | None = None
@@ -173,25 +325,24 @@ class Workbench:
 
     # ------------------------------------------------------------------------------------- runs
 
-    def start_run(self, experiment: Experiment, frame: pd.DataFrame, label: str = "") -> Run:
-        """Submit a training of `experiment` on `frame` and record it as the newest run, named
-        "run N", followed by `label` when given; it becomes the current run."""
-        from nncore.run.tasks import train_job  # TensorFlow-free at import; TF loads in a worker
-
-        # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
-        # is of a stale class that no longer pickles.
-        experiment = Experiment.from_dict(experiment.to_dict())
-        run_id = uuid.uuid4().hex[:8]
-        out_dir = self.work_dir / f"run-{run_id}"
+    @property
+    def runs(self) -> list[Run]:
+        """Every run of the workspace, oldest first: this server's and those found on disk."""
+        records = self.workspace.runs()
         with self._lock:
-            name = f"run {len(self.runs) + 1}" + (f" · {label}" if label else "")
-            job = self.runner.submit(
-                train_job, frame, experiment, str(out_dir), name=name, owner=self.owner
-            )
-            run = Run(id=run_id, name=name, experiment=experiment, job=job, out_dir=out_dir)
-            self.runs.append(run)
-            self._current = run_id
-        return run
+            runs = {}
+            for record in records:
+                run = self._runs.get(record.id) or Run(self.workspace, record)
+                run.record = record
+                runs[record.id] = run
+            self._runs = runs
+            return list(runs.values())
+
+    def busy(self) -> bool:
+        """True while a job this workbench started is queued or running."""
+        with self._lock:
+            jobs = [run.job for run in self._runs.values()] + [self.range_test]
+        return any(job is not None and not job.done() for job in jobs)
 
     def current_run(self) -> Run | None:
         """The run chosen last (or started last), else the newest; None before any."""
@@ -202,24 +353,160 @@ class Workbench:
         """Make the run `run_id` the current one."""
         self._current = run_id
 
-    def touch(self) -> None:
-        """Say the user is still there, for every run in flight (see JobRunner's abandon_after)."""
-        for run in self.runs:
-            if run.job.status in IN_FLIGHT:
-                run.job.touch()
+    def start_run(
+        self, experiment: Experiment, label: str = "", table_id: str | None = None
+    ) -> Run:
+        """Start a training of `experiment` on the table `table_id` (default: the one in use),
+        recorded as the workspace's newest run, named "run N" followed by `label` when given;
+        it becomes the current run."""
+        from nncore.run.tasks import train_job  # TensorFlow-free at import; TF loads in a worker
+
+        # Rebuilt from plain data: after Streamlit reloads an edited module, an object made before
+        # is of a stale class that no longer pickles.
+        experiment = Experiment.from_dict(experiment.to_dict())
+        table = self._table(table_id)
+        with self._lock:
+            record = self.workspace.create_run(experiment, table, label=label)
+            run = Run(self.workspace, record, experiment)
+            self._start(run, train_job, self._table_path(table), experiment, str(run.out_dir))
+            self._current = run.id
+        return run
+
+    def train_more(self, run_id: str, epochs: int) -> Run:
+        """Start training the run `run_id` (finished, stopped or interrupted) for `epochs` more
+        epochs from its weights and optimizer state, as a new run whose parent it is."""
+        from nncore.run.pipeline import epochs_done
+        from nncore.run.tasks import continue_job
+
+        parent = self._run(run_id)
+        if parent.status not in ("finished", "stopped", "interrupted"):
+            raise NNCoreError(
+                f"{parent.name} is {parent.status}: only a finished, stopped or interrupted run "
+                "can be trained more."
+            )
+        training = replace(parent.experiment.training, epochs=epochs)
+        experiment = Experiment.from_dict(parent.experiment.replace(training=training).to_dict())
+        table = self.workspace.table_info(parent.record.table_id)
+        label = f"{epochs} more epochs of {parent.name.split(' · ')[0]}"
+        with self._lock:
+            record = self.workspace.create_run(experiment, table, label=label, parent=run_id)
+            run = Run(self.workspace, record, experiment)
+            run._first_epoch = epochs_done(parent.out_dir)
+            self._start(
+                run,
+                continue_job,
+                str(parent.out_dir),
+                self._table_path(table),
+                epochs,
+                str(run.out_dir),
+            )
+            self._current = run.id
+        return run
+
+    def finish(self, run_id: str) -> Run:
+        """Make the interrupted run `run_id` usable: its best weights saved before the
+        interruption, scored and saved as a finished run's files are. Returns the same Run, in
+        flight until that is done; it stays "interrupted". Does nothing for a run that needs no
+        finishing or is being finished."""
+        from nncore.run.tasks import finish_interrupted_job
+
+        run = self._run(run_id)
+        with self._lock:
+            if run.in_flight or not run.needs_finishing:
+                return run
+            table = self.workspace.table_info(run.record.table_id)
+            message = run.record.message
+            self.workspace.update_run(run_id, status="queued")
+            run._finishing, run._interrupted = True, False
+            try:
+                self._start(run, finish_interrupted_job, str(run.out_dir), self._table_path(table))
+            except NNCoreError:
+                run._finishing = False
+                self.workspace.update_run(run_id, status="interrupted", message=message)
+                raise
+        return run
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run `run_id` and its files; refused (NNCoreError) while it is in flight."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None and run.in_flight:
+                raise NNCoreError(f"{run.name} is {run.status}. Stop it first, then delete it.")
+            self.workspace.delete_run(run_id)
+            self._runs.pop(run_id, None)
+            if self._current == run_id:
+                self._current = None
+
+    def interrupted(self, jobs: Sequence[Job]) -> None:
+        """The server is stopping and `jobs` did not run to their end: record their runs
+        interrupted (a training stopped this way has saved its best weights)."""
+        with self._lock:
+            runs = [run for run in self._runs.values() if run.job is not None and run.job in jobs]
+            for run in runs:
+                run._interrupted = True
+                self.workspace.update_run(run.id, status="interrupted", message=run._end_message())
+
+    def _table(self, table_id: str | None) -> TableInfo:
+        table = self.workspace.table_info(table_id) if table_id else self.workspace.table()
+        if table is None:
+            raise NNCoreError("Load a table first: this workspace has none in use.")
+        return table
+
+    def _table_path(self, table: TableInfo) -> str:
+        return str(self.workspace.table_path(table.id))
+
+    def _run(self, run_id: str) -> Run:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            self.workspace.run(run_id)  # refuses, in one line, a run that is not here
+            run = next(r for r in self.runs if r.id == run_id)
+        return run
+
+    def _start(self, run: Run, task: Callable, *args) -> None:
+        """Submit `task` for `run`, recorded running when it starts and ended when it ends. A run
+        the runner refuses (a full queue) is deleted again, unless it is being finished."""
+        try:
+            job = self.runner.submit(task, *args, name=run.name, owner=self.owner)
+        except NNCoreError as exc:
+            if not run._finishing:
+                self.workspace.update_run(run.id, status="failed", message=str(exc))
+                self.workspace.delete_run(run.id)
+            raise
+        run.job = job
+        self._runs[run.id] = run
+        job.add_start_callback(partial(self._job_started, run))
+        job.add_done_callback(partial(self._job_ended, run))
+
+    def _job_started(self, run: Run, job: Job) -> None:
+        # On the runner's dispatcher thread, as is _job_ended.
+        self._record(run, status="running")
+
+    def _job_ended(self, run: Run, job: Job) -> None:
+        self._record(run, status=run.status, message=run._end_message())
+
+    def _record(self, run: Run, **changes) -> None:
+        if run.job is None or run._interrupted:
+            return  # `interrupted` wrote its end
+        with contextlib.suppress(NNCoreError):  # deleted meanwhile (only ever an ended run)
+            run.record = self.workspace.update_run(run.id, **changes)
 
     # ------------------------------------------------------------------------ learning-rate sweep
 
     def start_rate_sweep(
-        self, experiment: Experiment, frame: pd.DataFrame, optimizer: str, rates: Sequence[float]
+        self, experiment: Experiment, optimizer: str, rates: Sequence[float]
     ) -> RateSweep:
-        """One training job per rate; they run side by side as the runner's slots allow."""
+        """One training per rate on the table in use; they run side by side as the runner's
+        slots allow."""
         from nncore.run.rates import rate_trials
 
         trials = rate_trials(experiment, optimizer, rates)
-        check_sweep_size(len(trials), experiment.training.epochs, frame)
+        table = self._table(None)
+        check_sweep_size(len(trials), experiment.training.epochs, self._table_path(table))
         runs = [
-            self.start_run(trial, frame, label=f"{optimizer} {trial.compile.learning_rate:g}")
+            self.start_run(
+                trial, label=f"{optimizer} {trial.compile.learning_rate:g}", table_id=table.id
+            )
             for trial in trials
         ]
         self.sweep = RateSweep(optimizer, runs)
@@ -227,13 +514,15 @@ class Workbench:
 
     # ---------------------------------------------------------------------------- capacity search
 
-    def start_capacity_search(
-        self, experiment: Experiment, frame: pd.DataFrame, **options
-    ) -> Search:
-        """Start a capacity search (options: those of `CapacitySearch`) with its first step; each
-        next step starts when the one before ends. A search still going is stopped first."""
-        record = Search(CapacitySearch(base=experiment, **options), frame)
-        check_sweep_size(record.search.max_steps, experiment.training.epochs, frame)
+    def start_capacity_search(self, experiment: Experiment, **options) -> Search:
+        """Start a capacity search (options: those of `CapacitySearch`) on the table in use with
+        its first step; each next step starts when the one before ends. A search still going is
+        stopped first."""
+        table = self._table(None)
+        record = Search(CapacitySearch(base=experiment, **options), table.id)
+        check_sweep_size(
+            record.search.max_steps, experiment.training.epochs, self._table_path(table)
+        )
         with self._lock:
             self.stop_search()
             self._next_step(record)
@@ -249,7 +538,7 @@ class Workbench:
             record._finish()
             runs = list(record.runs)
         for run in runs:
-            run.job.stop()
+            run.stop()
 
     def _next_step(self, record: Search) -> None:
         layers = record.search.next_layers()
@@ -257,7 +546,7 @@ class Workbench:
             record._finish()
             return
         label = f"{record.search.steps[-1].move}: {describe_layers(layers)}"
-        run = self.start_run(record.search.trial(layers), record.frame, label=label)
+        run = self.start_run(record.search.trial(layers), label=label, table_id=record.table_id)
         record.runs.append(run)
         run.job.add_done_callback(partial(self._step_ended, record))
 
@@ -265,10 +554,6 @@ class Workbench:
         # On the runner's dispatcher thread, holding none of its locks.
         with self._lock:
             if record.finished:
-                return
-            if any(event["kind"] == "abandoned" for event in job.events()):
-                # Nobody watched the step: the user is gone, so the search ends with it.
-                record._finish("The search was stopped: nobody looked at it for a while.")
                 return
             record.search.record(record.runs[-1].score())
             try:
@@ -288,3 +573,67 @@ class Workbench:
             range_test_job, frame, experiment, spec, name="range test", owner=self.owner
         )
         return self.range_test
+
+
+class Workbenches:
+    """A server's workbenches, one per open workspace of `store`, by token; their jobs run on
+    `runner()`. At most `keep` are kept in memory: past that, the least recently opened idle
+    ones are dropped (their workspaces stay on disk; opening one again makes a new workbench),
+    never one with a job in flight. Safe to use from several threads."""
+
+    def __init__(
+        self, store: WorkspaceStore, runner: Callable[[], JobRunner], keep: int = 64
+    ) -> None:
+        self.store = store
+        self.keep = keep
+        self._runner = runner
+        self._benches: OrderedDict[str, Workbench] = OrderedDict()  # least recently opened first
+        self._touched: dict[str, float] = {}  # token -> when its workspace was last renewed
+        self._lock = threading.Lock()
+
+    def create(self) -> Workbench:
+        """A workbench on a new, empty workspace; its key is `.workspace.token`."""
+        workspace = self.store.create()
+        with self._lock:
+            return self._keep(Workbench(self._runner, workspace))
+
+    def open(self, token: str) -> Workbench | None:
+        """The workbench of the workspace `token`: the same object while it is kept (so a
+        reload finds its jobs in flight); None for a token that opens no workspace."""
+        with self._lock:
+            bench = self._benches.get(token) if isinstance(token, str) else None
+            if bench is not None:
+                if not (bench.workspace.folder / WORKSPACE_FILE).is_file():  # expired, removed
+                    del self._benches[token]
+                    return None
+                self._benches.move_to_end(token)
+                if time.monotonic() - self._touched[token] > TOUCH_EVERY:
+                    bench.workspace.touch()
+                    self._touched[token] = time.monotonic()
+                return bench
+        workspace = self.store.open(token)  # outside the lock: it reads and repairs the folder
+        if workspace is None:
+            return None
+        with self._lock:
+            bench = self._benches.get(token)  # opened by another thread meanwhile
+            return bench if bench is not None else self._keep(Workbench(self._runner, workspace))
+
+    def interrupted(self, jobs: Sequence[Job]) -> None:
+        """The server is stopping (SIGTERM) and `jobs` did not run to their end: their runs are
+        recorded interrupted. Give it to `nncore.run.jobs.install_exit_handler`."""
+        with self._lock:
+            benches = list(self._benches.values())
+        for bench in benches:
+            bench.interrupted(jobs)
+
+    def _keep(self, bench: Workbench) -> Workbench:
+        token = bench.workspace.token
+        self._benches[token] = bench
+        self._touched[token] = time.monotonic()
+        for old in list(self._benches):
+            if len(self._benches) <= self.keep:
+                break
+            if old != token and not self._benches[old].busy():
+                del self._benches[old]
+                del self._touched[old]
+        return bench

@@ -34,7 +34,7 @@ def test_capacity_prints_each_step_writes_its_run_and_names_the_chosen_layers(da
     assert 2 <= len(steps) <= 3
     assert steps[0].startswith("step 1 (start) 4 relu: val_loss ")
     assert steps[1].startswith("step 2 (wider) 8 relu: val_loss ")
-    folders = sorted(p for p in out.iterdir())
+    folders = sorted(p for p in (out / "runs").iterdir())  # --out is a workspace
     assert len(folders) == len(steps)
     assert all((folder / "model.keras").exists() for folder in folders)
     assert all(str(folder) in "\n".join(steps) for folder in folders)
@@ -55,7 +55,7 @@ def test_sweep_trains_once_per_rate_and_names_the_best(data, tmp_path):
     lines = done.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["sgd 0.0001", "sgd 0.1"]
     scores = [float(line.split("val_loss ")[1].split()[0]) for line in lines[:2]]
-    assert len(list(out.iterdir())) == 2
+    assert len(list((out / "runs").iterdir())) == 2  # --out is a workspace
     best = lines[-1]
     assert best.startswith(f"best: sgd {('0.0001', '0.1')[scores.index(min(scores))]} ")
 

@@ -192,24 +192,27 @@ def test_workers_are_recycled_after_tasks_per_worker_jobs(make_runner):
     assert os.getpid() not in pids
 
 
-def test_jobs_nobody_looks_at_are_stopped(make_runner):
-    runner = make_runner(max_concurrent=2, abandon_after=1.0)
-    watched = runner.submit(jobtasks.until_stopped)
-    abandoned = runner.submit(jobtasks.until_stopped)
-    queued = runner.submit(jobtasks.until_stopped)
-
-    deadline = time.monotonic() + 10
-    while not (abandoned.done() and queued.done()) and time.monotonic() < deadline:
-        watched.touch()
-        time.sleep(0.05)
-
-    assert abandoned.status == "stopped"
-    assert queued.status == "stopped"
-    assert watched.status == "running"
-    with pytest.raises(JobError, match="before it started"):
-        queued.result()
-    watched.stop()
-    assert watched.wait(timeout=5)
+def test_start_callbacks_run_once_a_job_starts_and_never_for_one_stopped_while_queued(
+    make_runner,
+):
+    runner = make_runner(max_concurrent=1)
+    first = runner.submit(jobtasks.until_stopped, 30)
+    waiting = runner.submit(jobtasks.until_stopped, 30)
+    order: list[tuple[str, str]] = []
+    started, ended = threading.Event(), threading.Event()
+    first.add_start_callback(lambda job: (order.append(("start", job.status)), started.set()))
+    first.add_done_callback(lambda job: (order.append(("done", job.status)), ended.set()))
+    waiting.add_start_callback(lambda job: order.append(("waiting started", job.status)))
+    assert started.wait(60)
+    assert order == [("start", "running")]
+    waiting.stop()
+    first.stop()
+    assert ended.wait(60) and waiting.wait(60)
+    assert order == [("start", "running"), ("done", "stopped")]
+    late: list[str] = []
+    first.add_start_callback(lambda job: late.append("ran at once"))
+    waiting.add_start_callback(lambda job: late.append("never started"))
+    assert late == ["ran at once"]
 
 
 SERVER = """

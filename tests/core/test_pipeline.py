@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from frames import TARGETS, mixed_frame, tiny_experiment
 
-from nncore.artifacts.runfiles import CHECKPOINT, RUN_FILES, TRAINING_STATE
+from nncore.artifacts.runfiles import CHECKPOINT, RESULT, RUN_FILES, TRAINING_STATE, VALIDATION
 from nncore.config import CompileSpec, DataSpec, Experiment, TrainSpec
 from nncore.data.plan import plan_columns
 from nncore.data.prepare import prepare
@@ -93,9 +93,10 @@ def test_the_training_summary_counts_epochs_from_0_and_metrics_json_from_1(tmp_p
     assert on_disk["best_epoch"] == training.best_epoch + 1
     assert on_disk["rows"] == {"train": training.train_rows}
     assert TrainingSummary.from_metrics(on_disk).best_epoch == training.best_epoch
-    # Beside the files a user takes away, what finishing or continuing the run needs.
+    # Beside the files a user takes away, what finishing or continuing the run needs, and what
+    # the studio shows it again from.
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == sorted((*RUN_FILES, CHECKPOINT, TRAINING_STATE))
+    assert files == sorted((*RUN_FILES, CHECKPOINT, TRAINING_STATE, VALIDATION, RESULT))
 
 
 @pytest.mark.slow
@@ -118,6 +119,8 @@ def test_same_seed_same_run_and_every_artifact(tmp_path):
         "history.csv",
         "checkpoint.npz",
         "training_state.npz",
+        "validation.npz",
+        "result.json",
     }
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert {

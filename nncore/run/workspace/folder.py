@@ -256,17 +256,17 @@ class Workspace:
         return self._table_info(chosen) if isinstance(chosen, str) else None
 
     def choose_table(self, table_id: str) -> None:
-        self._require_table(table_id)
+        self.table_info(table_id)
         self._update_info(table=table_id)
 
     def table_path(self, table_id: str) -> Path:
         """The file of the stored table's bytes (for a job that reads it itself)."""
-        self._require_table(table_id)
+        self.table_info(table_id)
         return self.folder / TABLES / table_id / TABLE_BYTES
 
     def table_bytes(self, table_id: str) -> bytes:
         """The bytes as uploaded; DataError if they are no longer what was stored."""
-        info = self._require_table(table_id)
+        info = self.table_info(table_id)
         data = (self.folder / TABLES / table_id / TABLE_BYTES).read_bytes()
         if hashlib.sha256(data).hexdigest() != info.sha256:
             raise DataError(f"The stored table {info.name} is damaged. Upload it again.")
@@ -277,7 +277,7 @@ class Workspace:
         workspace has no table in use."""
         from nncore.data.ingest import read_table
 
-        info = self._require_table(table_id) if table_id else self.table()
+        info = self.table_info(table_id) if table_id else self.table()
         if info is None:
             return None
         return LoadedTable(info, *read_table(self.table_bytes(info.id), info.name))
@@ -291,7 +291,8 @@ class Workspace:
         except TypeError:
             return None
 
-    def _require_table(self, table_id: str) -> TableInfo:
+    def table_info(self, table_id: str) -> TableInfo:
+        """The stored table `table_id`; DataError, in one line, when there is none."""
         info = self._table_info(table_id)
         if info is None:
             raise DataError(f"This workspace has no table {table_id!r}. Upload the table again.")
@@ -372,8 +373,9 @@ class Workspace:
         name: str | None = None,
         label: str | None = None,
     ) -> RunRecord:
-        """Change a run's record. Going to "running" stamps its start; going to an end
-        (finished, stopped, failed, interrupted) stamps its end and its best score."""
+        """Change a run's record. Going to "queued" or "running" makes this process its owner,
+        and "running" stamps its start; going to an end (finished, stopped, failed,
+        interrupted) stamps its end and its best score."""
         with _LOCK:
             record = self.run(run_id)
             changes: dict[str, Any] = {
@@ -385,6 +387,8 @@ class Workspace:
                 if status not in STATUSES:
                     raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
                 changes["status"] = status
+                if status in IN_FLIGHT:  # this process runs it now (an interrupted run finished)
+                    changes["owner"] = this_process()
                 if status == "running" and record.started is None:
                     changes["started"] = now()
                 if status not in IN_FLIGHT:
