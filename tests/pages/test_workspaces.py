@@ -2,14 +2,22 @@
 and runs; a session without it gets a new, empty one; runs can be continued and deleted."""
 
 import json
+import secrets
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import LayerSpec
+from nncore.data.samples import sample_csv
+from nncore.run.workspace import WorkspaceStore
 from tests.pages.workspaces import WAIT_SECONDS, bench_of, session, token_of
 from ui import NO_WORKSPACE, Keys
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> None:
@@ -153,3 +161,38 @@ def test_train_more_continues_a_run_as_one_curve_and_delete_removes_it():
     assert list(at.dataframe[0].value["run"]) == [parent.name]
     assert not folder.exists()
     assert [r.id for r in bench_of(session(token_of(at))).runs] == [parent.id]
+
+
+def test_evaluate_finishes_a_run_whose_process_was_killed(tmp_path):
+    """A command-line training into a workspace, killed (SIGKILL) after its first checkpoint:
+    opening the workspace lists it interrupted, and Evaluate makes it usable and shows it."""
+    token = secrets.token_urlsafe(16)
+    folder = WorkspaceStore().root / token  # the store of NNSTUDIO_HOME, as the studio's
+    data = tmp_path / "iris.csv"
+    data.write_bytes(sample_csv("iris"))
+    command = [sys.executable, "-m", "nncore", "train", "--workspace", str(folder)]
+    command += ["--data", str(data), "--target", "species", "--epochs", "10000"]
+    training = subprocess.Popen(
+        [*command, "--no-early-stopping", "--quiet"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not list(folder.glob("runs/*/checkpoint.npz")):
+            assert training.poll() is None, "the training ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            time.sleep(0.2)
+    finally:
+        training.kill()
+        training.wait(60)
+
+    at = session(token, page="pages/runs.py")
+    assert list(at.dataframe[0].value["status"]) == ["interrupted"]
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception
+    run = bench_of(at).current_run()
+    wait_until(at, lambda: not run.in_flight and bool(at.dataframe))
+    assert run.status == "interrupted" and run.result() is not None
+    assert list(at.dataframe[0].value.index)[0] == "network"
