@@ -589,7 +589,8 @@ class Workbenches:
         self._runner = runner
         self._benches: OrderedDict[str, Workbench] = OrderedDict()  # least recently opened first
         self._touched: dict[str, float] = {}  # token -> when its workspace was last renewed
-        self._lock = threading.Lock()
+        # Reentrant: `interrupted` runs in a signal handler, on whatever the main thread was doing.
+        self._lock = threading.RLock()
 
     def create(self) -> Workbench:
         """A workbench on a new, empty workspace; its key is `.workspace.token`."""

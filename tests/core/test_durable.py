@@ -159,7 +159,9 @@ def test_training_more_refuses_a_folder_that_is_no_finished_run(tmp_path):
     )
     with pytest.raises(NNCoreError, match="1 to 10000 epochs, got 0"):
         continue_run(run.out_dir, frame, 0, tmp_path / "child")
-    run.files.training_state.unlink()
+    run.files.training_state.unlink()  # as after a kill: only the best weights so far
+    assert continue_run(run.out_dir, frame, 1, tmp_path / "from-checkpoint").first_epoch == 1
+    run.files.checkpoint.unlink()
     with pytest.raises(NNCoreError, match="nothing to continue from"):
         continue_run(run.out_dir, frame, 3, tmp_path / "child")
 
