@@ -347,12 +347,22 @@ def pick_run(key: str) -> Run:
     return run
 
 
+FINISHING = "finishing"  # ids of the interrupted runs this session started to finish
+
+
 @st.fragment(run_every=RUN_POLL_SECONDS)
 def wait_for_training(run: Run) -> None:
     if not run.in_flight:
         st.rerun()  # once: the next run finds the job ended and draws no fragment
     position = run.queue_position()
     where = f"position {position} in the queue" if position else run.status
+    if run.id in st.session_state.get(FINISHING, ()):
+        st.info(
+            f"{md(run.name)} was interrupted: its model is being made from the best weights it "
+            f"saved ({where}).",
+            icon=":material/hourglass_top:",
+        )
+        return
     st.info(f"{md(run.name)} is still training ({where}).", icon=":material/hourglass_top:")
     st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
 
@@ -366,6 +376,7 @@ def finished(run: Run):
         except NNCoreError as exc:
             show_error(exc)
             st.stop()
+        st.session_state[FINISHING] = {*st.session_state.get(FINISHING, ()), run.id}
     if run.in_flight:
         wait_for_training(run)
         st.stop()
