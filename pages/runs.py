@@ -58,12 +58,12 @@ def overview() -> None:
         column_config={"best score": st.column_config.NumberColumn(format="%.4g")},
     )
     st.subheader("Compare", anchor=False)
+    if st.session_state.get("compare_newest") != runs[-1].id:
+        # A new run (a Train more, another tab's) joins the overlay: the three newest.
+        st.session_state["compare_newest"] = runs[-1].id
+        st.session_state["compare_runs"] = list(by_id)[:3]
     chosen = st.multiselect(
-        "Runs to overlay",
-        list(by_id),
-        default=list(by_id)[:3],
-        key="compare_runs",
-        format_func=lambda i: by_id[i].name,
+        "Runs to overlay", list(by_id), key="compare_runs", format_func=lambda i: by_id[i].name
     )
     # A continued run is drawn on from its parent's epochs, as one line.
     curves = {by_id[i].name: lineage_history(by_id[i], runs) for i in chosen}
