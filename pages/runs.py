@@ -155,14 +155,18 @@ with more_box:
         on_click=attempt,
         args=(train_more, picked, int(epochs)),
     )
-with delete_box:
+# In a popover: one stray click deletes nothing.
+with delete_box.popover(
+    "Delete…",
+    icon=":material/delete:",
+    disabled=picked.in_flight,
+    help="Remove the run and its files from this workspace. A run in training cannot be "
+    "deleted: stop it first.",
+):
     st.button(
-        f"Delete {picked.name}",
+        f"Delete {picked.name} and its files",
         key="delete_run",
-        icon=":material/delete:",
-        disabled=picked.in_flight,
-        help="Remove the run and its files from this workspace. A run in training cannot be "
-        "deleted: stop it first.",
+        type="primary",
         on_click=attempt,
         args=(delete, picked),
     )
