@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+import ui
+
 st.set_page_config(page_title="NN Studio", page_icon="🧠", layout="wide")
 
 PAGES = [
@@ -14,4 +16,7 @@ PAGES = [
     st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+ui.init_state()  # the session's workspace, from the address, before any page draws
+ui.workspace_sidebar()
+page.run()

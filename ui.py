@@ -1,16 +1,20 @@
-"""Small helpers the pages share: session-state keys, one initialiser, a guard, error display.
+"""Small helpers the pages share: session-state keys, the workspace binding, a guard, errors.
 
-Domain objects (the dataset, the experiment, this session's runs) live in `st.session_state`
-under the `Keys` below, so a design survives page switches. Pages seed their widgets from these
-objects, because Streamlit drops the state of widgets it does not draw; the keys of the widgets
-the experiment seeds are listed once, here. Runs and tunings are the engine's
-(`nncore.run.session.Workbench`): this module keeps the session's one Workbench, and polls and
-touches its jobs from the pages.
+Domain objects (the dataset, the experiment) live in `st.session_state` under the `Keys` below,
+so a design survives page switches. Pages seed their widgets from these objects, because
+Streamlit drops the state of widgets it does not draw; the keys of the widgets the experiment
+seeds are listed once, here.
+
+Everything a user makes is kept in their workspace (`nncore.run.workspace`), a folder on the
+server whose key is in the page's address (`?w=<token>`): a reload, a bookmark or a second tab
+with that address finds the table, the experiment, the pages' settings and every run again. Runs
+and tunings are the engine's `Workbench`, one per open workspace, shared by the tabs that show it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tempfile
@@ -22,13 +26,15 @@ from nncore import rules
 from nncore.config import Experiment
 from nncore.errors import ConfigError, NNCoreError
 from nncore.run.jobs import CANCELLED_MESSAGE, JobRunner
-from nncore.run.session import Run, Workbench, in_flight
+from nncore.run.session import Run, Workbench, Workbenches
 
 # nncore.data.csvio, .profile, .run.rates and .learn.diagnostics bring pandas, numpy and pyarrow:
 # they are imported where they are used, so that a first visit draws its page without them (a
 # third of a second here; BENCHMARKS.md, Cold start). tests/pages/test_first_visit.py keeps it so.
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nncore.run.workspace import LoadedTable, Workspace, WorkspaceStore
 
 
 class Keys:
@@ -37,38 +43,198 @@ class Keys:
     DATASET = "dataset"  # pandas DataFrame as read, or None before any is loaded
     DATASET_NAME = "dataset_name"  # str: the file name or the sample's title
     DATASET_SOURCE = "dataset_source"  # str: where it came from and how it was read
+    TABLE = "table_id"  # str: the workspace's id of DATASET, or None
     PROFILES = "profiles"  # list[ColumnProfile] of DATASET, computed once when it is loaded
     # Experiment: every setting of the Data, Model and Train pages; its `data` (target, task,
     # roles, scaling, split) is the one copy of the data settings.
     EXPERIMENT = "experiment"
     PLAN = "plan"  # ColumnPlan of DATASET under EXPERIMENT.data, or None while it cannot be planned
     LOAD_ERROR = "load_error"  # NNCoreError of the last failed load, or None
-    WORK_DIR = "work_dir"  # str: this session's temporary folder for run files
-    # Workbench: every training of this session, the current run and the latest tunings
+    WORK_DIR = "work_dir"  # str: this session's temporary folder (a model file to predict with)
+    # Workbench of the session's workspace: its runs, the current run, the latest tunings
     WORKBENCH = "workbench"
+    WORKSPACE_NOTE = "workspace_note"  # why the address opened no workspace, shown once
+    SAVED_EXPERIMENT = "saved_experiment"  # the experiment as the workspace holds it
+    SAVED_SETTINGS = "saved_settings"  # the settings as the workspace holds them
 
 
 _DEFAULTS = {
     Keys.DATASET: lambda: None,
     Keys.DATASET_NAME: lambda: "",
     Keys.DATASET_SOURCE: lambda: "",
+    Keys.TABLE: lambda: None,
     Keys.PROFILES: lambda: None,
     Keys.EXPERIMENT: Experiment,
     Keys.PLAN: lambda: None,
     Keys.LOAD_ERROR: lambda: None,
     Keys.WORK_DIR: lambda: tempfile.mkdtemp(prefix="nnstudio-"),
-    # After WORK_DIR, which it writes in. It makes the server's runner at its first job only.
-    Keys.WORKBENCH: lambda: Workbench(job_runner, st.session_state[Keys.WORK_DIR]),
+    Keys.SAVED_EXPERIMENT: lambda: None,
+    Keys.SAVED_SETTINGS: dict,
 }
+
+# The address's parameter that holds the workspace's key.
+TOKEN_PARAM = "w"
+# The session-state values a workspace keeps besides the experiment (settings.json), restored
+# in a new session: the pages' widgets that no experiment seeds, and where the table came from.
+# Pages draw these widgets without a `value` (see `remember`), so a restored value is no clash;
+# range sliders take theirs from `value` only, so they are not among them.
+REMEMBERED = (
+    Keys.DATASET_SOURCE,
+    *("sweep_optimizer", "sweep_count", "sweep_epochs", "range_steps"),
+    *("capacity_start", "capacity_gain", "capacity_epochs", "normalize", "more_epochs"),
+)
+CURRENT_RUN = "current_run"  # the settings' entry for the id of the run the pages show
+NO_WORKSPACE = (
+    "This address opens no workspace: it was mistyped, or the workspace expired or was removed. "
+    "You are in a new, empty one; its address is the one now shown."
+)
 
 
 def init_state() -> None:
-    """Give every key its default, leaving the ones already set alone; keep this session's
-    jobs in flight alive (every page calls this first)."""
+    """Give every key its default, leaving the ones already set alone; bind the session to its
+    workspace and keep in it what changed (every page calls this first)."""
     for key, default in _DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = default()
-    keep_jobs_alive()
+    bind_workspace()
+    save_settings()
+
+
+@st.cache_resource
+def workspace_store() -> WorkspaceStore:
+    """The server's workspaces (`NNSTUDIO_HOME`; see the README's server settings)."""
+    from nncore.run.workspace import WorkspaceStore
+
+    return WorkspaceStore()
+
+
+@st.cache_resource
+def workbenches() -> Workbenches:
+    """One Workbench per open workspace, shared by every session that shows it, so a reload
+    finds its trainings in flight."""
+    return Workbenches(workspace_store(), job_runner)
+
+
+def bind_workspace() -> None:
+    """Open the workspace of the address (or a new one) for a new session; put its key back in
+    the address on every run, as Streamlit clears it on a page switch."""
+    bench = st.session_state.get(Keys.WORKBENCH)
+    if bench is None:
+        token = st.query_params.get(TOKEN_PARAM)
+        bench = workbenches().open(token) if token else None
+        if bench is None:
+            if token:
+                st.session_state[Keys.WORKSPACE_NOTE] = NO_WORKSPACE
+            bench = workbenches().create()
+        st.session_state[Keys.WORKBENCH] = bench
+        reopen(bench)
+    if st.query_params.get(TOKEN_PARAM) != bench.workspace.token:
+        st.query_params[TOKEN_PARAM] = bench.workspace.token
+
+
+def reopen(bench: Workbench) -> None:
+    """Restore what the workspace kept into a new session: the experiment, the pages'
+    settings, the current run and the table in use. What no longer reads is said, once."""
+    workspace = bench.workspace
+    problems = []
+    try:
+        experiment = workspace.experiment()
+    except NNCoreError as exc:
+        problems.append(f"The saved experiment was not restored: {exc}")
+        experiment = None
+    if experiment is not None:
+        st.session_state[Keys.EXPERIMENT] = experiment
+        st.session_state[Keys.SAVED_EXPERIMENT] = experiment
+    settings = workspace.settings()
+    st.session_state[Keys.SAVED_SETTINGS] = settings
+    for key in REMEMBERED:
+        if key in settings:
+            st.session_state[key] = settings[key]
+    if any(run.id == settings.get(CURRENT_RUN) for run in bench.runs):
+        bench.choose(settings[CURRENT_RUN])
+    if workspace.table() is not None:
+        try:
+            loaded = workspace.load_table()
+        except NNCoreError as exc:
+            problems.append(f"The table in use was not restored: {exc}")
+        else:
+            use_table(loaded, settings.get(Keys.DATASET_SOURCE) or loaded.how)
+    if problems:
+        st.session_state[Keys.WORKSPACE_NOTE] = " ".join(problems)
+
+
+def use_table(loaded: LoadedTable, source: str) -> None:
+    """Make a workspace's table the session's dataset, planned under the current experiment."""
+    from nncore.data.columns import profile_columns
+
+    profiles = profile_columns(loaded.frame)
+    st.session_state[Keys.DATASET] = loaded.frame
+    st.session_state[Keys.DATASET_NAME] = loaded.info.name
+    st.session_state[Keys.DATASET_SOURCE] = source
+    st.session_state[Keys.TABLE] = loaded.info.id
+    st.session_state[Keys.PROFILES] = profiles
+    st.session_state[Keys.PLAN] = _plan(st.session_state[Keys.EXPERIMENT])
+
+
+def workspace() -> Workspace:
+    return workbench().workspace
+
+
+def save_settings() -> None:
+    """Write the remembered values to the workspace when they changed: widgets have their new
+    values when a run starts, so this runs first thing."""
+    saved = st.session_state[Keys.SAVED_SETTINGS]
+    current = {key: st.session_state[key] for key in REMEMBERED if key in st.session_state}
+    run = workbench().current_run()
+    if run is not None:
+        current[CURRENT_RUN] = run.id
+    settings = json.loads(json.dumps({**saved, **current}))  # tuples as the file gives them back
+    if settings != saved:
+        try:
+            workspace().save_settings(settings)
+        except NNCoreError:
+            return  # too large to keep: the session goes on with them, a new one does without
+        st.session_state[Keys.SAVED_SETTINGS] = settings
+
+
+def remember(key: str, default: object) -> None:
+    """Give the remembered widget `key` its default unless it holds a value (restored, or set)."""
+    if key not in st.session_state:
+        st.session_state[key] = default
+
+
+def set_experiment(experiment: Experiment) -> None:
+    """Make `experiment` the current one, and the workspace's when it changed."""
+    st.session_state[Keys.EXPERIMENT] = experiment
+    if experiment != st.session_state[Keys.SAVED_EXPERIMENT]:
+        workspace().save_experiment(experiment)
+        st.session_state[Keys.SAVED_EXPERIMENT] = experiment
+
+
+def new_workspace() -> None:
+    """Leave this workspace (it stays at its address) for a new, empty one."""
+    bench = workbenches().create()
+    st.session_state.clear()
+    st.session_state[Keys.WORKBENCH] = bench
+
+
+def workspace_sidebar() -> None:
+    """The workspace's part of the sidebar: what the address is, and a new workspace."""
+    with st.sidebar:
+        if note := st.session_state.pop(Keys.WORKSPACE_NOTE, None):
+            st.warning(md(note), icon=":material/warning:")
+        st.button(
+            "New workspace",
+            key="new_workspace",
+            on_click=new_workspace,
+            icon=":material/add:",
+            help="Start again with no table, settings or runs, at a new address. This "
+            "workspace stays at its address: bookmark it to come back.",
+        )
+        st.caption(
+            "This page's address is the key to your workspace: bookmark it to come back, and "
+            "share it only with whom you would share the data."
+        )
 
 
 def require(key: str, fix_page: str, message: str) -> None:
@@ -109,8 +275,6 @@ def read_table(data: bytes, name: str = "") -> tuple[pd.DataFrame, str]:
 # Trainings allowed at once on this server; a worker with TensorFlow measures about 760 MB RSS
 # (bench/memory.py), so one fits beside the server on a 1 GB host and two do not.
 MAX_CONCURRENT_JOBS = int(os.environ.get("NNSTUDIO_MAX_JOBS", "1"))
-# A running job nobody has looked at for this long belongs to a closed tab: it is stopped.
-ABANDON_AFTER_SECONDS = float(os.environ.get("NNSTUDIO_ABANDON_AFTER", "600"))
 # Jobs run as tasks on this Ray cluster when set, else in local worker processes.
 RAY_ADDRESS = os.environ.get("NNSTUDIO_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
 
@@ -118,27 +282,26 @@ RAY_ADDRESS = os.environ.get("NNSTUDIO_RAY_ADDRESS") or os.environ.get("RAY_ADDR
 @st.cache_resource
 def job_runner() -> JobRunner:
     """The server's one job runner: infrastructure shared by all sessions, holding no user data
-    itself (each session keeps only its own `Job` handles). Raises JobError when the configured
-    Ray cluster cannot be used; nothing is cached then, so the next call tries again."""
+    itself (each workspace's Workbench keeps its own `Job` handles). Raises JobError when the
+    configured Ray cluster cannot be used; nothing is cached then, so the next call tries again."""
     # Keras writes its config file on import, into ~/.keras unless told otherwise; a server
     # writes only in temporary folders. The workers inherit this.
     os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nnstudio-keras-"))
     if not RAY_ADDRESS:
-        return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS, abandon_after=ABANDON_AFTER_SECONDS)
+        return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS)
     from nncore.run.raypool import ray_slots  # Ray loads only in a server set to use a cluster
 
     return JobRunner(
         max_concurrent=MAX_CONCURRENT_JOBS,
-        abandon_after=ABANDON_AFTER_SECONDS,
         slot_factory=ray_slots(RAY_ADDRESS),
-        # Run folders are made in the temp folder too (WORK_DIR): one setting, TMPDIR, puts both
-        # where every node of a cluster can reach them.
+        # Set TMPDIR and NNSTUDIO_HOME to a folder every node of the cluster reaches: jobs read
+        # their tables and write their runs in the workspaces.
         job_root=tempfile.gettempdir(),
     )
 
 
 def workbench() -> Workbench:
-    """This session's runs and tunings (the engine's `Workbench`)."""
+    """The runs and tunings of this session's workspace (the engine's `Workbench`)."""
     return st.session_state[Keys.WORKBENCH]
 
 
@@ -178,55 +341,63 @@ def pick_run(key: str) -> Run:
             list(by_id),
             key=key,
             on_change=choose,
-            format_func=lambda i: f"{by_id[i].name} · {by_id[i].job.status}",
+            format_func=lambda i: f"{by_id[i].name} · {by_id[i].status}",
         )
         run = by_id[st.session_state[key]]
     return run
 
 
+FINISHING = "finishing"  # ids of the interrupted runs this session started to finish
+
+
 @st.fragment(run_every=RUN_POLL_SECONDS)
 def wait_for_training(run: Run) -> None:
-    run.job.touch()
-    if run.job.done():
+    if not run.in_flight:
         st.rerun()  # once: the next run finds the job ended and draws no fragment
-    position = run.job.queue_position()
-    where = f"position {position} in the queue" if position else run.job.status
+    position = run.queue_position()
+    where = f"position {position} in the queue" if position else run.status
+    if run.id in st.session_state.get(FINISHING, ()):
+        st.info(
+            f"{md(run.name)} was interrupted: its model is being made from the best weights it "
+            f"saved ({where}).",
+            icon=":material/hourglass_top:",
+        )
+        return
     st.info(f"{md(run.name)} is still training ({where}).", icon=":material/hourglass_top:")
     st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
 
 
 def finished(run: Run):
-    """The run's result; otherwise say why there is none and stop the page."""
-    run.job.touch()
-    if run.job.status in ("queued", "running"):
+    """The run's result; otherwise say why there is none and stop the page. A run the server
+    interrupted is finished first (its saved weights evaluated), which the page waits for."""
+    if run.needs_finishing:
+        try:
+            run = workbench().finish(run.id)
+        except NNCoreError as exc:
+            show_error(exc)
+            st.stop()
+        st.session_state[FINISHING] = {*st.session_state.get(FINISHING, ()), run.id}
+    if run.in_flight:
         wait_for_training(run)
         st.stop()
     result = run.result()
     if result is None:
-        st.error(md(run.job.error() or CANCELLED_MESSAGE), icon=":material/error:")
+        st.error(md(run.error() or CANCELLED_MESSAGE), icon=":material/error:")
         st.page_link("pages/train.py", label="Train again", icon=":material/model_training:")
         st.stop()
     return result
 
 
-HEARTBEAT_SECONDS = 30.0
-
-
-def keep_jobs_alive() -> None:
-    """While this session has a job in flight, touch it every half minute from any page.
-
-    The runner stops jobs nobody has touched for `ABANDON_AFTER_SECONDS`: that is how a closed
-    tab's training ends. A tab that is open on another page still counts as watching.
-    """
-    busy = in_flight(workbench().runs)
-    # Drawn on every run, polling only while a job is in flight: a fragment takes a place on
-    # the page, and one that came and went with a job would shift every element below it,
-    # which Streamlit shows as a doubled page until that rerun has finished.
-    st.fragment(_touch_jobs, run_every=HEARTBEAT_SECONDS if busy else None)()
-
-
-def _touch_jobs() -> None:
-    workbench().touch()
+def lineage_history(run: Run, runs: list[Run]) -> list[dict]:
+    """The run's epochs after those of the runs it continues (Train more), as one curve."""
+    by_id = {r.id: r for r in runs}
+    history, seen = run.history(), {run.id}
+    while run.parent in by_id and run.parent not in seen:
+        first = run.first_epoch
+        run = by_id[run.parent]
+        seen.add(run.id)
+        history = run.history()[:first] + history
+    return history
 
 
 # -------------------------------------------------------------------------- the experiment
@@ -234,23 +405,30 @@ def _touch_jobs() -> None:
 
 def adopt(**changes) -> None:
     """Put tuned settings (`compile=...`, `layers=...`) into the current experiment."""
-    st.session_state[Keys.EXPERIMENT] = st.session_state[Keys.EXPERIMENT].replace(**changes)
+    set_experiment(st.session_state[Keys.EXPERIMENT].replace(**changes))
+
+
+def _plan(experiment: Experiment):
+    """The session's table planned under `experiment`; None without a table or while the
+    settings do not fit it (the Data page says what to fix)."""
+    if st.session_state[Keys.DATASET] is None:
+        return None
+    from nncore.data.plan import plan_columns
+
+    try:
+        return plan_columns(
+            st.session_state[Keys.DATASET], experiment.data, st.session_state[Keys.PROFILES]
+        )
+    except (NNCoreError, ValueError, TypeError):
+        return None
 
 
 def restore(experiment: Experiment) -> None:
     """Make `experiment` the one the Data, Model and Train pages show and train next."""
     before = st.session_state[Keys.EXPERIMENT]
-    st.session_state[Keys.EXPERIMENT] = experiment
+    set_experiment(experiment)
     if experiment.data != before.data:
-        from nncore.data.plan import plan_columns
-
-        try:
-            plan = plan_columns(
-                st.session_state[Keys.DATASET], experiment.data, st.session_state[Keys.PROFILES]
-            )
-        except (NNCoreError, ValueError, TypeError):
-            plan = None  # the Data page says what to fix
-        st.session_state[Keys.PLAN] = plan
+        st.session_state[Keys.PLAN] = _plan(experiment)
 
 
 # ---------------------------------------------------------------------------- experiment files
@@ -301,7 +479,7 @@ def load_experiment(data: bytes) -> Experiment:
         experiment.check_columns([str(c) for c in frame.columns])
         plan = plan_columns(frame, experiment.data, st.session_state[Keys.PROFILES])
         experiment.compile.resolved_loss(plan.task)  # a loss for another task is refused
-    st.session_state[Keys.EXPERIMENT] = experiment
+    set_experiment(experiment)
     st.session_state[Keys.PLAN] = plan
     for key in [k for k in st.session_state if seeded_widget(k)]:
         del st.session_state[key]

@@ -11,7 +11,17 @@ from nncore.config import ROLES, SCALINGS, TASKS
 from nncore.data.samples import SAMPLES, sample_csv
 from nncore.errors import NNCoreError
 from nncore.rules import SCALERS, SETTINGS
-from ui import DATA_WIDGETS, Keys, experiment_file, init_state, md, read_table, show_error
+from ui import (
+    DATA_WIDGETS,
+    Keys,
+    experiment_file,
+    init_state,
+    md,
+    set_experiment,
+    show_error,
+    use_table,
+    workspace,
+)
 
 if TYPE_CHECKING:  # pandas is imported once there is a table, not on a first visit
     import pandas as pd
@@ -39,28 +49,29 @@ ROLE_HELP = (
 
 
 def load(data: bytes, name: str, source: str | None = None, target: str | None = None) -> None:
-    """Read CSV bytes into the session's dataset; on failure keep the old one and say why."""
-    from nncore.data.columns import profile_columns
-
+    """Keep CSV bytes in the workspace and make them the session's dataset; on failure keep the
+    old one and say why."""
     try:
-        frame, how = read_table(data, name)
-        profiles = profile_columns(frame)
+        with st.spinner("Reading the CSV…"):
+            loaded = workspace().add_table(data, name)
+        use_table(loaded, source or loaded.how)
     except NNCoreError as exc:
         st.session_state[Keys.LOAD_ERROR] = exc
         return
-    st.session_state[Keys.DATASET] = frame
-    st.session_state[Keys.DATASET_NAME] = name
-    st.session_state[Keys.DATASET_SOURCE] = source or how
-    st.session_state[Keys.PROFILES] = profiles
-    st.session_state[Keys.PLAN] = None
     st.session_state[Keys.LOAD_ERROR] = None
     # Keep the scaling and split the user chose; the rest belongs to the old table.
     experiment = st.session_state[Keys.EXPERIMENT]
-    st.session_state[Keys.EXPERIMENT] = experiment.replace(
-        data=dataclasses.replace(
-            experiment.data, target=target or str(frame.columns[-1]), task="auto", roles=()
+    set_experiment(
+        experiment.replace(
+            data=dataclasses.replace(
+                experiment.data,
+                target=target or str(loaded.frame.columns[-1]),
+                task="auto",
+                roles=(),
+            )
         )
     )
+    st.session_state[Keys.PLAN] = None
     for key in DATA_WIDGETS:
         st.session_state.pop(key, None)
 
@@ -235,7 +246,7 @@ try:
 except NNCoreError as exc:
     show_error(exc)
     st.stop()
-st.session_state[Keys.EXPERIMENT] = st.session_state[Keys.EXPERIMENT].replace(data=spec)
+set_experiment(st.session_state[Keys.EXPERIMENT].replace(data=spec))
 experiment_file()
 
 # ------------------------------------------------------------------------ engine -> render

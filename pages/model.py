@@ -24,6 +24,7 @@ from ui import (
     init_state,
     md,
     require,
+    set_experiment,
     show_error,
 )
 
@@ -48,7 +49,7 @@ def set_layers(layers: tuple[LayerSpec, ...]) -> None:
     except NNCoreError as exc:
         st.session_state[ERROR] = exc
         return
-    st.session_state[Keys.EXPERIMENT] = experiment
+    set_experiment(experiment)
     for key in [k for k in st.session_state if LAYER_WIDGET.fullmatch(str(k))]:
         del st.session_state[key]
 
@@ -86,7 +87,7 @@ def edit_layer(i: int) -> None:
         state[ERROR] = exc
         seed(i, layers[i], overwrite=True)
         return
-    state[Keys.EXPERIMENT] = state[Keys.EXPERIMENT].replace(layers=tuple(layers))
+    set_experiment(state[Keys.EXPERIMENT].replace(layers=tuple(layers)))
 
 
 def seed(i: int, layer: LayerSpec, overwrite: bool = False) -> None:

@@ -67,7 +67,6 @@ def wait_for_prediction(kind: str) -> None:
     job: Job | None = slot(kind).job
     if job is None or job.done():
         st.rerun()  # once: the next run settles the job and draws no fragment
-    job.touch()
     position = job.queue_position()
     st.info(
         f"Waiting for a free worker: position {position} in the queue."

@@ -7,17 +7,18 @@ import streamlit as st
 from nncore import plots, rules
 from nncore.config import CompileSpec, Experiment, TrainSpec, describe_layers, monitor_mode
 from nncore.errors import NNCoreError
-from nncore.learn.diagnostics import alerts, split_history
+from nncore.learn.diagnostics import alerts
 from nncore.rules import SETTINGS
-from nncore.run.records import Progress
 from ui import (
     CHART_SECONDS,
     Keys,
     Run,
     built_once,
     init_state,
+    lineage_history,
     md,
     require,
+    set_experiment,
     show_error,
     workbench,
 )
@@ -175,7 +176,7 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
 
 
 run = workbench().current_run()
-busy = run is not None and run.job.status in ("queued", "running")
+busy = run is not None and run.in_flight
 # Folded away while a run trains, so its live charts are in view.
 with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
     st.subheader("Compile")
@@ -197,7 +198,7 @@ experiment = experiment.replace(
     training=train_spec,
     seed=int(seed),
 )
-st.session_state[Keys.EXPERIMENT] = experiment
+set_experiment(experiment)
 st.caption(
     f"Network: {plan.task} on {len(plan.features)} columns; "
     f"hidden layers: {describe_layers(experiment.layers)}."
@@ -211,7 +212,7 @@ if st.button(
 ):
     try:
         experiment.compile.resolved_loss(task)
-        workbench().start_run(experiment, st.session_state[Keys.DATASET])
+        workbench().start_run(experiment, table_id=st.session_state[Keys.TABLE])
         st.rerun()
     except NNCoreError as exc:
         st.session_state["start_error"] = exc
@@ -230,32 +231,32 @@ def best_epoch(history: list[dict], monitor: str) -> int | None:
 
 def show_status(run: Run, polling: bool) -> None:
     """Where the run is: its place in the queue, its progress with Stop, or how it ended."""
-    job = run.job
-    job.touch()
-    status = job.status
-    if polling and status not in ("queued", "running"):
+    status = run.status
+    if polling and not run.in_flight:
         # Ended since the page was drawn: rerun it whole, which stops the polling and enables
         # Start again, and draws the end once instead of here and then again there.
         st.rerun()
     if status == "queued":
-        position = job.queue_position()  # None if a trainer took it a moment ago
+        position = run.queue_position()  # None if a trainer took it a moment ago
         where = f"position {position} in the queue" if position else "starting"
         st.info(
-            f"{run.name} is waiting for a free trainer: {where}.",
+            f"{md(run.name)} is waiting for a free trainer: {where}.",
             icon=":material/hourglass_top:",
         )
     elif status == "running":
-        reported = job.progress()
-        progress = Progress.from_dict(reported) if reported else None  # None before the first
+        progress = run.progress()  # None before the first report
         epochs = run.experiment.training.epochs
-        epoch = progress.epoch + 1 if progress else 1
+        # Epochs are numbered on from those of the runs it continues (Train more).
+        epoch = progress.epoch + 1 if progress else run.first_epoch + 1
         steps = max(1, progress.steps) if progress else 1
         step = progress.step if progress else 0
-        done = (epoch - 1 + step / steps) / epochs
+        done = (epoch - 1 - run.first_epoch + step / steps) / epochs
+        last = run.first_epoch + epochs
         st.progress(
-            min(1.0, done), text=f"{run.name}: epoch {epoch} of {epochs}, batch {step} of {steps}"
+            min(1.0, max(0.0, done)),
+            text=f"{run.name}: epoch {epoch} of {last}, batch {step} of {steps}",
         )
-        elapsed = job.elapsed
+        elapsed = run.elapsed
         eta = elapsed * (1 - done) / done if done > 0.01 else None
         cols = st.columns(3)
         cols[0].metric("Elapsed", f"{elapsed:.0f} s")
@@ -263,22 +264,25 @@ def show_status(run: Run, polling: bool) -> None:
         cols[2].metric(
             "Samples per second", f"{progress.samples_per_second if progress else 0:,.0f}"
         )
-        st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop:")
+        st.button("Stop", key="stop", on_click=run.stop, icon=":material/stop:")
     elif status == "failed":
-        st.error(job.error() or "The training failed.", icon=":material/error:")
+        st.error(md(run.error() or "The training failed."), icon=":material/error:")
+    elif status == "interrupted":
+        st.warning(md(run.error() or "The training was interrupted."), icon=":material/warning:")
+        st.page_link(
+            "pages/evaluate.py", label="Evaluate its best weights", icon=":material/insights:"
+        )
     elif (result := run.result()) is not None:
         text = result.message or f"Finished {len(result.history)} epochs."
-        st.success(f"{run.name}: {text}", icon=":material/check_circle:")
+        st.success(f"{md(run.name)}: {md(text)}", icon=":material/check_circle:")
         st.page_link("pages/evaluate.py", label="See how well it does", icon=":material/insights:")
 
 
 def show_charts(run: Run) -> None:
     """The curves per epoch and the network's insides, as far as the run has got."""
-    result = run.result() if run.job.status in ("done", "stopped") else None
-    if result is not None:
-        history, diagnostics = result.history, result.diagnostics
-    else:
-        history, diagnostics = split_history(run.job.history())
+    result = None if run.in_flight else run.result()
+    diagnostics = run.curves()[1]
+    history = lineage_history(run, workbench().runs)
     if task == "regression" and run.experiment.data.scale_target:
         st.caption(
             "The network learns a standardized target (mean 0, spread 1), so the losses and "
@@ -335,4 +339,4 @@ if run is not None:
     status_line()
     charts()
     started = time.strftime("%H:%M:%S", time.localtime(run.started))
-    st.caption(f"{run.name} started at {started}; its files stay until this session ends.")
+    st.caption(f"{md(run.name)} started at {started}; its files are kept in this workspace.")

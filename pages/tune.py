@@ -9,7 +9,7 @@ from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
 from nncore.run.range_test import RULE, RangeTestSpec
 from nncore.run.rates import MAX_TRIALS, learning_rates
-from nncore.run.session import Run, best_run, in_flight
+from nncore.run.session import Run, best_run
 from ui import (
     CHART_SECONDS,
     Keys,
@@ -17,6 +17,7 @@ from ui import (
     built_once,
     init_state,
     md,
+    remember,
     require,
     show_error,
     workbench,
@@ -48,11 +49,11 @@ st.caption(
 
 def with_epochs(key: str) -> Experiment:
     """The current experiment with the epochs chosen under `key` for each trial."""
+    remember(key, min(experiment.training.epochs, 50))
     epochs = st.number_input(
         "Epochs per trial",
         1,
         10_000,
-        min(experiment.training.epochs, 50),
         key=key,
         help="Early stopping still applies as set on the Train page.",
     )
@@ -85,7 +86,7 @@ def adopt_button(label: str, key: str, **changes) -> None:
 
 def stop_all(runs) -> None:
     for run in runs:
-        run.job.stop()
+        run.stop()
 
 
 if error := st.session_state.pop("tune_error", None):
@@ -102,12 +103,12 @@ sweep_tab, range_tab, capacity_tab = st.tabs(
 
 # ------------------------------------------------------------------------- learning-rate sweep
 with sweep_tab:
-    busy = in_flight(bench.sweep.runs) if bench.sweep else False
+    busy = any(run.in_flight for run in bench.sweep.runs) if bench.sweep else False
     left, middle, right = st.columns(3)
+    remember("sweep_optimizer", experiment.compile.optimizer)
     optimizer = left.selectbox(
         "Optimizer",
         OPTIMIZERS,
-        index=OPTIMIZERS.index(experiment.compile.optimizer),
         key="sweep_optimizer",
         help="The notes tune sgd this way; any optimizer can be swept.",
     )
@@ -118,14 +119,15 @@ with sweep_tab:
         key="sweep_range",
         format_func=lambda v: f"{v:g}",
     )
-    count = right.number_input("How many rates", 2, MAX_TRIALS, 4, key="sweep_count")
+    remember("sweep_count", 4)
+    count = right.number_input("How many rates", 2, MAX_TRIALS, key="sweep_count")
     base = with_epochs("sweep_epochs")
     rates = learning_rates(low, high, int(count))
     st.caption("Rates to try, spaced evenly on a log scale: " + ", ".join(f"{r:g}" for r in rates))
     if st.button(
         "Start sweep", key="start_sweep", type="primary", disabled=busy, icon=":material/tune:"
     ):
-        attempt(bench.start_rate_sweep, base, frame, optimizer, rates)
+        attempt(bench.start_rate_sweep, base, optimizer, rates)
         st.rerun()
 
     def sweep_runs(report: bool) -> tuple[list[Run], Run | None, str]:
@@ -160,15 +162,13 @@ with sweep_tab:
         if sweep is None:
             return
         runs, best, watched = sweep_runs(report=True)
-        for run in runs:
-            run.job.touch()
         curves = {run.name: run.history() for run in runs}
         st.dataframe(
             [
                 {
                     "run": run.name,
                     "learning rate": run.experiment.compile.learning_rate,
-                    "status": run.job.status,
+                    "status": run.status,
                     "epochs": len(curves[run.name]),
                     f"best {watched}": run.score(),
                 }
@@ -176,7 +176,7 @@ with sweep_tab:
             ],
             hide_index=True,
         )
-        if in_flight(runs):
+        if any(run.in_flight for run in runs):
             st.button("Stop sweep", key="stop_sweep", on_click=stop_all, args=(runs,))
             return
         if best is not None:
@@ -209,7 +209,8 @@ with range_tab:
         key="range_span",
         format_func=lambda v: f"{v:g}",
     )
-    steps = right.number_input("Batches", 10, 2000, 120, key="range_steps")
+    remember("range_steps", 120)
+    steps = right.number_input("Batches", 10, 2000, key="range_steps")
     if st.button("Run range test", key="start_range", disabled=busy, icon=":material/speed:"):
         attempt(
             lambda: bench.start_range_test(experiment, frame, RangeTestSpec(low, high, int(steps)))
@@ -222,7 +223,6 @@ with range_tab:
         job = bench.range_test
         if job is None:
             return
-        job.touch()
         if job.status == "failed":
             st.error(md(job.error() or "The range test failed."), icon=":material/error:")
         elif job.done() and job.status == "done":
@@ -255,13 +255,14 @@ with capacity_tab:
     )
     busy = bench.search is not None and not bench.search.finished
     left, middle, right = st.columns(3)
-    start_units = left.select_slider("Start with units", START_UNITS, 8, key="capacity_start")
+    remember("capacity_start", 8)
+    start_units = left.select_slider("Start with units", START_UNITS, key="capacity_start")
+    remember("capacity_gain", 0.02)
     min_gain = middle.slider(
         "Keep a step if it improves by at least",
         0.0,
         0.2,
-        0.02,
-        0.01,
+        step=0.01,
         format="percent",
         key="capacity_gain",
         help=f"Relative improvement of {monitor} over the best step so far.",
@@ -277,7 +278,6 @@ with capacity_tab:
         attempt(
             bench.start_capacity_search,
             base,
-            frame,
             start_units=int(start_units),
             min_improvement=float(min_gain),
         )
@@ -318,8 +318,6 @@ with capacity_tab:
         if record is None:
             return
         search, runs = record.search, list(record.runs)
-        for run in runs:
-            run.job.touch()
         steps, chosen = search.steps, search.chosen
         if not search.finished:
             st.info(

@@ -2,12 +2,16 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Quiet TensorFlow's start-up lines in test output; set before any test imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The studio's workspaces (and the servers the browser tests start) go to a folder of this test
+# session, never to the user's ~/.nnstudio.
+os.environ["NNSTUDIO_HOME"] = tempfile.mkdtemp(prefix="nnstudio-test-home-")
 
 ROOT = Path(__file__).resolve().parents[1]
 _TRACKED_AT_START = pytest.StashKey[dict[str, str] | None]()

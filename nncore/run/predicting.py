@@ -72,7 +72,6 @@ class Predictions:
         """Wait for the job in place: a running one for `wait_seconds` at most, one still queued
         only `start_seconds` (for a worker to take it)."""
         if self.job is not None and not self.job.done():
-            self.job.touch()
             if not self.job.wait(start_seconds) and self.job.status == "running":
                 self.job.wait(wait_seconds)
 
@@ -81,7 +80,6 @@ class Predictions:
         job = self.job
         if job is None:
             return False
-        job.touch()
         if not job.done():
             return True
         try:

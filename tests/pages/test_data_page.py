@@ -57,8 +57,8 @@ def spec(at: AppTest) -> DataSpec:
 
 
 def test_first_visit_offers_one_button_per_sample(at):
-    assert [b.key for b in at.button] == [f"sample_{name}" for name in SAMPLES]
-    assert [b.label for b in at.button] == [s.title for s in SAMPLES.values()]
+    assert [b.key for b in at.main.button] == [f"sample_{name}" for name in SAMPLES]
+    assert [b.label for b in at.main.button] == [s.title for s in SAMPLES.values()]
     assert at.file_uploader(key="upload")
     assert "Pick a sample or upload a CSV" in joined(at.info)
     assert not at.error and not at.selectbox

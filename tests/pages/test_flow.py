@@ -63,9 +63,9 @@ def test_upload_to_download_in_one_session():
     at.number_input(key="epochs").set_value(8).run()
     at.button(key="start").click().run()
     assert not at.exception
-    job = at.session_state[Keys.WORKBENCH].runs[-1].job
-    settle(at, job.done)
-    assert job.status == "done", job.error()
+    run = at.session_state[Keys.WORKBENCH].runs[-1]
+    settle(at, lambda: not run.in_flight)
+    assert run.status == "finished", run.error()
     assert at.get("plotly_chart")
 
     at.switch_page("pages/evaluate.py").run()

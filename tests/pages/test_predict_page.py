@@ -4,7 +4,6 @@ import io
 import subprocess
 import sys
 import textwrap
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -18,12 +17,10 @@ from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.ingest import read_table
 from nncore.data.samples import load_sample
 from nncore.errors import DataError
-from nncore.run.session import Run
-from nncore.run.tasks import train_job
+from nncore.run.session import Run, Workbench
 from tests.limits import OVER, SETTINGS, STARTS
-from ui import Keys, job_runner, md
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.pages.workspaces import APP, new_bench, open_run, session, start, wait
+from ui import TOKEN_PARAM, Keys, md
 
 
 def houses(n: int = 120) -> pd.DataFrame:
@@ -45,37 +42,37 @@ def houses(n: int = 120) -> pd.DataFrame:
     return frame
 
 
-def train(frame: pd.DataFrame, target: str, tmp: Path, name: str) -> Run:
+def train(bench: Workbench, frame: pd.DataFrame, target: str) -> Run:
+    """A finished run of a small network on `frame`, in `bench`'s workspace."""
     experiment = Experiment(
         data=DataSpec(target=target), layers=(LayerSpec(8),), training=TrainSpec(epochs=3)
     )
-    job = job_runner().submit(train_job, frame, experiment, str(tmp / name), name=name)
-    job.result(timeout=300)
-    return Run(uuid.uuid4().hex[:8], name, experiment, job, tmp / name)
+    run = start(bench, frame, experiment, f"{target}.csv")
+    wait(run)
+    assert run.status == "finished", run.error()
+    return run
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Run]:
-    tmp = tmp_path_factory.mktemp("predict")
+def bench() -> Workbench:
+    return new_bench()
+
+
+@pytest.fixture(scope="module")
+def runs(bench) -> dict[str, Run]:
+    """A binary run on houses and a regression on diabetes, in one workspace."""
     diabetes = load_sample("diabetes").sample(120, random_state=0)
     return {
-        "binary": train(houses(), "sold", tmp, "run 1"),
-        "regression": train(diabetes, "progression", tmp, "run 2"),
+        "binary": train(bench, houses(), "sold"),
+        "regression": train(bench, diabetes, "progression"),
     }
 
 
-def open_page(*runs: Run) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if runs:
-        at.session_state[Keys.DATASET] = houses()
-        at.session_state[Keys.DATASET_NAME] = "houses.csv"
-        at.session_state[Keys.EXPERIMENT] = Experiment(data=DataSpec(target="sold"))
-        at.session_state[Keys.WORKBENCH].runs.extend(runs)
-        at.session_state[Keys.WORKBENCH].choose(runs[-1].id)
-    at.switch_page("pages/predict.py").run()
-    assert not at.exception
-    return at
+def open_page(bench: Workbench | None = None, run: Run | None = None) -> AppTest:
+    """The Predict page of `bench`'s workspace showing `run`; else of a new workspace."""
+    if bench is None:
+        return session(page="pages/predict.py")
+    return open_run(bench, run, "pages/predict.py")
 
 
 def csv(frame: pd.DataFrame) -> bytes:
@@ -133,7 +130,7 @@ def test_a_hostile_or_mismatched_model_file_is_refused_with_a_message(runs, tmp_
     assert "do not belong together" in errors(at)
 
 
-def test_downloads_hold_the_run_files_and_a_bundle_of_all(runs, monkeypatch):
+def test_downloads_hold_the_run_files_and_a_bundle_of_all(bench, runs, monkeypatch):
     saved: dict[str, bytes] = {}
     add = MediaFileManager.add
 
@@ -144,7 +141,7 @@ def test_downloads_hold_the_run_files_and_a_bundle_of_all(runs, monkeypatch):
 
     monkeypatch.setattr(MediaFileManager, "add", remember)
     run = runs["binary"]
-    at = open_page(run)
+    at = open_page(bench, run)
     files = {
         "download_keras": "model.keras",
         "download_h5": "model.h5",
@@ -159,8 +156,8 @@ def test_downloads_hold_the_run_files_and_a_bundle_of_all(runs, monkeypatch):
     assert archive.read("metrics.json") == (run.out_dir / "metrics.json").read_bytes()
 
 
-def test_a_csv_gets_one_prediction_per_row_beside_its_rows(runs):
-    at = open_page(runs["binary"])
+def test_a_csv_gets_one_prediction_per_row_beside_its_rows(bench, runs):
+    at = open_page(bench, runs["binary"])
     rows = houses().drop(columns="sold").head(10)
     upload(at, "new.csv", csv(rows))
     assert not at.error
@@ -179,19 +176,19 @@ def test_a_csv_gets_one_prediction_per_row_beside_its_rows(runs):
 
 
 @pytest.mark.parametrize("kind", list(OVER))
-def test_a_csv_over_a_limit_gets_the_one_refusal_of_every_door(runs, monkeypatch, kind):
+def test_a_csv_over_a_limit_gets_the_one_refusal_of_every_door(bench, runs, monkeypatch, kind):
     for setting, value in SETTINGS.items():
         monkeypatch.setenv(setting, value)
     with pytest.raises(DataError) as refused:
         read_table(OVER[kind], "big.csv")
     assert str(refused.value).startswith(STARTS[kind])
-    at = upload(open_page(runs["binary"]), "big.csv", OVER[kind])
+    at = upload(open_page(bench, runs["binary"]), "big.csv", OVER[kind])
     assert errors(at) == md(str(refused.value))
     assert not at.dataframe
 
 
-def test_a_csv_missing_a_column_names_it_and_keeps_the_last_predictions(runs):
-    at = open_page(runs["binary"])
+def test_a_csv_missing_a_column_names_it_and_keeps_the_last_predictions(bench, runs):
+    at = open_page(bench, runs["binary"])
     good = houses().drop(columns="sold").head(7)
     upload(at, "good.csv", csv(good))
     upload(at, "bad.csv", csv(good.drop(columns="colour")))
@@ -203,8 +200,8 @@ def test_a_csv_missing_a_column_names_it_and_keeps_the_last_predictions(runs):
     assert len(at.dataframe[0].value) == 7
 
 
-def test_predictions_survive_a_visit_to_another_page(runs):
-    at = open_page(runs["binary"])
+def test_predictions_survive_a_visit_to_another_page(bench, runs):
+    at = open_page(bench, runs["binary"])
     upload(at, "new.csv", csv(houses().drop(columns="sold").head(4)))
     at.switch_page("pages/data.py").run()
     at.switch_page("pages/predict.py").run()
@@ -212,9 +209,9 @@ def test_predictions_survive_a_visit_to_another_page(runs):
     assert len(at.dataframe[0].value) == 4
 
 
-def test_the_one_row_form_offers_the_training_ranges_and_categories(runs):
+def test_the_one_row_form_offers_the_training_ranges_and_categories(bench, runs):
     run = runs["binary"]
-    at = open_page(run)
+    at = open_page(bench, run)
     size, rooms = at.number_input(key=f"row_{run.id}_0"), at.number_input(key=f"row_{run.id}_1")
     frame = houses()
     train_rows = frame["size"].between(size.min, size.max)
@@ -225,9 +222,9 @@ def test_the_one_row_form_offers_the_training_ranges_and_categories(runs):
     assert at.date_input(key=f"row_{run.id}_3").value.year == 2024
 
 
-def test_the_one_row_form_predicts_a_class_with_its_probabilities(runs):
+def test_the_one_row_form_predicts_a_class_with_its_probabilities(bench, runs):
     run = runs["binary"]
-    at = open_page(run)
+    at = open_page(bench, run)
     at.selectbox(key=f"row_{run.id}_2").select("red")
     at.number_input(key=f"row_{run.id}_0").set_value(130.0)
     at.form_submit_button[0].click().run()
@@ -237,16 +234,16 @@ def test_the_one_row_form_predicts_a_class_with_its_probabilities(runs):
     assert at.get("vega_lite_chart")
 
 
-def test_the_one_row_form_predicts_a_number(runs):
-    at = open_page(runs["regression"])
+def test_the_one_row_form_predicts_a_number(bench, runs):
+    at = open_page(bench, runs["regression"])
     at.form_submit_button[0].click().run()
     assert not at.exception and not at.error
     assert at.metric[0].label == "Predicted progression"
     assert np.isfinite(float(at.metric[0].value.replace(",", "")))
 
 
-def test_with_several_runs_the_chosen_one_is_used(runs):
-    at = open_page(runs["binary"], runs["regression"])
+def test_with_several_runs_the_chosen_one_is_used(bench, runs):
+    at = open_page(bench, runs["regression"])
     picker = at.selectbox(key="predict_run")
     assert picker.value == runs["regression"].id
     picker.select(runs["binary"].id).run()
@@ -255,31 +252,23 @@ def test_with_several_runs_the_chosen_one_is_used(runs):
     assert "predicts **sold**" in at.caption[0].value
 
 
-def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
-    """A fresh process predicts a file and shows the scores: TensorFlow only in the worker."""
+def test_the_server_side_never_imports_tensorflow(bench, runs, tmp_path):
+    """A fresh process (a server restarted) opens the workspace, predicts a file and shows the
+    run's scores, rebuilt from its folder: TensorFlow only in the worker."""
     run = runs["binary"]
     rows = tmp_path / "rows.csv"
     rows.write_bytes(csv(houses().drop(columns="sold").head(3)))
     code = textwrap.dedent(
         f"""
-        import pickle, sys, time
+        import sys
         from pathlib import Path
         from streamlit.testing.v1 import AppTest
-        from nncore.config import Experiment
-        from nncore.run.session import Run
         from ui import Keys
 
-        class Finished:  # a finished job, as the session's Job handle shows it
-            status = "done"
-            def __init__(self, result): self._result = result
-            def result(self, timeout=None): return self._result
-            def error(self): return None
-            def touch(self): pass
-
-        result = pickle.loads({pickle_result(run)!r})
-        run = Run("r1", "run 1", Experiment(), Finished(result), result.out_dir)
-        at = AppTest.from_file({APP!r}, default_timeout=60).run()
-        at.session_state[Keys.WORKBENCH].runs.append(run)
+        at = AppTest.from_file({APP!r}, default_timeout=60)
+        at.query_params[{TOKEN_PARAM!r}] = {bench.workspace.token!r}
+        at.run()
+        at.session_state[Keys.WORKBENCH].choose({run.id!r})
         at.switch_page("pages/predict.py").run()
         upload = at.file_uploader(key="predict_upload")
         upload.set_value(("rows.csv", Path({str(rows)!r}).read_bytes(), "text/csv")).run()
@@ -306,12 +295,6 @@ def test_the_server_side_never_imports_tensorflow(runs, tmp_path):
     assert done.stdout.split()[-2:] == ["False", "False"]
 
 
-def pickle_result(run: Run) -> bytes:
-    import pickle
-
-    return pickle.dumps(run.result())
-
-
 LINK = '=HYPERLINK("http://evil.invalid","click")'
 COMMAND = "+cmd|' /C calc'!A0"
 
@@ -329,7 +312,8 @@ def test_the_download_is_safe_to_open_in_a_spreadsheet(tmp_path, monkeypatch):
             "label": np.where(size < 0, LINK, COMMAND),
         }
     )
-    run = train(hostile, "label", tmp_path, "run 1")
+    bench = new_bench()
+    run = train(bench, hostile, "label")
     saved: dict[str, bytes] = {}
     add = MediaFileManager.add
 
@@ -339,7 +323,7 @@ def test_the_download_is_safe_to_open_in_a_spreadsheet(tmp_path, monkeypatch):
         return url
 
     monkeypatch.setattr(MediaFileManager, "add", remember)
-    at = open_page(run)
+    at = open_page(bench, run)
     upload(at, "hostile.csv", csv(hostile))
     assert not at.error
     assert any("do not run them as formulas" in c.value for c in at.caption)

@@ -1,25 +1,26 @@
 """The Runs page: the table of this session's runs, overlaid curves, download and restore."""
 
 import json
-import uuid
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from nncore.config import CompileSpec, DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import load_sample
-from nncore.run.session import Run
-from nncore.run.tasks import train_job
-from ui import Keys, job_runner
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from nncore.run.session import Run, Workbench
+from tests.pages.workspaces import new_bench, open_run, session, start, wait
+from ui import Keys
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> list[Run]:
-    """Two finished runs of iris with different data, layers and compile settings."""
-    tmp = tmp_path_factory.mktemp("runs")
+def bench() -> Workbench:
+    return new_bench()
+
+
+@pytest.fixture(scope="module")
+def runs(bench) -> list[Run]:
+    """Two finished runs of iris, in one workspace, with different data, layers and compile
+    settings."""
     frame = load_sample("iris")
     experiments = [
         Experiment(
@@ -36,25 +37,17 @@ def runs(tmp_path_factory) -> list[Run]:
             seed=9,
         ),
     ]
-    made = []
-    for i, experiment in enumerate(experiments, start=1):
-        job = job_runner().submit(train_job, frame, experiment, str(tmp / f"r{i}"), name=f"run {i}")
-        made.append(Run(uuid.uuid4().hex[:8], f"run {i}", experiment, job, tmp / f"r{i}"))
-    for run in made:
-        assert run.job.wait(300) and run.job.status == "done", run.job.error()
+    made = [start(bench, frame, experiment, "iris.csv") for experiment in experiments]
+    wait(*made)
+    assert [run.status for run in made] == ["finished", "finished"], made[0].error()
     return made
 
 
-def open_page(runs=()) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if runs:
-        at.button(key="sample_iris").click().run()
-        at.session_state[Keys.WORKBENCH].runs.extend(runs)
-        at.session_state[Keys.WORKBENCH].choose(runs[-1].id)
-    at.switch_page("pages/runs.py").run()
-    assert not at.exception
-    return at
+def open_page(bench: Workbench | None = None) -> AppTest:
+    """The Runs page of `bench`'s workspace, its newest run current; else of a new one."""
+    if bench is None:
+        return session(page="pages/runs.py")
+    return open_run(bench, bench.runs[-1], "pages/runs.py")
 
 
 def overlaid(at: AppTest) -> list[str]:
@@ -68,8 +61,8 @@ def test_without_runs_the_page_links_to_training():
     assert at.page_link[0].proto.page == "train"
 
 
-def test_the_table_lists_every_run_newest_first_with_its_settings_and_scores(runs):
-    at = open_page(runs)
+def test_the_table_lists_every_run_newest_first_with_its_settings_and_scores(bench, runs):
+    at = open_page(bench)
     table = at.dataframe[0].value
     assert list(table["run"]) == ["run 2", "run 1"]
     assert list(table["architecture"]) == ["16 relu → 4 tanh", "8 relu"]
@@ -80,8 +73,8 @@ def test_the_table_lists_every_run_newest_first_with_its_settings_and_scores(run
     assert table["best score"].iloc[1] == pytest.approx(best)
 
 
-def test_curves_of_the_chosen_runs_are_overlaid(runs):
-    at = open_page(runs)
+def test_curves_of_the_chosen_runs_are_overlaid(bench, runs):
+    at = open_page(bench)
     assert overlaid(at) == ["run 2", "run 1"]
     at.multiselect(key="compare_runs").set_value([runs[0].id]).run()
     assert overlaid(at) == ["run 1"]
@@ -92,8 +85,8 @@ def test_curves_of_the_chosen_runs_are_overlaid(runs):
     assert spec["data"][0]["y"] == [h["val_accuracy"] for h in runs[0].result().history]
 
 
-def test_download_and_restore_of_a_runs_experiment(runs):
-    at = open_page(runs)
+def test_download_and_restore_of_a_runs_experiment(bench, runs):
+    at = open_page(bench)
     at.selectbox(key="runs_pick").set_value(runs[1].id).run()
     download = at.get("download_button")[0]
     assert download.proto.label == "Download experiment.json"

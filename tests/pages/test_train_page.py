@@ -3,28 +3,27 @@
 import json
 import re
 import time
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from nncore.config import Experiment, LayerSpec
+from nncore.config import LayerSpec
 from nncore.data.samples import load_sample
-from nncore.run.jobs import JobRunner
 from nncore.run.session import Run
-from tests.core import jobtasks
+from tests.pages.workspaces import APP, session, token_of
 from ui import Keys
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 WAIT_SECONDS = 240
 
 
 def open_train_page(sample: str = "iris", rows: int | None = None, layers=None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.button(key=f"sample_{sample}").click().run()
-    if rows is not None:
-        frame = load_sample(sample)
-        at.session_state[Keys.DATASET] = frame.sample(rows, replace=True, random_state=0)
+    if rows is None:
+        at.button(key=f"sample_{sample}").click().run()
+    else:  # uploaded, so that the workspace keeps the table a training reads
+        frame = load_sample(sample).sample(rows, replace=True, random_state=0)
+        data = frame.to_csv(index=False).encode()
+        at.file_uploader(key="upload").set_value((f"{sample}.csv", data, "text/csv")).run()
     if layers is not None:
         at.session_state[Keys.EXPERIMENT] = at.session_state[Keys.EXPERIMENT].replace(layers=layers)
     at.switch_page("pages/train.py").run()
@@ -45,8 +44,8 @@ def run_until(at: AppTest, done, seconds: float = WAIT_SECONDS) -> AppTest:
     raise AssertionError("the page did not reach the expected state in time")
 
 
-def current_job(at: AppTest):
-    return at.session_state[Keys.WORKBENCH].runs[-1].job
+def current_run(at: AppTest) -> Run:
+    return at.session_state[Keys.WORKBENCH].runs[-1]
 
 
 def chart_title(element) -> str:
@@ -104,9 +103,9 @@ def test_a_training_runs_in_the_background_and_its_curves_are_drawn():
     at.number_input(key="epochs").set_value(5).run()
     at.button(key="start").click().run()
     assert not at.exception
-    job = current_job(at)
-    run_until(at, lambda _: job.done())
-    assert job.status == "done", job.error()
+    run = current_run(at)
+    run_until(at, lambda _: not run.in_flight)
+    assert run.status == "finished", run.error()
     assert "Finished 5 epochs" in at.success[0].value or "Early stopping" in at.success[0].value
     titles = [chart_title(c) for c in at.get("plotly_chart")]
     # loss and accuracy, training against validation; then the network's insides
@@ -124,20 +123,42 @@ def test_stop_ends_a_long_training_and_keeps_its_result():
     at.number_input(key="epochs").set_value(2000).run()
     at.checkbox(key="early_stopping").uncheck().run()
     at.button(key="start").click().run()
-    job = current_job(at)
-    run_until(at, lambda _: len(job.history()) >= 2)
+    run = current_run(at)
+    run_until(at, lambda _: len(run.history()) >= 2)
     assert at.button(key="start").disabled
     assert at.get("progress")
     place_while_training = place_on_page(at, "Training: run 1")
     at.button(key="stop").click().run()
-    run_until(at, lambda _: job.done(), seconds=60)
-    assert job.status == "stopped"
+    run_until(at, lambda _: not run.in_flight, seconds=60)
+    assert run.status == "stopped"
     # Nothing above the training comes or goes with the job: an element shifted down the page
     # is drawn twice until the rerun ends (as Streamlit keeps the old one meanwhile).
     assert place_on_page(at, "Training: run 1") == place_while_training
-    result = at.session_state[Keys.WORKBENCH].runs[-1].result()
+    result = current_run(at).result()
     assert result.training.stopped_by == "user" and 2 <= len(result.history) < 2000
     assert (result.out_dir / "model.keras").exists()
+
+
+def test_a_reload_re_attaches_to_the_training_in_flight():
+    at = open_train_page("iris")
+    at.number_input(key="epochs").set_value(5000).run()
+    at.checkbox(key="early_stopping").uncheck().run()
+    at.button(key="start").click().run()
+    run = current_run(at)
+    run_until(at, lambda _: len(run.history()) >= 2)
+    reloaded = session(token_of(at), page="pages/train.py")
+    assert reloaded.session_state[Keys.WORKBENCH].current_run().id == run.id
+    assert reloaded.button(key="start").disabled
+    assert "epoch" in reloaded.get("progress")[0].proto.text
+    (loss, *_) = reloaded.get("plotly_chart")
+    drawn = len(json.loads(loss.proto.spec)["data"][0]["x"])
+    assert drawn >= 2
+    run_until(reloaded, lambda _: len(run.history()) > drawn + 1)
+    (loss, *_) = reloaded.get("plotly_chart")
+    assert len(json.loads(loss.proto.spec)["data"][0]["x"]) > drawn  # the chart goes on
+    reloaded.button(key="stop").click().run()
+    run_until(reloaded, lambda _: not run.in_flight, seconds=60)
+    assert run.status == "stopped"
 
 
 def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
@@ -145,16 +166,16 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
     at.number_input(key="epochs").set_value(2000).run()
     at.checkbox(key="early_stopping").uncheck().run()
     at.button(key="start").click().run()
-    job = current_job(at)
+    run = current_run(at)
 
     def vanishing_alert(at: AppTest) -> str | None:
         return next((w.value for w in at.warning if "'s gradients " in w.value), None)
 
-    run_until(at, lambda at: job.status == "running" and vanishing_alert(at))
-    assert job.status == "running"  # shown while it trains
+    run_until(at, lambda at: run.status == "running" and vanishing_alert(at))
+    assert run.status == "running"  # shown while it trains
     at.button(key="stop").click().run()
-    run_until(at, lambda _: job.done(), seconds=60)
-    assert job.status == "stopped"
+    run_until(at, lambda _: not run.in_flight, seconds=60)
+    assert run.status == "stopped"
     alert = vanishing_alert(at)  # and still shown after
     assert re.search(r"layer 1's gradients (are|were) under a", alert, re.IGNORECASE), alert
     assert "use relu instead of sigmoid" in alert
@@ -165,27 +186,21 @@ def test_a_deep_sigmoid_stack_shows_its_vanishing_gradients_live_and_after():
         *(f"layer {i} (sigmoid)" for i in range(1, 11)),
         "output layer (softmax)",
     ]
-    measured = [r for r in at.session_state[Keys.WORKBENCH].runs[-1].result().diagnostics if r]
+    measured = [r for r in current_run(at).result().diagnostics if r]
     assert all(len(t["y"]) == len(measured) > 0 for t in norms["data"])
     assert "Dead and saturated units per layer" in charts
 
 
-def test_the_charts_are_built_again_only_when_an_epoch_has_ended(tmp_path):
-    at = open_train_page("iris")
-    with JobRunner(max_concurrent=1) as runner:
-        job = runner.submit(jobtasks.training_then_wait, 3, str(tmp_path / "gate"), 60)
-        at.session_state[Keys.WORKBENCH].runs.append(
-            Run("r1", "run 1", Experiment(), job, tmp_path)
-        )
-        run_until(at, lambda _: job.status == "running" and len(job.history()) == 3)
-        (loss,) = at.get("plotly_chart")
-        assert json.loads(loss.proto.spec)["data"][0]["x"] == [1, 2, 3]
-        # The progress line reads the snapshot a training sends.
-        assert "epoch 3 of" in at.get("progress")[0].proto.text
-        assert "batch 10 of 10" in at.get("progress")[0].proto.text
-        built = at.session_state["live_figures"]
-        at.run()  # no epoch has ended since: the same figures are sent again
-        assert not at.exception
-        assert at.session_state["live_figures"] is built
-        job.stop()
-        assert job.wait(60)
+def test_the_charts_are_built_again_only_when_an_epoch_has_ended():
+    at = open_train_page("iris", layers=(LayerSpec(8),))
+    at.number_input(key="epochs").set_value(3).run()
+    at.checkbox(key="early_stopping").uncheck().run()
+    at.button(key="start").click().run()
+    run = current_run(at)
+    run_until(at, lambda _: not run.in_flight)
+    (loss, *_) = at.get("plotly_chart")
+    assert json.loads(loss.proto.spec)["data"][0]["x"] == [1, 2, 3]
+    built = at.session_state["live_figures"]
+    at.run()  # no epoch has ended since: the same figures are sent again
+    assert not at.exception
+    assert at.session_state["live_figures"] is built

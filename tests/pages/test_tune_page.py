@@ -78,8 +78,8 @@ def test_a_sweep_trains_one_run_per_rate_overlays_them_and_adopts_the_best():
     assert [r.experiment.compile.learning_rate for r in runs] == [0.001, 0.01, 0.1]
     assert {r.experiment.compile.optimizer for r in runs} == {"sgd"}
     assert all(r.experiment.training.epochs == 4 for r in runs)
-    run_until(at, lambda a: all(r.job.done() for r in runs) and has_button(a, "adopt_rate"))
-    assert [r.job.status for r in runs] == ["done"] * 3
+    run_until(at, lambda a: not any(r.in_flight for r in runs) and has_button(a, "adopt_rate"))
+    assert [r.status for r in runs] == ["finished"] * 3
     spec = chart(at, "sweep_chart")
     curves = [t for t in spec["data"] if t["mode"] == "lines"]
     assert [t["name"].removesuffix(" (best)") for t in curves] == [r.name for r in runs]
@@ -143,7 +143,7 @@ def test_a_capacity_search_grows_until_it_stops_and_adopts_the_chosen_layers():
     run_until(at, lambda a: has_button(a, "adopt_layers"))
     steps = record.search.steps
     runs = at.session_state[Keys.WORKBENCH].runs
-    assert len(runs) == len(steps) >= 2 and all(r.job.status == "done" for r in runs)
+    assert len(runs) == len(steps) >= 2 and all(r.status == "finished" for r in runs)
     bars = chart(at, "capacity_chart")["data"][0]
     assert len(bars["x"]) == len(steps)
     built = at.session_state["capacity_figures"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.test_predict_page import APP, houses, pickle_result, train
+from tests.pages.test_predict_page import houses, train
+from tests.pages.workspaces import APP, new_bench
 
 # 6.2 M rows of "1,2": 24.8 MB (under the byte limit), 12.4 M cells (over the 10 M cell limit,
 # but within the margin the line count leaves for quoted line breaks, so the table is parsed
@@ -21,31 +22,22 @@ REFUSAL = (
 )
 
 UPLOAD = """
-import json, pickle, sys
+import json, sys
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-from nncore.config import Experiment
-from ui import Keys
-from nncore.run.session import Run
+from ui import TOKEN_PARAM, Keys
 
 def status():
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return {key: int(fields[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM")}
 
-class Finished:  # a finished job, as the session's Job handle shows it
-    status = "done"
-    def __init__(self, result): self._result = result
-    def result(self, timeout=None): return self._result
-    def error(self): return None
-    def touch(self): pass
-
 door, app = sys.argv[1], sys.argv[2]
-at = AppTest.from_file(app, default_timeout=120).run()
+at = AppTest.from_file(app, default_timeout=120)
+if door == "predict":  # the workspace of a finished run, whose id follows
+    at.query_params[TOKEN_PARAM] = sys.argv[3]
+at.run()
 if door == "predict":
-    result = pickle.loads(Path(sys.argv[3]).read_bytes())
-    at.session_state[Keys.WORKBENCH].runs.append(
-        Run("r1", "run 1", Experiment(), Finished(result), result.out_dir)
-    )
+    at.session_state[Keys.WORKBENCH].choose(sys.argv[4])
     at.switch_page("pages/predict.py").run()
 uploader = at.file_uploader(key="predict_upload" if door == "predict" else "upload")
 data = b"x,y\\n" + b"1,2\\n" * ROWS
@@ -72,15 +64,12 @@ def peak_growth(door: str, *args: str) -> tuple[list[str], int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux /proc measures")
-def test_a_predict_upload_over_the_cell_limit_is_refused_and_costs_what_the_data_pages_does(
-    tmp_path,
-):
-    run = train(houses(), "sold", tmp_path, "run 1")
-    result = tmp_path / "result.pickle"
-    result.write_bytes(pickle_result(run))
+def test_a_predict_upload_over_the_cell_limit_is_refused_and_costs_what_the_data_pages_does():
+    bench = new_bench()
+    run = train(bench, houses(), "sold")
 
     data_errors, data_growth = peak_growth("data")
-    predict_errors, predict_growth = peak_growth("predict", str(result))
+    predict_errors, predict_growth = peak_growth("predict", bench.workspace.token, run.id)
 
     assert any(error.startswith(REFUSAL) for error in data_errors), data_errors
     assert any(error.startswith(REFUSAL) for error in predict_errors), predict_errors
