@@ -18,14 +18,15 @@ import json
 import os
 import re
 import tempfile
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from nncore import rules
 from nncore.config import Experiment
 from nncore.errors import ConfigError, NNCoreError
-from nncore.run.jobs import CANCELLED_MESSAGE, JobRunner
+from nncore.run.jobs import CANCELLED_MESSAGE, Job, JobRunner, install_exit_handler
 from nncore.run.session import Run, Workbench, Workbenches
 
 # nncore.data.csvio, .profile, .run.rates and .learn.diagnostics bring pandas, numpy and pyarrow:
@@ -288,16 +289,38 @@ def job_runner() -> JobRunner:
     # writes only in temporary folders. The workers inherit this.
     os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="nnstudio-keras-"))
     if not RAY_ADDRESS:
-        return JobRunner(max_concurrent=MAX_CONCURRENT_JOBS)
-    from nncore.run.raypool import ray_slots  # Ray loads only in a server set to use a cluster
+        runner = JobRunner(max_concurrent=MAX_CONCURRENT_JOBS)
+    else:
+        from nncore.run.raypool import ray_slots  # Ray loads only in a server set to use a cluster
 
-    return JobRunner(
-        max_concurrent=MAX_CONCURRENT_JOBS,
-        slot_factory=ray_slots(RAY_ADDRESS),
-        # Set TMPDIR and NNSTUDIO_HOME to a folder every node of the cluster reaches: jobs read
-        # their tables and write their runs in the workspaces.
-        job_root=tempfile.gettempdir(),
-    )
+        runner = JobRunner(
+            max_concurrent=MAX_CONCURRENT_JOBS,
+            slot_factory=ray_slots(RAY_ADDRESS),
+            # Set TMPDIR and NNSTUDIO_HOME to a folder every node of the cluster reaches: jobs
+            # read their tables and write their runs in the workspaces.
+            job_root=tempfile.gettempdir(),
+        )
+    # The runs SIGTERM stops are marked interrupted in their workspaces before the server ends.
+    stop_jobs_on_sigterm(runner, workbenches().interrupted)
+    return runner
+
+
+def stop_jobs_on_sigterm(
+    runner: JobRunner, on_interrupted: Callable[[list[Job]], Any] | None = None
+) -> None:
+    """Make SIGTERM to the server stop `runner`'s jobs first, their trainings saving what they
+    learned, then shut Streamlit down (`nncore.run.jobs.install_exit_handler`).
+
+    A signal handler can only be set from the main thread, and page scripts run in threads of
+    their own: the handler is set from the main thread's event loop, the runtime's. Streamlit
+    sets its own SIGTERM handler once its server has started, before any page runs, so ours
+    comes after it and ends by calling it.
+    """
+    from streamlit import runtime
+
+    if runtime.exists():  # not when a script runs bare, without a server
+        loop = runtime.get_instance()._get_async_objs().eventloop
+        loop.call_soon_threadsafe(install_exit_handler, runner, on_interrupted)
 
 
 def workbench() -> Workbench:

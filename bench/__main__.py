@@ -1,7 +1,7 @@
 """Every benchmark, one after another: `python -m bench [--quick] [--only NAME ...]`.
 
 Each runs as its own process with its own side-by-side comparisons; their reports (Markdown)
-go to stdout, and to a file with --out FILE. The full run takes about 28 minutes on the quiet 2-core
+go to stdout, and to a file with --out FILE. The full run takes about 30 minutes on the quiet 2-core
 machine of BENCHMARKS.md (an hour when loaded), most of it `model.fit` and `model.predict` on a
 million rows. --quick uses fewer rows, epochs and repeats: a check that everything runs, not
 figures to quote.
@@ -27,6 +27,7 @@ BENCHES = {
     "train_speed": ("train_speed", [], ["--quick"]),
     "stop_latency": ("stop_latency", [], ["--repeats", "3"]),
     "checkpoint": ("checkpoint", [], ["--quick"]),
+    "server_exit": ("server_exit", [], ["--quick"]),
     "diagnostics_overhead": ("diagnostics_overhead", [], ["--repeats", "1"]),
     "memory": ("memory", ["--workers-only"], ["--workers-only", "--trainings", "10"]),
     "wide": ("wide", [], ["--quick"]),

@@ -677,8 +677,8 @@ class JobRunner:
     def shutdown_for_exit(self, deadline: float = 4.0) -> list[Job]:
         """The server is stopping: drop the queued jobs, ask the running ones to stop (a
         training then saves its best weights and ends), and return within `deadline` seconds,
-        killing the workers whose job has not ended by then. Returns the jobs that did not run
-        to their end: the dropped ones and the ones that were running."""
+        killing every worker then, whether its job ended or not. Returns the jobs that did not
+        run to their end: the dropped ones and the ones that were running."""
         until = time.monotonic() + deadline
         with self._cond:
             self._shutting_down = self._exiting = True
@@ -690,12 +690,13 @@ class JobRunner:
         for job in running.values():
             job.wait(max(0.0, until - time.monotonic()))
         with self._cond:
-            late = [index for index, job in running.items() if not job.done()]
-            for index in late:
-                _log.warning(
-                    "Job %s did not stop in time; its worker is killed.", running[index].id
-                )
-                _kill(self._slots[index])
+            for job in running.values():
+                if not job.done():
+                    _log.warning("Job %s did not stop in time; its worker is killed.", job.id)
+            # The idle workers too: they hold nothing now, and one with TensorFlow loaded takes
+            # a second or two to exit when asked, which the interpreter's exit would wait for.
+            for slot in self._slots:
+                _kill(slot)
         return [*dropped, *running.values()]
 
     def _drop_queued(self) -> list[Job]:

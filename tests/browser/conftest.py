@@ -3,6 +3,7 @@
 With CI=true a missing browser fails the run instead of skipping it.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -56,13 +57,12 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def server():
-    """The app served on 127.0.0.1 only; yields its base URL."""
+@contextlib.contextmanager
+def streamlit_server(log: Path, **env: str):
+    """`streamlit run app.py` on 127.0.0.1 only, its output in `log`, with `env` added to its
+    environment; yields (process, base URL) once it answers, and ends it afterwards."""
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "server.log"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NNSTUDIO_MAX_JOBS": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "NNSTUDIO_MAX_JOBS": "2", **env}
     with open(log, "w") as out:
         process = subprocess.Popen(
             [
@@ -85,26 +85,41 @@ def server():
             stderr=subprocess.STDOUT,
             env=env,
         )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited early; see {log}")
-        else:
-            process.kill()
-            pytest.fail(f"streamlit did not answer within {START_SECONDS} s; see {log}")
-        yield url
-        process.terminate()
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + START_SECONDS
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.3)
+                if process.poll() is not None:
+                    pytest.fail(f"streamlit exited early; see {log}")
+            else:
+                pytest.fail(f"streamlit did not answer within {START_SECONDS} s; see {log}")
+            yield process, url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def own_server():
+    """`streamlit_server`, for a test that needs a server of its own (one it stops, say)."""
+    return streamlit_server
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The app served on 127.0.0.1 only; yields its base URL."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with streamlit_server(ARTIFACTS / "server.log") as (_, url):
+        yield url
 
 
 @pytest.fixture
