@@ -71,9 +71,11 @@ class Predictions:
     def wait(self, start_seconds: float, wait_seconds: float) -> None:
         """Wait for the job in place: a running one for `wait_seconds` at most, one still queued
         only `start_seconds` (for a worker to take it)."""
-        if self.job is not None and not self.job.done():
-            if not self.job.wait(start_seconds) and self.job.status == "running":
-                self.job.wait(wait_seconds)
+        job = self.job
+        if job is None or job.done():
+            return
+        if not job.wait(start_seconds) and job.status == "running":
+            job.wait(wait_seconds)
 
     def settle(self) -> bool:
         """Keep what a finished job gave; True while the job is still running."""
