@@ -51,7 +51,7 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
         _scale(experiment, schema, bool(numeric or date_parts), categorical),
         _specify(experiment, schema, loss),
         _fit(experiment, schema),
-        _evaluate_save_predict(experiment, task),
+        _evaluate_save_predict(experiment, schema),
     ]
     return "\n".join(part for part in parts if part).rstrip() + "\n"
 
@@ -469,7 +469,8 @@ pd.DataFrame(history.history).to_csv("history.csv", index_label="epoch")
 '''
 
 
-def _evaluate_save_predict(experiment: Experiment, task: str) -> str:
+def _evaluate_save_predict(experiment: Experiment, schema: Schema) -> str:
+    task = schema.target.task
     test = ""
     if experiment.data.test_fraction:
         test = """
@@ -486,7 +487,10 @@ print(pd.DataFrame({f"predicted {TARGET}": predicted}, index=new_rows.index))"""
     else:
         evaluate_units = ""
         if task == "binary":
-            labels = "np.array(CLASSES)[(outputs[:, 0] >= 0.5).astype(int)]"
+            # The run's decision threshold (schema.json), a number the schema has checked.
+            labels = (
+                f"np.array(CLASSES)[(outputs[:, 0] >= {float(schema.threshold)!r}).astype(int)]"
+            )
         else:
             labels = "np.array(CLASSES)[outputs.argmax(axis=1)]"
         show = f"""predicted = {labels}
