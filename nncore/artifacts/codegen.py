@@ -313,7 +313,9 @@ def _specify(experiment: Experiment, schema: Schema, loss: str) -> str:
     n_out = output_units(task, len(schema.target.classes))
     head = rules.TASKS[task].output_activation
     metrics = "".join(
-        f'        keras.metrics.{keras_class}(name="{name}"),\n'
+        f'        keras.metrics.{keras_class}(name="{name}"'
+        + "".join(f", {k}={_literal(v)}" for k, v in rules.METRICS[name].keras_options)
+        + "),\n"
         for name, keras_class in rules.trained_metrics(task, loss)
     )
     layers = ["        keras.Input(shape=(x_train.shape[1],)),"]
