@@ -364,6 +364,7 @@ def _finish(
                 x_rows[part],
                 truth,
                 n_classes,
+                balanced=experiment.training.class_weight == "balanced",
             ),
             "rows": int(len(rows)),
         }
