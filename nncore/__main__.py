@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--data", required=True, type=Path, help="the CSV file")
     predict.add_argument("--out", required=True, type=Path, help="where to write predictions")
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        help="binary models: label a row positive from this probability on (default: the "
+        "threshold saved in schema.json, 0.5 unless one was chosen)",
+    )
     predict.set_defaults(run=_predict)
 
     code = commands.add_parser(
@@ -211,6 +217,12 @@ def _predict(args: argparse.Namespace) -> int:
             "the file saved with the model."
         )
     schema = load_schema(schema_path)
+    if args.threshold is not None:
+        if schema.target.task != "binary":
+            raise NNCoreError(
+                f"--threshold is for binary models; this one is {schema.target.task}. Leave it out."
+            )
+        schema = dataclasses.replace(schema, threshold=args.threshold)
     frame = _read_table(args.data)
     if not args.model.exists():
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
@@ -219,7 +231,11 @@ def _predict(args: argparse.Namespace) -> int:
     table = predict(model, frame, schema)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheets.to_csv(table, args.out)
-    print(f"wrote {len(table)} predictions to {args.out}")
+    decided = ""
+    if "threshold" in table.attrs:
+        positive = schema.target.classes[1]
+        decided = f" ({positive} from a probability of {table.attrs['threshold']:g} on)"
+    print(f"wrote {len(table)} predictions to {args.out}{decided}")
     return 0
 
 

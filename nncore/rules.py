@@ -477,6 +477,8 @@ class Metric:
     tasks: tuple[str, ...]
     # The Keras metric class that logs it, by loss name or else by task ("" for none).
     keras: tuple[tuple[str, str], ...] = ()
+    # Arguments that class takes beside `name`, as (argument, value).
+    keras_options: tuple[tuple[str, Any], ...] = ()
 
     def keras_class(self, task: str, loss: str) -> str:
         classes = dict(self.keras)
@@ -557,6 +559,17 @@ METRICS: dict[str, Metric] = {
             _CLASSES,
         ),
         Metric(
+            "pr_auc",
+            "PR AUC",
+            True,
+            "the area under the precision-recall curve: how well the scores find the positive "
+            "rows without false alarms; chance is the share of positive rows, so it stays low "
+            "for a model that misses a rare class",
+            ("binary",),
+            (("binary", "AUC"),),
+            (("curve", "PR"),),
+        ),
+        Metric(
             "log_loss",
             "log loss",
             False,
@@ -589,6 +602,55 @@ def monitors(task: str) -> tuple[str, ...]:
     for loss in TASKS[task].losses:
         names.update(dict.fromkeys(name for name, _ in trained_metrics(task, loss)))
     return tuple(f"val_{name}" for name in names)
+
+
+# ----------------------------------------------------------------------------------- imbalance
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A share of rows from which the studio judges differently, with why."""
+
+    name: str
+    value: float
+    help: str
+
+
+IMBALANCED = Share(
+    "imbalanced",
+    0.20,
+    "A binary target whose rarer class is under this share of the rows is imbalanced: a model "
+    "that ignores that class still scores a high accuracy and a low loss, so training stops on, "
+    "and Evaluate compares on, PR AUC, which only rises when the rare class is found.",
+)
+# PR AUC because Keras computes it per epoch on the validation rows (early stopping can follow
+# it) and it needs no threshold; F1 and balanced accuracy depend on one, which is chosen after
+# training.
+IMBALANCED_MEASURE = "pr_auc"
+
+
+def imbalanced(task: str, class_counts) -> bool:
+    """Whether a `task` target with these rows per class (any order) is imbalanced."""
+    counts = [int(c) for c in class_counts]
+    total = sum(counts)
+    return task == "binary" and total > 0 and min(counts) < IMBALANCED.value * total
+
+
+def default_monitor(task: str, class_counts) -> str:
+    """The validation score early stopping and the tunings should follow by default for a `task`
+    target with these rows per class: the minority-aware one when it is imbalanced."""
+    if imbalanced(task, class_counts):
+        return f"val_{IMBALANCED_MEASURE}"
+    return SETTINGS["monitor"].default
+
+
+def compare_on(task: str, class_counts=()) -> str:
+    """The score to compare the network and the baselines on by default (a key of
+    `nncore.learn.evaluate.scores`): the minority-aware one for an imbalanced target, else the
+    plainest (in the target's units, for a regression)."""
+    if imbalanced(task, class_counts):
+        return IMBALANCED_MEASURE
+    return "mae" if task == "regression" else "accuracy"
 
 
 # ----------------------------------------------------------------------------------- scalers

@@ -51,7 +51,7 @@ def render(experiment: Experiment, schema: Schema, data_name: str = "data.csv") 
         _scale(experiment, schema, bool(numeric or date_parts), categorical),
         _specify(experiment, schema, loss),
         _fit(experiment, schema),
-        _evaluate_save_predict(experiment, task),
+        _evaluate_save_predict(experiment, schema),
     ]
     return "\n".join(part for part in parts if part).rstrip() + "\n"
 
@@ -313,7 +313,9 @@ def _specify(experiment: Experiment, schema: Schema, loss: str) -> str:
     n_out = output_units(task, len(schema.target.classes))
     head = rules.TASKS[task].output_activation
     metrics = "".join(
-        f'        keras.metrics.{keras_class}(name="{name}"),\n'
+        f'        keras.metrics.{keras_class}(name="{name}"'
+        + "".join(f", {k}={_literal(v)}" for k, v in rules.METRICS[name].keras_options)
+        + "),\n"
         for name, keras_class in rules.trained_metrics(task, loss)
     )
     layers = ["        keras.Input(shape=(x_train.shape[1],)),"]
@@ -469,7 +471,8 @@ pd.DataFrame(history.history).to_csv("history.csv", index_label="epoch")
 '''
 
 
-def _evaluate_save_predict(experiment: Experiment, task: str) -> str:
+def _evaluate_save_predict(experiment: Experiment, schema: Schema) -> str:
+    task = schema.target.task
     test = ""
     if experiment.data.test_fraction:
         test = """
@@ -486,7 +489,10 @@ print(pd.DataFrame({f"predicted {TARGET}": predicted}, index=new_rows.index))"""
     else:
         evaluate_units = ""
         if task == "binary":
-            labels = "np.array(CLASSES)[(outputs[:, 0] >= 0.5).astype(int)]"
+            # The run's decision threshold (schema.json), a number the schema has checked.
+            labels = (
+                f"np.array(CLASSES)[(outputs[:, 0] >= {float(schema.threshold)!r}).astype(int)]"
+            )
         else:
             labels = "np.array(CLASSES)[outputs.argmax(axis=1)]"
         show = f"""predicted = {labels}

@@ -1,5 +1,7 @@
 """Raw rows in, predictions out: a class with its probabilities, or a number.
 
+A binary model labels a row positive from the schema's decision threshold on (`set_threshold`
+keeps a chosen one with the run), so every place that predicts with it decides the same way.
 `model_inputs` (no TensorFlow) checks and converts the rows as `schema.json` describes: missing
 columns are named, extra columns ignored, missing numbers filled with the training median, dates
 split into parts; unseen categories are left to the model, which ignores them. `predict` (in a
@@ -8,7 +10,10 @@ worker process) runs the portable model on them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from nncore.artifacts.runfiles import SCHEMA
 from nncore.config import output_units
 from nncore.data.schema import MISSING_CATEGORY, Schema, feature_frame
 from nncore.errors import DataError, ModelFileError
@@ -38,6 +44,26 @@ def load_schema(path: str | Path) -> Schema:
             "with the model."
         ) from None
     return Schema.from_json(data, Path(path).name)
+
+
+def set_threshold(folder: str | Path, threshold: float) -> Schema:
+    """Keep `threshold` as the decision threshold of the binary model in the run `folder`.
+
+    Rewrites its schema.json atomically (a reader sees the old file or the new one); the model
+    files carry no schema, and a bundle of the run reads schema.json when it is made, so both
+    travel with the threshold from now on. Returns the new schema.
+    """
+    path = Path(folder) / SCHEMA
+    schema = load_schema(path)
+    if schema.target.task != "binary":
+        raise DataError(
+            f"Only a binary model has a decision threshold; this one is {schema.target.task}."
+        )
+    schema = dataclasses.replace(schema, threshold=threshold)  # checks it
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(schema.to_dict(), indent=2))
+    os.replace(temporary, path)
+    return schema
 
 
 def model_inputs(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
@@ -87,20 +113,28 @@ def _compiled_call(model: keras.Model):
 
 
 def predictions_frame(outputs: np.ndarray, schema: Schema) -> pd.DataFrame:
-    """Outputs as a table: `prediction`, and for classification one probability per class."""
+    """Outputs as a table: `prediction`, and for classification one probability per class.
+
+    A binary model's rows are labelled positive at `schema.threshold` and above; the table's
+    `attrs["threshold"]` says which threshold that was.
+    """
     target = schema.target
     if target.task == "regression":
         return pd.DataFrame({f"predicted {target.name}": outputs.reshape(-1).astype(float)})
     if target.task == "binary":
         positive = outputs.reshape(-1).astype(float)
         probabilities = np.column_stack([1 - positive, positive])
+        chosen = (positive >= schema.threshold).astype(int)
     else:
         probabilities = outputs.astype(float)
-    labels = np.asarray(target.classes, dtype=object)[probabilities.argmax(axis=1)]
-    table = {f"predicted {target.name}": labels}
+        chosen = probabilities.argmax(axis=1)
+    table = {f"predicted {target.name}": np.asarray(target.classes, dtype=object)[chosen]}
     for i, label in enumerate(target.classes):
         table[f"probability {label}"] = probabilities[:, i]
-    return pd.DataFrame(table)
+    frame = pd.DataFrame(table)
+    if target.task == "binary":
+        frame.attrs["threshold"] = schema.threshold
+    return frame
 
 
 def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -6,6 +6,7 @@ pages read schemas."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from nncore.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1
+# A binary model labels a row positive from this probability of the positive class on, until
+# someone chooses another (schema files written before thresholds existed read as this).
+DEFAULT_THRESHOLD = 0.5
 # Categories are the data's own text, which may be long; far inside, nothing a hostile file needs.
 SCHEMA_BOUNDS = safejson.Bounds(text=100_000)
 
@@ -72,6 +76,13 @@ class Schema:
     target: TargetInfo
     scaling: str
     version: int = SCHEMA_VERSION
+    # Binary only: the probability of the positive class (the second of `target.classes`) from
+    # which a row is labelled positive. Chosen after training; saved here so that every place
+    # that labels rows with this model decides the same way.
+    threshold: float = DEFAULT_THRESHOLD
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -113,12 +124,23 @@ class Schema:
                 target=TargetInfo(**{**raw["target"], "classes": tuple(raw["target"]["classes"])}),
                 scaling=raw["scaling"],
                 version=raw["version"],
+                threshold=raw.get("threshold", DEFAULT_THRESHOLD),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(
                 f"schema.json is not a schema this studio wrote ({safejson.quote(exc)}); use the "
                 "schema.json saved with the model."
             ) from None
+
+
+def check_threshold(value: object) -> None:
+    """Refuse a decision threshold that is not a number strictly between 0 and 1, in one line."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and 0 < value < 1):
+        raise DataError(
+            f"The decision threshold must be a number between 0 and 1 (0 and 1 excluded), got "
+            f"{safejson.quote(value)}. Pick a probability such as 0.3."
+        )
 
 
 def as_category_text(series: pd.Series) -> pd.Series:

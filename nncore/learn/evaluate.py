@@ -1,7 +1,8 @@
 """Scores with scikit-learn, beside baselines trained on the same split.
 
 A dummy model (the mean, or the most frequent class) and a linear or logistic regression show
-whether the network earns its keep.
+whether the network earns its keep; `verdict` says so in a sentence. Baselines are weighted as
+the network was: with class weights "balanced", so are they.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from nncore import rules
+from nncore.data.schema import DEFAULT_THRESHOLD
 
 
 def scores(task: str, y_true: np.ndarray, output: np.ndarray, n_classes: int = 0) -> dict:
@@ -33,7 +37,10 @@ def scores(task: str, y_true: np.ndarray, output: np.ndarray, n_classes: int = 0
     probabilities = class_probabilities(output, task)
     labels = list(range(max(n_classes, probabilities.shape[1])))
     y_true = np.asarray(y_true).astype(int)
-    y_pred = probabilities.argmax(axis=1)
+    if task == "binary":  # labelled as a new model's predictions are
+        y_pred = (probabilities[:, 1] >= DEFAULT_THRESHOLD).astype(int)
+    else:
+        y_pred = probabilities.argmax(axis=1)
     average = "binary" if task == "binary" else "macro"
     result = {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
@@ -47,8 +54,10 @@ def scores(task: str, y_true: np.ndarray, output: np.ndarray, n_classes: int = 0
         "f1": float(skm.f1_score(y_true, y_pred, average=average, labels=labels, zero_division=0)),
         "log_loss": float(skm.log_loss(y_true, _normalized(probabilities), labels=labels)),
         "roc_auc": _roc_auc(task, y_true, probabilities, labels),
-        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+    if task == "binary":
+        result["pr_auc"] = _pr_auc(y_true, probabilities[:, 1])
+    result["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return result
 
 
@@ -85,6 +94,12 @@ def _roc_auc(task, y_true, probabilities, labels) -> float:
         return float(skm.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels))
 
 
+def _pr_auc(y_true, p_positive) -> float:
+    if not (np.asarray(y_true) == 1).any():
+        return float("nan")  # undefined without a positive row among the rows scored
+    return float(skm.average_precision_score(y_true, p_positive))
+
+
 def baselines(
     task: str,
     x_train: np.ndarray,
@@ -92,13 +107,25 @@ def baselines(
     x_eval: np.ndarray,
     y_eval: np.ndarray,
     n_classes: int = 0,
+    balanced: bool = False,
 ) -> dict[str, dict]:
     """Scores of a dummy model and a linear/logistic regression on the same rows.
 
     Targets are as the network saw them: regression values in target units, class indices.
+    `balanced` (a classification network trained with class weights "balanced") weighs the
+    baselines the same way, and their names say so: the logistic regression gets the same class
+    weights, and the dummy becomes what the class shares are under them, every class equally
+    likely, so that it is not a majority vote a balanced network is measured against.
     """
     if task == "regression":
         models = {"dummy (mean)": DummyRegressor(), "linear regression": LinearRegression()}
+    elif balanced:
+        models = {
+            "dummy (balanced)": DummyClassifier(strategy="uniform"),
+            "logistic regression (balanced)": LogisticRegression(
+                max_iter=1000, class_weight="balanced"
+            ),
+        }
     else:
         models = {
             "dummy (most frequent)": DummyClassifier(strategy="prior"),
@@ -121,6 +148,60 @@ def baselines(
     return results
 
 
+def verdict(part_metrics: dict, measure: str) -> str:
+    """One sentence: does the network beat the baselines on `measure`, and by how much.
+
+    `part_metrics` is one part of a run's metrics (`metrics["validation"]` or `["test"]`):
+    `{"network": {...}, "baselines": {name: {...}}}`; `measure` one of their scores. Values
+    shown alike (4 significant digits) count as the same.
+    """
+    label = rules.METRICS[measure].label if measure in rules.METRICS else measure
+    better = "higher" if rules.higher_is_better(measure) else "lower"
+    network = _finite(part_metrics.get("network", {}).get(measure))
+    if network is None:
+        return f"No verdict on {label}: the network's {label} is undefined on these rows."
+    others = {
+        name: value
+        for name, scores in part_metrics.get("baselines", {}).items()
+        if (value := _finite(scores.get(measure))) is not None
+    }
+    if not others:
+        return f"No verdict on {label}: no baseline has one on these rows."
+    pick = max if better == "higher" else min
+    best = pick(others, key=others.__getitem__)
+    opening = f"On {label} ({better} is better), the network scores {_number(network)}"
+    if _number(network) == _number(others[best]):
+        return f"{opening}, the same as the best baseline, {best}: it adds nothing over it."
+    gain = network - others[best] if better == "higher" else others[best] - network
+    size = f"by {_number(abs(gain))}"
+    if others[best] != 0:
+        size += f" ({abs(gain) / abs(others[best]):.0%})"
+    if gain > 0:
+        return (
+            f"{opening}: better than every baseline, {size} over the best, {best} at "
+            f"{_number(others[best])}."
+        )
+    beaten = sum(
+        (network > v) if better == "higher" else (network < v)
+        for v in others.values()
+        if _number(v) != _number(network)
+    )
+    return (
+        f"{opening}: worse than {best} at {_number(others[best])}, {size}; it beats {beaten} "
+        f"of the {len(others)} baselines."
+    )
+
+
+def _finite(value) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+        return float(value)
+    return None
+
+
+def _number(value: float) -> str:
+    return f"{value:,.4g}"
+
+
 def _full_probabilities(model, x, n_classes: int) -> np.ndarray:
     """predict_proba widened to every class (a class absent from training gets 0)."""
     probabilities = model.predict_proba(x)
@@ -132,9 +213,8 @@ def _full_probabilities(model, x, n_classes: int) -> np.ndarray:
 def threshold_scores(y_true: np.ndarray, p_positive: np.ndarray, threshold: float) -> dict:
     """Binary scores when the positive class is predicted at p_positive >= threshold.
 
-    At 0.5 these are the scores `scores("binary", ...)` reports, except for probabilities of
-    exactly 0.5, which count as positive here. Lowering the threshold raises recall at the
-    cost of precision.
+    At 0.5 these are the scores `scores("binary", ...)` reports. Lowering the threshold raises
+    recall at the cost of precision.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}.")

@@ -82,7 +82,7 @@ def make_loss(name: str) -> keras.losses.Loss:
 
 def make_metrics(task: str, loss: str) -> list[keras.metrics.Metric]:
     return [
-        getattr(keras.metrics, keras_class)(name=name)
+        getattr(keras.metrics, keras_class)(name=name, **dict(rules.METRICS[name].keras_options))
         for name, keras_class in rules.trained_metrics(task, loss)
     ]
 

@@ -240,8 +240,11 @@ def _saved_experiment(files: RunFiles) -> Experiment:
 
 
 def _check_same_table(setup: _Setup, files: RunFiles) -> None:
-    saved = json.loads(files.schema.read_text())
-    if saved != json.loads(json.dumps(setup.schema.to_dict())):
+    saved, fresh = json.loads(files.schema.read_text()), setup.schema.to_dict()
+    # The decision threshold is chosen after training, from the model: not part of the table.
+    saved.pop("threshold", None)
+    fresh.pop("threshold")
+    if saved != json.loads(json.dumps(fresh)):
         raise DataError(
             f"This table is not the one {files.folder.name} was trained on (its columns, "
             "categories or value ranges differ). Load that table, then try again."
@@ -361,6 +364,7 @@ def _finish(
                 x_rows[part],
                 truth,
                 n_classes,
+                balanced=experiment.training.class_weight == "balanced",
             ),
             "rows": int(len(rows)),
         }

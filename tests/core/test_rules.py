@@ -154,7 +154,12 @@ def test_every_row_reaches_the_generated_script(schemas):
                     assert f'activation="{output}")' in script, where
                     assert f'loss="{loss}"' in script, where
                     for name, keras_class in rules.trained_metrics(task, loss):
-                        assert f'keras.metrics.{keras_class}(name="{name}")' in script, where
+                        options = "".join(
+                            f", {k}={v!r}".replace("'", '"')
+                            for k, v in rules.METRICS[name].keras_options
+                        )
+                        call = f'keras.metrics.{keras_class}(name="{name}"{options})'
+                        assert call in script, where
                     used = {s.name for s in scalers if f"{s.sklearn}()" in script}
                     assert used == ({scaling} if scaler.sklearn else set()), where
                     compile(script, where, "exec")
