@@ -47,6 +47,8 @@ def test_train_writes_every_artifact(trained):
         "history.csv",
         "checkpoint.npz",
         "training_state.npz",
+        "validation.npz",
+        "result.json",
     }
     experiment = json.loads((root / "run" / "experiment.json").read_text())
     assert [layer["units"] for layer in experiment["layers"]] == [12, 6]
