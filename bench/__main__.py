@@ -31,6 +31,7 @@ BENCHES = {
     "diagnostics_overhead": ("diagnostics_overhead", [], ["--repeats", "1"]),
     "memory": ("memory", ["--workers-only"], ["--workers-only", "--trainings", "10"]),
     "wide": ("wide", [], ["--quick"]),
+    "reload": ("reload", [], ["--quick"]),
 }
 
 

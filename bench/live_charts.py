@@ -151,12 +151,12 @@ def sweep_once(
     set_number(page, "How many rates", TRIALS)
     set_number(page, "Epochs per trial", epochs)
     stop = page.get_by_role("button", name="Stop sweep")
-    runs_before = len(list(root.glob("nnstudio-*/**/run-*")))
+    runs_before = len(list(root.glob("nnstudio-*/**/run.json")))
     for _ in range(3):  # a click during a rerun can be lost: its Stop button or run files tell
         page.get_by_role("button", name=re.compile("Start sweep")).click()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if stop.is_visible() or len(list(root.glob("nnstudio-*/**/run-*"))) > runs_before:
+            if stop.is_visible() or len(list(root.glob("nnstudio-*/**/run.json"))) > runs_before:
                 break
             time.sleep(0.1)
         else:

@@ -248,6 +248,11 @@ def streamlit_server(log: Path):
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "NNSTUDIO_MAX_BYTES": str(10**10),
         "NNSTUDIO_MAX_CELLS": str(10**9),
+        # The workspaces, and so the run folders the benches look for, in the server's own
+        # temporary folder (`TMPDIR`, which some benches set), never in ~/.nnstudio.
+        "NNSTUDIO_HOME": str(
+            Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "nnstudio-home"
+        ),
     }
     command = [
         sys.executable,

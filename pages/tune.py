@@ -9,7 +9,7 @@ from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
 from nncore.run.range_test import RULE, RangeTestSpec
 from nncore.run.rates import MAX_TRIALS, learning_rates
-from nncore.run.session import Run, best_run
+from nncore.run.session import Run, sweep_pick
 from ui import (
     CHART_SECONDS,
     Keys,
@@ -130,24 +130,29 @@ with sweep_tab:
         attempt(bench.start_rate_sweep, base, optimizer, rates)
         st.rerun()
 
-    def sweep_runs(report: bool) -> tuple[list[Run], Run | None, str]:
-        """The sweep's runs, the best once all have ended, and the score they are judged by;
-        with `report`, why there is no best (shown once, under the chart)."""
+    def sweep_runs(report: bool):
+        """The sweep's runs, its recommendation once all have ended (`sweep_pick`, None before)
+        and the score they are judged by; with `report`, why they cannot be compared (shown
+        once, under the chart)."""
         runs = bench.sweep.runs
         try:
-            best = best_run(runs)
+            pick = sweep_pick(runs)
         except NNCoreError as exc:
             if report:
                 show_error(exc)
-            best = None
-        return runs, best, runs[0].experiment.training.monitor if runs else monitor
+            pick = None
+        return runs, pick, runs[0].experiment.training.monitor if runs else monitor
+
+    def best_of(runs: list[Run], pick) -> Run | None:
+        return None if pick is None or pick.index is None else runs[pick.index]
 
     @st.fragment(run_every=CHART_SECONDS if busy else None)
     def sweep_chart() -> None:
         if bench.sweep is None:
             return
-        runs, best, watched = sweep_runs(report=False)
+        runs, pick, watched = sweep_runs(report=False)
         curves = {run.name: run.history() for run in runs}
+        best = best_of(runs, pick)
         best_name = best.name if best else None
         figure = built_once(
             "sweep_figure",
@@ -161,7 +166,7 @@ with sweep_tab:
         sweep = bench.sweep
         if sweep is None:
             return
-        runs, best, watched = sweep_runs(report=True)
+        runs, pick, watched = sweep_runs(report=True)
         curves = {run.name: run.history() for run in runs}
         st.dataframe(
             [
@@ -170,21 +175,22 @@ with sweep_tab:
                     "learning rate": run.experiment.compile.learning_rate,
                     "status": run.status,
                     "epochs": len(curves[run.name]),
-                    f"best {watched}": run.score(),
+                    f"{watched} (3-epoch mean)": run.judged().score,
+                    "verdict": pick.reasons[i] if pick else "",
                 }
-                for run in runs
+                for i, run in enumerate(runs)
             ],
             hide_index=True,
         )
         if any(run.in_flight for run in runs):
             st.button("Stop sweep", key="stop_sweep", on_click=stop_all, args=(runs,))
             return
+        best = best_of(runs, pick)
+        if pick is not None and best is None:
+            st.warning(md(pick.why), icon=":material/warning:")
         if best is not None:
             rate = best.experiment.compile
-            st.success(
-                f"Best: {md(best.name)}, {watched} {best.score():.4g}.",
-                icon=":material/star:",
-            )
+            st.success(md(pick.why), icon=":material/star:")
             adopt_button(
                 f"Use {rate.optimizer} at {rate.learning_rate:g}", "adopt_rate", compile=rate
             )
@@ -249,9 +255,11 @@ with range_tab:
 # ------------------------------------------------------------------------------ capacity search
 with capacity_tab:
     st.caption(
-        "The notes' way to size a network: start small, double the units while the validation "
-        "score improves enough, then add layers while it still does; stop at the first step "
-        "that does not help. Each step is a run, trained after the one before."
+        "Size a network by trying: start with one small layer and double its units while each "
+        "step helps; when a wider step does not help (or the units reach their cap), add layers "
+        "while each step helps; stop at the first deeper step that does not help. Each step is "
+        "a run, trained after the one before, judged by its validation score averaged over 3 "
+        "epochs."
     )
     busy = bench.search is not None and not bench.search.finished
     left, middle, right = st.columns(3)
@@ -328,10 +336,12 @@ with capacity_tab:
             return
         if record.error:
             st.error(md(record.error), icon=":material/error:")
-        if chosen is not None:
+        if chosen is None:
+            st.warning(md(search.outcome), icon=":material/warning:")
+        else:
             st.success(
-                f"Chosen: {md(describe_layers(chosen.layers))} ({monitor} {chosen.score:.4g}); "
-                "growing further did not improve it enough.",
+                f"Chosen: {md(describe_layers(chosen.layers))} ({monitor} {chosen.score:.4g}). "
+                + md(search.outcome),
                 icon=":material/star:",
             )
             adopt_button(

@@ -1,0 +1,105 @@
+"""Reload during a training: how long until the Train page shows the live chart again.
+
+    python bench/reload.py [--quick] [--repeats 7] [--rows 20000]
+
+One `streamlit run app.py` on a free 127.0.0.1 port, one tab of Debian's Chromium driven by
+Playwright. The tab uploads a seeded CSV (the train_speed data) and starts a 10,000-epoch
+training of the notes' model, early stopping off. Once the chart shows a few epochs, the tab
+reloads the page again and again; each figure is the time from the reload to the training's
+loss chart drawn again with data (its curve's points in the page), in the same workspace, through
+the `?w=` address. The training goes on meanwhile; a Stop ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine
+from bench.memory import CHROMIUM_ARGS, streamlit_server
+from bench.server_exit import start_training
+from bench.train_speed import make_csv
+
+# Epochs drawn in the page's first chart, the training's loss (0 before it has data).
+CHART_EPOCHS = """() => {
+  const plot = document.querySelector('.js-plotly-plot');
+  return plot && plot.data && plot.data[0] && plot.data[0].x ? plot.data[0].x.length : 0;
+}"""
+
+
+def reload_seconds(csv: Path, tmp: Path, repeats: int) -> tuple[list[float], list[int]]:
+    """The seconds from each reload to the chart drawn with data, and the epochs it showed."""
+    from playwright.sync_api import sync_playwright
+
+    saved_tmpdir = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)  # the server's workspaces, removed with `tmp`
+    seconds, epochs = [], []
+    try:
+        with (
+            streamlit_server(tmp / "server.log") as (_, url, _children),
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(url)
+            start_training(page, csv)
+            page.wait_for_function(f"() => ({CHART_EPOCHS})() > 2", timeout=300_000)
+            for _ in range(repeats):
+                started = time.perf_counter()
+                page.reload()
+                page.wait_for_function(f"() => ({CHART_EPOCHS})() > 0", polling=20)
+                seconds.append(time.perf_counter() - started)
+                epochs.append(page.evaluate(CHART_EPOCHS))
+            page.get_by_role("button", name=re.compile("Stop")).click()
+            browser.close()
+    finally:
+        if saved_tmpdir is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_tmpdir
+    return seconds, epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="three reloads, fewer rows")
+    parser.add_argument("--repeats", type=int, help="reloads (default 7, quick 3)")
+    parser.add_argument("--rows", type=int, help="rows of the CSV (default 20,000, quick 5,000)")
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 7)
+    rows = args.rows or (5_000 if args.quick else 20_000)
+    if shutil.which("chromium") is None:
+        raise SystemExit("Chromium is missing: apt-get install chromium")
+
+    print(f"machine: {machine()}\n")
+    with tempfile.TemporaryDirectory() as root:
+        csv = Path(root) / "reload.csv"
+        make_csv(csv, rows)
+        seconds, epochs = reload_seconds(csv, Path(root), repeats)
+    print(f"### Reload during a training → live chart again ({rows:,} rows, notes' model)\n")
+    print("| reload | chart drawn again after | epochs it showed |")
+    print("| --- | --- | --- |")
+    for i, (s, e) in enumerate(zip(seconds, epochs, strict=True), start=1):
+        print(f"| {i} | {s:.2f} s | {e} |")
+    print(
+        f"\nmedian {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s over {repeats} "
+        "reloads"
+    )
+
+
+if __name__ == "__main__":
+    main()
