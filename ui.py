@@ -75,6 +75,9 @@ _DEFAULTS = {
 
 # The address's parameter that holds the workspace's key.
 TOKEN_PARAM = "w"
+# "table id:target" the Train page last set the default monitor for (once per target, so a
+# monitor the user chose stays).
+MONITOR_SUGGESTED = "monitor_suggested"
 # The session-state values a workspace keeps besides the experiment (settings.json), restored
 # in a new session: the pages' widgets that no experiment seeds, and where the table came from.
 # Pages draw these widgets without a `value` (see `remember`), so a restored value is no clash;
@@ -83,6 +86,7 @@ REMEMBERED = (
     Keys.DATASET_SOURCE,
     *("sweep_optimizer", "sweep_count", "sweep_epochs", "range_steps"),
     *("capacity_start", "capacity_gain", "capacity_epochs", "normalize", "more_epochs"),
+    MONITOR_SUGGESTED,
 )
 CURRENT_RUN = "current_run"  # the settings' entry for the id of the run the pages show
 NO_WORKSPACE = (

@@ -1,11 +1,14 @@
 """Evaluate: how well a trained network does on rows it did not learn from, beside baselines."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nncore import plots
-from nncore.learn.evaluate import threshold_scores
-from ui import Run, finished, init_state, md, pick_run, workbench
+from nncore import plots, rules
+from nncore.artifacts.predict import load_schema, set_threshold
+from nncore.errors import DataError
+from nncore.learn.evaluate import threshold_scores, verdict
+from ui import Run, finished, init_state, md, pick_run, show_error, workbench
 
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
 
@@ -68,10 +71,22 @@ st.caption(
 )
 show_scores(validation)
 names = [k for k in validation["network"] if k != "confusion_matrix"]
+counts = () if task == "regression" else np.bincount(np.asarray(result.y_val, int).ravel())
+default = rules.compare_on(task, counts)
 metric = st.columns([1, 3])[0].selectbox(
-    "Compare on", names, key="compare_metric", format_func=plots.metric_label
+    "Compare on",
+    names,
+    index=names.index(default) if default in names else 0,
+    key="compare_metric",
+    format_func=plots.metric_label,
 )
+if rules.imbalanced(task, counts):
+    st.caption(
+        f"{md(result.plan.classes[int(np.argmin(counts))])} is {min(counts) / sum(counts):.0%} "
+        f"of the validation rows. {rules.IMBALANCED.help}"
+    )
 st.plotly_chart(plots.baseline_comparison(validation, metric), key="baselines")
+st.markdown(md(verdict(validation, metric)))
 if "test" in metrics:
     st.markdown(f"**Test rows** ({metrics['test']['rows']:,}), held out until the end:")
     show_scores(metrics["test"])
@@ -92,11 +107,12 @@ else:
     threshold = None
     matrix = validation["network"]["confusion_matrix"]
     if task == "binary":
+        kept = load_schema(result.files.schema).threshold
         threshold = st.slider(
             "Decision threshold",
             0.01,
             0.99,
-            0.5,
+            kept,
             0.01,
             key="threshold",
             help=f"A row is predicted {md(classes[1])} when the network gives it at least this "
@@ -113,6 +129,24 @@ else:
                 f"{change:+.3f} against 0.5" if threshold != 0.5 else None,
             )
         matrix = scores["confusion_matrix"]
+        keep, note = st.columns([1, 3], vertical_alignment="center")
+        if keep.button(
+            "Keep this threshold",
+            key="keep_threshold",
+            disabled=threshold == kept,
+            icon=":material/push_pin:",
+        ):
+            try:
+                kept = set_threshold(run.out_dir, threshold).threshold
+            except DataError as exc:
+                show_error(exc)
+            else:
+                st.success(f"Kept {kept:g} as the decision threshold of {md(run.name)}.")
+        note.caption(
+            f"{md(run.name)} keeps {kept:g}: Predict, the downloaded schema.json and the command "
+            f"line (python -m nncore predict) label a row {md(classes[1])} from "
+            f"P({md(classes[1])}) ≥ {kept:g}."
+        )
     normalize = st.toggle("Shares of each true class", key="normalize")
     matrix_box, roc_box, pr_box = st.columns(3)
     matrix_box.plotly_chart(plots.confusion_matrix(matrix, classes, normalize), key="confusion")

@@ -62,6 +62,20 @@ def settle(kind: str) -> bool:
     return predictions.settle()
 
 
+def renew(kind: str, source: ModelSource) -> None:
+    """Predict again the rows on show when `source`'s threshold changed since (one kept on
+    Evaluate), so they are labelled as the model labels rows now."""
+    predictions = slot(kind)
+    shown = predictions.shown
+    if (
+        predictions.job is None
+        and shown is not None
+        and shown.source.id == source.id
+        and shown.source.schema.threshold != source.schema.threshold
+    ):
+        predictions.submit(job_runner, source, shown.rows, shown.label)
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def wait_for_prediction(kind: str) -> None:
     job: Job | None = slot(kind).job
@@ -180,6 +194,14 @@ def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
     )
 
 
+def labelling(schema: Schema) -> str:
+    """How a binary model's rows get their class; nothing for other tasks."""
+    if schema.target.task != "binary":
+        return ""
+    positive = md(str(schema.target.classes[1]))
+    return f" Rows are labelled {positive} from P({positive}) ≥ {schema.threshold:g}."
+
+
 def import_model() -> None:
     """Check an uploaded model file and its schema.json before anything loads them."""
     model, schema_file = st.session_state["model_file"], st.session_state["schema_file"]
@@ -235,6 +257,7 @@ if use_file:
     st.caption(
         f"{md(source.name)} predicts **{md(schema.target.name)}** ({schema.target.task}) from "
         f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
+        + labelling(schema)
     )
 else:
     source = None
@@ -256,6 +279,7 @@ if source is None:
     st.caption(
         f"{md(run.name)} predicts **{md(target.name)}** ({target.task}) from "
         f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
+        + labelling(schema)
     )
 
     # --------------------------------------------------------------------------------- downloads
@@ -328,6 +352,7 @@ st.file_uploader(
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
+renew("file", source)
 if settle("file"):
     wait_for_prediction("file")
 if state.error is not None:
@@ -359,6 +384,7 @@ row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
     slot("row").submit(job_runner, source, row, "the form")
 state = slot("row")
+renew("row", source)
 if settle("row"):
     wait_for_prediction("row")
 if state.error is not None:

@@ -1,5 +1,6 @@
 """Train: optimizer, loss and fitting settings; start a job and watch it learn, live."""
 
+import dataclasses
 import time
 
 import streamlit as st
@@ -11,6 +12,7 @@ from nncore.learn.diagnostics import alerts
 from nncore.rules import SETTINGS
 from ui import (
     CHART_SECONDS,
+    MONITOR_SUGGESTED,
     Keys,
     Run,
     built_once,
@@ -50,6 +52,18 @@ if plan is None:
 
 experiment: Experiment = st.session_state[Keys.EXPERIMENT]
 task = plan.task
+counts = st.session_state[Keys.DATASET][plan.target].value_counts().tolist()
+suggested = rules.default_monitor(task, counts)
+# The suggestion is applied once per table and target, to a monitor still at the default, so a
+# monitor the user chose (val_loss included) stays.
+target_key = f"{st.session_state[Keys.TABLE]}:{plan.target}"
+if st.session_state.get(MONITOR_SUGGESTED) != target_key:
+    st.session_state[MONITOR_SUGGESTED] = target_key
+    if experiment.training.monitor == SETTINGS["monitor"].default != suggested:
+        training = dataclasses.replace(experiment.training, monitor=suggested)
+        experiment = experiment.replace(training=training)
+        set_experiment(experiment)
+        st.session_state.pop("monitor", None)  # the widget takes the new value
 
 
 def number(label: str, name: str, value: int, where=st, **options) -> int:
@@ -160,6 +174,11 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
         help=f"{SETTINGS['reduce_lr_on_plateau'].help} Here: times {saved.reduce_lr_factor:g} "
         f"after {saved.reduce_lr_patience} epochs without improvement.",
     )
+    if rules.imbalanced(task, counts) and monitor == suggested:
+        st.caption(
+            f"The rarer class of {md(plan.target)} is "
+            f"{min(counts) / sum(counts):.0%} of the rows. {rules.IMBALANCED.help}"
+        )
     return TrainSpec(
         epochs=int(epochs),
         batch_size=int(batch_size),

@@ -2,15 +2,19 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nncore import rules
+from nncore.artifacts.predict import load_schema, set_threshold
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
+from nncore.learn.evaluate import verdict
 from nncore.run.session import Run, Workbench
 from tests.pages.workspaces import new_bench, open_run, session, start, wait
-from ui import Keys
+from ui import Keys, md
 
 SAMPLE_OF = {"multiclass": "iris", "binary": "breast_cancer", "regression": "diabetes"}
 
@@ -185,3 +189,46 @@ def test_with_several_runs_the_chosen_one_is_shown(bench, runs):
     assert not at.exception
     assert at.session_state[Keys.WORKBENCH].current_run().id == runs["multiclass"].id
     assert any(title.startswith("Confusion matrix") for title in chart_titles(at))
+
+
+def churn(n: int = 300) -> pd.DataFrame:
+    """A binary table whose "yes" rows are one in ten, and partly told apart by x."""
+    rng = np.random.default_rng(0)
+    yes = np.arange(n) % 10 == 0
+    frame = pd.DataFrame({"x": rng.normal(size=n) + 1.5 * yes, "z": rng.normal(size=n)})
+    frame["churned"] = np.where(yes, "yes", "no")
+    return frame
+
+
+def test_an_imbalanced_target_is_compared_on_pr_auc_with_a_verdict():
+    bench = new_bench()
+    run = start(bench, churn(), experiment("churned", epochs=5), "churn.csv")
+    wait(run)
+    assert run.status == "finished", run.error()
+    at = open_page(bench, run)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="compare_metric").value == "pr_auc"
+    assert chart_titles(at)[0] == "PR AUC: the network against baselines"
+    assert any(rules.IMBALANCED.help in c.value for c in at.caption)
+    validation = run.result().metrics["validation"]
+    said = verdict(validation, "pr_auc")
+    assert said.startswith("On PR AUC (higher is better), the network scores")
+    assert md(said) in [m.value for m in at.markdown]
+    at.selectbox(key="compare_metric").select("accuracy").run()
+    assert md(verdict(validation, "accuracy")) in [m.value for m in at.markdown]
+
+
+def test_a_kept_threshold_is_saved_with_the_run_and_starts_the_slider(bench, runs):
+    run = runs["binary"]
+    at = open_page(bench, run)
+    assert at.slider(key="threshold").value == 0.5
+    assert at.button(key="keep_threshold").disabled
+    at.slider(key="threshold").set_value(0.3).run()
+    at.button(key="keep_threshold").click().run()
+    assert not at.exception and not at.error
+    assert "Kept 0.3 as the decision threshold of run 2." in [s.value for s in at.success]
+    assert load_schema(run.out_dir / "schema.json").threshold == 0.3
+    again = open_page(bench, run)
+    assert again.slider(key="threshold").value == 0.3
+    assert any("keeps 0.3" in c.value and "≥ 0.3" in c.value for c in again.caption)
+    set_threshold(run.out_dir, 0.5)  # as the other tests expect it

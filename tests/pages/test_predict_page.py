@@ -1,9 +1,11 @@
 """The Predict page: downloads, predictions for a CSV file and for one row typed in."""
 
 import io
+import math
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
@@ -19,7 +21,15 @@ from nncore.data.samples import load_sample
 from nncore.errors import DataError
 from nncore.run.session import Run, Workbench
 from tests.limits import OVER, SETTINGS, STARTS
-from tests.pages.workspaces import APP, new_bench, open_run, session, start, wait
+from tests.pages.workspaces import (
+    APP,
+    WAIT_SECONDS,
+    new_bench,
+    open_run,
+    session,
+    start,
+    wait,
+)
 from ui import TOKEN_PARAM, Keys, md
 
 
@@ -359,3 +369,36 @@ def test_a_hostile_schema_file_is_refused_in_one_short_line(runs, tmp_path, cont
     upload_model(at, runs["binary"].out_dir / "model.keras", schema)
     assert words in errors(at) and len(errors(at)) < 300
     assert "predict_upload" not in [u.key for u in at.file_uploader]
+
+
+def test_a_threshold_kept_on_evaluate_labels_the_rows_on_predict():
+    bench = new_bench()
+    run = train(bench, houses(), "sold")
+    rows = houses().drop(columns="sold").head(40)
+    at = open_page(bench, run)
+    assert "Rows are labelled yes from P(yes) ≥ 0.5." in at.caption[0].value
+    upload(at, "new.csv", csv(rows))
+    before = at.dataframe[0].value
+    assert (
+        before["predicted sold"] == np.where(before["probability yes"] >= 0.5, "yes", "no")
+    ).all()
+    # The row nearest 0.5, and a threshold on the other side of it, so its label changes.
+    row = int((before["probability yes"] - 0.5).abs().idxmin())
+    p = float(before.loc[row, "probability yes"])
+    threshold = math.ceil(p * 100 + 1) / 100 if p >= 0.5 else math.floor(p * 100) / 100
+    assert 0.01 <= threshold <= 0.99 and threshold != 0.5
+    at.switch_page("pages/evaluate.py").run()
+    at.slider(key="threshold").set_value(threshold).run()
+    at.button(key="keep_threshold").click().run()
+    assert not at.exception and not at.error
+    at.switch_page("pages/predict.py").run()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while at.dataframe[0].value.loc[row, "predicted sold"] == before.loc[row, "predicted sold"]:
+        assert time.monotonic() < deadline, "the rows on show were not labelled again"
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception and not at.error
+    after = at.dataframe[0].value
+    expected = np.where(after["probability yes"] >= threshold, "yes", "no")
+    assert (after["predicted sold"] == expected).all()
+    assert f"Rows are labelled yes from P(yes) ≥ {threshold:g}." in at.caption[0].value

@@ -4,8 +4,11 @@ import json
 import re
 import time
 
+import numpy as np
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from nncore import rules
 from nncore.config import LayerSpec
 from nncore.data.samples import load_sample
 from nncore.run.session import Run
@@ -204,3 +207,36 @@ def test_the_charts_are_built_again_only_when_an_epoch_has_ended():
     at.run()  # no epoch has ended since: the same figures are sent again
     assert not at.exception
     assert at.session_state["live_figures"] is built
+
+
+def churn(n: int = 200) -> bytes:
+    """A binary table whose last column, the target, is "yes" on one row in ten."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
+    frame["churned"] = np.where(np.arange(n) % 10 == 0, "yes", "no")
+    return frame.to_csv(index=False).encode()
+
+
+def test_an_imbalanced_binary_target_is_watched_on_pr_auc_unless_the_user_chose():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.file_uploader(key="upload").set_value(("churn.csv", churn(), "text/csv")).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="monitor").value == "val_pr_auc"
+    assert at.session_state[Keys.EXPERIMENT].training.monitor == "val_pr_auc"
+    why = [c.value for c in at.caption if rules.IMBALANCED.help in c.value]
+    assert why == [f"The rarer class of churned is 10% of the rows. {rules.IMBALANCED.help}"]
+    at.selectbox(key="monitor").select("val_loss").run()
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/train.py").run()
+    assert at.selectbox(key="monitor").value == "val_loss"  # the user's choice stays
+    assert not [c for c in at.caption if rules.IMBALANCED.help in c.value]
+    reloaded = session(token_of(at), "pages/train.py")
+    assert reloaded.selectbox(key="monitor").value == "val_loss"
+
+
+def test_a_balanced_target_keeps_watching_the_loss():
+    at = open_train_page("breast_cancer")
+    assert at.selectbox(key="monitor").value == "val_loss"
+    assert not [c for c in at.caption if rules.IMBALANCED.help in c.value]
