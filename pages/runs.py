@@ -33,6 +33,8 @@ def row(run: Run) -> dict:
     return {
         "run": run.name,
         "status": run.status,
+        "dataset": run.record.table_name,
+        "target": run.record.target,
         "architecture": describe_layers(run.experiment.layers),
         "optimizer": f"{spec.optimizer} {spec.learning_rate:g}",
         "epochs": len(run.history()),
