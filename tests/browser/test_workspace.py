@@ -82,6 +82,13 @@ def test_a_reload_on_every_page_shows_what_it_showed(page):
     go_to(page, "Model")
     reload(page)
     expect(page.get_by_role("spinbutton", name="Layer 1 units", exact=True)).to_have_value("24")
+    go_to(page, "Tune")
+    rates = page.get_by_role("spinbutton", name="How many rates", exact=True)
+    rates.fill("3")
+    rates.press("Enter")
+    wait_idle(page)
+    reload(page)
+    expect(page.get_by_role("spinbutton", name="How many rates", exact=True)).to_have_value("3")
     assert not page.get_by_text("Traceback").count()
 
 
