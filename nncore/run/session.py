@@ -615,7 +615,8 @@ class Workbenches:
 
     def open(self, token: str) -> Workbench | None:
         """The workbench of the workspace `token`: the same object while it is kept (so a
-        reload finds its jobs in flight); None for a token that opens no workspace."""
+        reload finds its jobs in flight); None for a token that opens no workspace. Runs whose
+        process is gone (a command-line training killed meanwhile) are marked interrupted."""
         with self._lock:
             bench = self._benches.get(token) if isinstance(token, str) else None
             if bench is not None:
@@ -626,7 +627,9 @@ class Workbenches:
                 if time.monotonic() - self._touched[token] > TOUCH_EVERY:
                     bench.workspace.touch()
                     self._touched[token] = time.monotonic()
-                return bench
+        if bench is not None:
+            bench.workspace.recover()  # this server's own runs are alive: it leaves them be
+            return bench
         workspace = self.store.open(token)  # outside the lock: it reads and repairs the folder
         if workspace is None:
             return None

@@ -213,6 +213,8 @@ INTERRUPTED_TRAINING = """
 def test_a_run_interrupted_by_a_killed_server_is_listed_interrupted_and_finish_makes_it_usable(
     runner, store, workspace
 ):
+    benches = Workbenches(store, lambda: runner)
+    held = benches.open(workspace.token)  # the studio has the workspace open meanwhile
     # The "server" that started the run is a process killed after its first checkpoint.
     server = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(INTERRUPTED_TRAINING), str(workspace.folder)],
@@ -233,7 +235,8 @@ def test_a_run_interrupted_by_a_killed_server_is_listed_interrupted_and_finish_m
         server.kill()
         server.communicate()
 
-    bench = Workbenches(store, lambda: runner).open(workspace.token)
+    bench = benches.open(workspace.token)  # a reload, say
+    assert bench is held
     (run,) = bench.runs
     assert (run.status, run.needs_finishing, run.result()) == ("interrupted", True, None)
     assert "The server stopped while this run was running" in run.error()
