@@ -892,7 +892,8 @@ def _at_interpreter_exit(runner: JobRunner) -> None:
 
     def stop() -> None:
         alive = ref()
-        if alive is not None and not alive._exiting:
+        # A runner already shut down has nothing to stop, and its pools are closed.
+        if alive is not None and not alive._shutting_down:
             alive.shutdown_for_exit()
 
     with contextlib.suppress(RuntimeError):  # raised when the interpreter is already exiting
