@@ -45,7 +45,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import machine
-from bench.memory import CHROMIUM_ARGS, go_to, streamlit_server, wait_idle
+from bench.memory import CHROMIUM_ARGS, choose_target, go_to, streamlit_server, wait_idle
 from bench.train_speed import make_csv
 
 SIDES = ("attached", "nothing attached")
@@ -221,6 +221,7 @@ def main() -> None:
                 main.locator("input[type=file]").set_input_files(str(csv))
                 page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
                 wait_idle(page)
+                choose_target(page, "y")
                 seen: set[Path] = set()
                 server = psutil.Process(process.pid)
                 once = sweep_once if args.page == "tune" else train_once

@@ -318,6 +318,14 @@ def go_to(page, title: str) -> None:
     wait_idle(page)
 
 
+def choose_target(page, column: str) -> None:
+    """Pick the Data page's target column: an uploaded table has none until the user picks one."""
+    page.get_by_label("Target column").click()
+    page.get_by_role("option", name=column, exact=True).click()
+    page.locator("p", has_text=re.compile(r"^Task: ")).wait_for(timeout=60_000)
+    wait_idle(page)
+
+
 def tensorflow_note(pid: int) -> str:
     libraries = tensorflow_libraries(pid)
     if not libraries:

@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine
-from bench.memory import CHROMIUM_ARGS, go_to, streamlit_server, wait_idle
+from bench.memory import CHROMIUM_ARGS, choose_target, go_to, streamlit_server, wait_idle
 from bench.train_speed import make_csv
 
 EPOCHS = 10_000
@@ -49,6 +49,7 @@ def start_training(page, csv: Path) -> None:
     main.locator("input[type=file]").set_input_files(str(csv))
     page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
     wait_idle(page)
+    choose_target(page, "y")
     go_to(page, "Train")
     epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
     epochs.fill(str(EPOCHS))

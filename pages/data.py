@@ -48,9 +48,9 @@ ROLE_HELP = (
 )
 
 
-def load(data: bytes, name: str, source: str | None = None, target: str | None = None) -> None:
-    """Keep CSV bytes in the workspace and make them the session's dataset; on failure keep the
-    old one and say why."""
+def load(data: bytes, name: str, source: str | None = None, target: str = "") -> None:
+    """Keep CSV bytes in the workspace and make them the session's dataset, predicting `target`
+    (none until the user picks one, for an upload); on failure keep the old one and say why."""
     try:
         with st.spinner("Reading the CSV…"):
             loaded = workspace().add_table(data, name)
@@ -65,7 +65,7 @@ def load(data: bytes, name: str, source: str | None = None, target: str | None =
         experiment.replace(
             data=dataclasses.replace(
                 experiment.data,
-                target=target or str(loaded.frame.columns[-1]),
+                target=target,
                 task="auto",
                 roles=(),
             )
@@ -155,6 +155,7 @@ if frame is None:
 # Below the stop: a first visit, with no table yet, does not wait for pandas to import.
 from nncore.data.columns import profile_columns  # noqa: E402
 from nncore.data.plan import plan_columns  # noqa: E402
+from nncore.data.task import suggest_targets  # noqa: E402
 
 st.subheader(md(st.session_state[Keys.DATASET_NAME]), anchor=False)
 st.caption(
@@ -172,8 +173,26 @@ columns = [str(c) for c in frame.columns]
 
 st.subheader("What to predict", anchor=False)
 target_col, task_col = st.columns(2)
-seed("target", spec.target if spec.target in columns else columns[-1])
-target = target_col.selectbox("Target column", columns, key="target")
+seed("target", spec.target if spec.target in columns else None)
+target = target_col.selectbox(
+    "Target column",
+    columns,
+    index=None,
+    key="target",
+    placeholder="Choose the column to predict",
+)
+if target is None:  # a guess stated as the task would mislead: the user picks, the page suggests
+    set_experiment(
+        st.session_state[Keys.EXPERIMENT].replace(data=dataclasses.replace(spec, target=""))
+    )
+    st.session_state[Keys.PLAN] = None
+    experiment_file()
+    if suggestions := suggest_targets(frame, profiles):
+        target_col.caption(
+            "Likely targets:\n"
+            + "\n".join(f"- **{md(column)}**: {md(reason)}" for column, reason in suggestions)
+        )
+    st.stop()
 seed("task", spec.task)
 task = task_col.selectbox(
     "Task",

@@ -46,7 +46,9 @@ st.title("Train")
 require(Keys.DATASET, fix_page="pages/data.py", message="Load a CSV or pick a sample first.")
 plan = st.session_state[Keys.PLAN]
 if plan is None:
-    st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
+    st.info(
+        "Choose a target on the Data step first, one a model can learn.", icon=":material/info:"
+    )
     st.page_link("pages/data.py")
     st.stop()
 

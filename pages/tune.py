@@ -31,7 +31,9 @@ init_state()
 st.title("Tune")
 require(Keys.DATASET, fix_page="pages/data.py", message="Load a CSV or pick a sample first.")
 if st.session_state[Keys.PLAN] is None:
-    st.info("Choose a target that can be learned on the Data step first.", icon=":material/info:")
+    st.info(
+        "Choose a target on the Data step first, one a model can learn.", icon=":material/info:"
+    )
     st.page_link("pages/data.py")
     st.stop()
 

@@ -1,8 +1,10 @@
-"""What to predict: `infer_task` reads the target and decides between regression, binary and
-multiclass, refusing targets nothing can be learned from."""
+"""What to predict: `suggest_targets` names the columns a table likely predicts, and
+`infer_task` reads the chosen target and decides between regression, binary and multiclass,
+refusing targets nothing can be learned from."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,6 +12,8 @@ import pandas as pd
 from nncore.config import TASKS, Task
 from nncore.data.columns import (
     MIN_IDENTIFIER_ROWS,
+    ColumnProfile,
+    profile_columns,
 )
 from nncore.data.values import (
     Label,
@@ -26,6 +30,20 @@ from nncore.rules import TARGET_CLASSES
 
 MAX_INTEGER_CLASSES = 10  # whole-number targets with at most this many values are classes
 MAX_CLASSES = TARGET_CLASSES.value()
+# Words that name what a table is meant to predict, matched against the words of a column's name
+# ("SalePrice" and "sale_price" hold "price"); "income" or "year" are left out on purpose: as
+# often inputs as outcomes.
+TARGET_WORDS = frozenset(
+    {
+        *("target", "label", "class", "y", "price", "outcome", "result", "response"),
+        *("churn", "churned", "default", "survived", "diagnosis", "species", "quality"),
+        *("fraud", "progression"),
+    }
+)
+MAX_SUGGESTIONS = 3
+# Kinds of column a model can predict; the rest (identifiers, dates, free text, constant or empty
+# columns) are never suggested, whatever their name.
+_PREDICTABLE = ("numeric", "boolean", "categorical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +54,42 @@ class TaskGuess:
     reason: str
     # Sorted plain Python values; for binary, classes[1] is the positive class (Yes, True, 1).
     classes: tuple[Label, ...]
+
+
+def suggest_targets(
+    frame: pd.DataFrame, profiles: list[ColumnProfile] | None = None
+) -> list[tuple[str, str]]:
+    """The columns `frame` likely predicts, most likely first, each as (column, why).
+
+    A column is suggested for its name (a word such as target, label or price), for its place
+    (the last column, where many tables keep the target) or for holding few distinct values
+    (classes to predict); its type adds to the reason ("numbers, not an identifier") but does not
+    suggest it alone, as most columns are numbers. Only columns a model can predict are named:
+    no identifier, date, free text, or text with too many categories. `profiles` are
+    `profile_columns(frame)`, computed here when not given.
+    """
+    profiles = profile_columns(frame) if profiles is None else profiles
+    ranked = []
+    for position, profile in enumerate(profiles):
+        if profile.kind not in _PREDICTABLE or profile.role == "ignore":
+            continue
+        score, reasons = 0, []
+        words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", profile.name).lower()
+        named = [word for word in re.split(r"[^a-z0-9]+", words) if word in TARGET_WORDS]
+        if named:
+            score += 4
+            reasons.append(f"its name says {named[0]!r}")
+        if position == len(profiles) - 1:
+            score += 1
+            reasons.append("the last column, where tables often keep the target")
+        if profile.unique <= MAX_INTEGER_CLASSES:
+            score += 2
+            reasons.append(f"{profile.unique} distinct values: classes to predict")
+        elif profile.kind == "numeric":
+            reasons.append("numbers, not an identifier: an amount to predict")
+        if score:
+            ranked.append((-score, position, profile.name, "; ".join(reasons)))
+    return [(name, reason) for _, _, name, reason in sorted(ranked)[:MAX_SUGGESTIONS]]
 
 
 def infer_task(target: pd.Series, override: str = "auto") -> TaskGuess:

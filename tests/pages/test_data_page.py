@@ -13,12 +13,19 @@ from nncore.data.ingest import read_table
 from nncore.data.samples import SAMPLES, load_sample
 from nncore.errors import DataError
 from tests.limits import OVER, SETTINGS, STARTS
+from tests.pages.workspaces import session, token_of
 from ui import Keys, md
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 GOOD_CSV = b"size;colour;price;label\n" + b"".join(
     f"{i},5;{'red' if i % 3 else 'blue'};{100 + 7 * i};{'yes' if i % 2 else 'no'}\n".encode()
+    for i in range(40)
+)
+# As analysts' files often are: the target (price) in the middle, the last column a year with
+# three whole-number values that auto would call classes.
+HOUSES_CSV = b"rooms,smoker,price,year\n" + b"".join(
+    f"{2 + i % 5},{'yes' if i % 4 else 'no'},{150 + 13 * i}.5,{2019 + i % 3}\n".encode()
     for i in range(40)
 )
 WORKBOOK = b"PK\x03\x04" + bytes(200)  # a zip archive, as .xlsx files are
@@ -56,6 +63,12 @@ def spec(at: AppTest) -> DataSpec:
     return at.session_state[Keys.EXPERIMENT].data
 
 
+def choose_target(at: AppTest, column: str) -> AppTest:
+    at.selectbox(key="target").select(column).run()
+    assert not at.exception
+    return at
+
+
 def test_first_visit_offers_one_button_per_sample(at):
     assert [b.key for b in at.main.button] == [f"sample_{name}" for name in SAMPLES]
     assert [b.label for b in at.main.button] == [s.title for s in SAMPLES.values()]
@@ -87,13 +100,15 @@ def test_the_task_is_shown_with_its_reason_and_classes(at):
     assert "Classes: benign, malignant" in texts(at.caption)
 
 
-def test_an_uploaded_csv_is_read_as_written_and_targets_its_last_column(at):
+def test_an_uploaded_csv_is_read_as_written_and_predicts_the_column_picked(at):
     upload(at, "prices.csv", GOOD_CSV)
     assert at.subheader[0].value == "prices.csv"
     assert "separator ';', decimal ','" in joined(at.caption)
     assert "40 rows × 4 columns" in joined(at.caption)
-    assert at.selectbox(key="target").value == "label"
+    assert at.selectbox(key="target").value is None
+    choose_target(at, "label")
     assert spec(at).target == "label"
+    assert at.session_state[Keys.PLAN].task == "binary"
     assert list(at.session_state[Keys.DATASET].columns) == ["size", "colour", "price", "label"]
     assert at.session_state[Keys.DATASET]["size"].iloc[1] == 1.5
 
@@ -146,6 +161,71 @@ def test_an_unreadable_first_file_leaves_the_page_waiting_for_data(at):
     assert at.error
     assert at.session_state[Keys.DATASET] is None
     assert "Pick a sample or upload a CSV" in joined(at.info)
+
+
+def test_an_upload_has_no_target_task_or_classes_until_one_is_picked(at):
+    upload(at, "houses.csv", HOUSES_CSV)
+    assert at.selectbox(key="target").value is None
+    assert at.selectbox(key="target").proto.placeholder == "Choose the column to predict"
+    assert spec(at).target == ""
+    assert at.session_state[Keys.PLAN] is None
+    assert "Task:" not in joined(at.markdown) + joined(at.caption)
+    assert "Classes:" not in joined(at.caption)
+    assert [s.key for s in at.main.selectbox] == ["target"] and not at.data_editor
+    assert not at.error
+    # Suggested, each with why; price by its name first, the last column only for its place.
+    (suggestions,) = [c.value for c in at.caption if c.value.startswith("Likely targets:")]
+    assert suggestions.index("**price**: its name says 'price'") < suggestions.index("**year**")
+    assert "**year**: the last column" in suggestions
+
+    at.switch_page("pages/train.py").run()
+    assert "Choose a target on the Data step first" in joined(at.info)
+    assert "start" not in [b.key for b in at.button]
+
+    at.switch_page("pages/data.py").run()
+    assert at.selectbox(key="target").value is None
+    choose_target(at, "price")
+    assert spec(at).target == "price"
+    assert at.session_state[Keys.PLAN].task == "regression"
+    assert "**Task:** regression: numbers with 40 distinct values" in texts(at.markdown)
+    assert not [c for c in at.caption if c.value.startswith(("Likely targets:", "Classes:"))]
+    at.switch_page("pages/train.py").run()
+    assert not at.info and at.button(key="start")
+
+
+def test_the_target_picked_survives_a_reload_and_a_target_never_picked_stays_unpicked(at):
+    upload(at, "houses.csv", HOUSES_CSV)
+    unpicked = session(token_of(at), "pages/data.py")
+    assert unpicked.selectbox(key="target").value is None
+    assert unpicked.session_state[Keys.PLAN] is None
+    choose_target(at, "smoker")
+    reloaded = session(token_of(at), "pages/data.py")
+    assert reloaded.selectbox(key="target").value == "smoker"
+    assert reloaded.session_state[Keys.PLAN].task == "binary"
+    assert "**Task:** binary: 2 distinct values, no/yes" in texts(reloaded.markdown)
+
+
+def test_an_experiment_file_with_a_target_picks_it(at):
+    upload(at, "houses.csv", HOUSES_CSV)
+    saved = Experiment(data=DataSpec(target="price", scaling="minmax")).to_json().encode()
+    at.file_uploader(key="experiment_upload").set_value(("e.json", saved, "application/json"))
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="target").value == "price"
+    assert spec(at) == DataSpec(target="price", scaling="minmax")
+    assert "**Task:** regression: numbers with 40 distinct values" in texts(at.markdown)
+
+
+def test_a_sample_after_an_upload_comes_with_its_own_target_and_an_upload_after_a_sample_without(
+    at,
+):
+    upload(at, "houses.csv", HOUSES_CSV)
+    click_sample(at, "wine")
+    assert at.selectbox(key="target").value == "cultivar"
+    assert at.session_state[Keys.PLAN].task == "multiclass"
+    upload(at, "houses.csv", HOUSES_CSV + b"5,no,999.5,2021\n")
+    assert at.selectbox(key="target").value is None
+    assert spec(at).target == "" and at.session_state[Keys.PLAN] is None
 
 
 def test_a_new_dataset_resets_target_task_and_roles_but_keeps_scaling_and_split(at):
@@ -254,7 +334,7 @@ def test_leaving_no_column_to_learn_from_says_so(at):
 
 def test_a_constant_target_is_refused_in_plain_words(at):
     upload(at, "flat.csv", b"x,z,cost ($)\n1,a,3\n2,b,3\n3,a,3\n4,b,3\n")
-    assert not at.exception
+    choose_target(at, "cost ($)")
     message = joined(at.error)
     assert "has the same value" in message and "nothing to learn" in message
     assert r"cost (\$)" in message  # escaped, or markdown would read $...$ as maths
@@ -266,6 +346,7 @@ def test_a_constant_target_is_refused_in_plain_words(at):
 
 def test_every_warning_is_shown(at):
     upload(at, "tiny.csv", b"a,b,label\n1,x,yes\n2,y,no\n3,x,yes\n4,y,no\n5,x,yes\n6,y,no\n")
+    choose_target(at, "label")
     warnings = at.session_state[Keys.PLAN].warnings
     assert len(warnings) >= 2  # 'b' copies the label, and far too few rows
     assert texts(at.warning) == list(warnings)
@@ -306,6 +387,7 @@ def test_the_server_side_never_imports_tensorflow():
         at = AppTest.from_file({APP!r}, default_timeout=60).run()
         at.button(key="sample_breast_cancer").click().run()
         at.file_uploader(key="upload").set_value(("a.csv", b"x,y\\n1,a\\n2,b\\n3,a\\n", "")).run()
+        at.selectbox(key="target").select("y").run()
         assert not at.exception, at.exception
         assert at.session_state["{Keys.PLAN}"] is not None
         print("tensorflow" in sys.modules, "keras" in sys.modules)
@@ -327,6 +409,7 @@ def test_a_customer_code_column_is_an_identifier_left_out_with_the_reason(at):
         f"CUST-{397864343 + 7919 * i},{i % 5},{'yes' if i % 2 else 'no'}\n" for i in range(15)
     )
     upload(at, "customers.csv", f"customer_id,visits,label\n{rows}".encode())
+    choose_target(at, "label")
     table = at.data_editor(key="roles").value
     assert table.loc["customer_id", "kind"] == "identifier"
     assert table.loc["customer_id", "role"] == "ignore"

@@ -71,7 +71,7 @@ def test_without_a_learnable_target_the_page_links_to_the_data_step():
     app = AppTest.from_file(APP, default_timeout=30)
     app.session_state[Keys.DATASET] = load_sample("iris")
     run(app.switch_page("pages/model.py"))
-    assert "Choose a target that can be learned on the Data step first." in joined(app.info)
+    assert "Choose a target on the Data step first, one a model can learn." in joined(app.info)
     assert [link.proto.page for link in app.get("page_link")] == ["data"]
     assert not app.number_input and not app.button
 

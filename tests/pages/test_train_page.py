@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from nncore import rules
 from nncore.config import LayerSpec
-from nncore.data.samples import load_sample
+from nncore.data.samples import SAMPLES, load_sample
 from nncore.run.session import Run
 from tests.pages.workspaces import APP, session, token_of
 from ui import Keys
@@ -27,6 +27,7 @@ def open_train_page(sample: str = "iris", rows: int | None = None, layers=None) 
         frame = load_sample(sample).sample(rows, replace=True, random_state=0)
         data = frame.to_csv(index=False).encode()
         at.file_uploader(key="upload").set_value((f"{sample}.csv", data, "text/csv")).run()
+        at.selectbox(key="target").set_value(SAMPLES[sample].target).run()
     if layers is not None:
         at.session_state[Keys.EXPERIMENT] = at.session_state[Keys.EXPERIMENT].replace(layers=layers)
     at.switch_page("pages/train.py").run()
@@ -210,7 +211,7 @@ def test_the_charts_are_built_again_only_when_an_epoch_has_ended():
 
 
 def churn(n: int = 200) -> bytes:
-    """A binary table whose last column, the target, is "yes" on one row in ten."""
+    """A binary table whose target, churned, is "yes" on one row in ten."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
     frame["churned"] = np.where(np.arange(n) % 10 == 0, "yes", "no")
@@ -221,6 +222,7 @@ def test_an_imbalanced_binary_target_is_watched_on_pr_auc_unless_the_user_chose(
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.file_uploader(key="upload").set_value(("churn.csv", churn(), "text/csv")).run()
+    at.selectbox(key="target").set_value("churned").run()
     at.switch_page("pages/train.py").run()
     assert not at.exception
     assert at.selectbox(key="monitor").value == "val_pr_auc"
