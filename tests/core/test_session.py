@@ -182,7 +182,9 @@ def test_delete_run_refuses_a_run_in_flight_then_deletes_it(bench, workspace, mo
     run.stop()
     assert finished(run)
     assert run.status in ("stopped", "failed")  # failed: stopped before its first epoch
-    assert workspace.run(run.id).status == run.status and run.error()
+    # The record is written by the job's done-callback, a moment after the job has ended.
+    wait_until(lambda: workspace.run(run.id).status == run.status)
+    assert run.error()
     bench.delete_run(run.id)
     assert bench.runs == [] and not run.out_dir.exists() and bench.current_run() is None
 
@@ -248,8 +250,9 @@ def test_a_run_interrupted_by_a_killed_server_is_listed_interrupted_and_finish_m
     assert (run.status, run.needs_finishing) == ("interrupted", False)
     assert run.result().training.stopped_by == "interrupted"
     assert "interrupted after epoch" in run.error()
-    record = workspace.run(run.id)
-    assert (record.status, record.message) == ("interrupted", run.error())
+    # The record is written by the job's done-callback, a moment after the job has ended.
+    wait_until(lambda: workspace.run(run.id).status == "interrupted")
+    assert workspace.run(run.id).message == run.error()
     # Usable after another restart too.
     (found,) = Workbench(no_runner, Workspace(workspace.folder)).runs
     assert found.result().training.stopped_by == "interrupted" and not found.needs_finishing
