@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
 import statistics
@@ -206,37 +205,29 @@ def main() -> None:
         make_csv(csv, rows)
         server_tmp = tmp / "server"
         server_tmp.mkdir()
-        saved_tmpdir = os.environ.get("TMPDIR")
-        os.environ["TMPDIR"] = str(server_tmp)  # the server's run files, found by metrics.json
-        try:
-            with (
-                streamlit_server(tmp / "server.log") as (process, url, _children),
-                sync_playwright() as playwright,
-            ):
-                browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url)
-                page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
-                main = page.get_by_test_id("stMainBlockContainer")
-                main.locator("input[type=file]").set_input_files(str(csv))
-                page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
-                wait_idle(page)
-                choose_target(page, "y")
-                seen: set[Path] = set()
-                server = psutil.Process(process.pid)
-                once = sweep_once if args.page == "tune" else train_once
-                once(page, "attached", 3, server_tmp, seen, 1, server)  # warm-up
-                for repeat in range(repeats):
-                    for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
-                        run = len(seen) + 1
-                        figures = once(page, side, epochs, server_tmp, seen, run, server)
-                        results[side].append(figures)
-                browser.close()
-        finally:
-            if saved_tmpdir is None:
-                os.environ.pop("TMPDIR", None)
-            else:
-                os.environ["TMPDIR"] = saved_tmpdir
+        with (
+            streamlit_server(tmp / "server.log", tmpdir=server_tmp) as (process, url, _children),
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
+            main = page.get_by_test_id("stMainBlockContainer")
+            main.locator("input[type=file]").set_input_files(str(csv))
+            page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
+            wait_idle(page)
+            choose_target(page, "y")
+            seen: set[Path] = set()
+            server = psutil.Process(process.pid)
+            once = sweep_once if args.page == "tune" else train_once
+            once(page, "attached", 3, server_tmp, seen, 1, server)  # warm-up
+            for repeat in range(repeats):
+                for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
+                    run = len(seen) + 1
+                    figures = once(page, side, epochs, server_tmp, seen, run, server)
+                    results[side].append(figures)
+            browser.close()
 
     runs_are = f"sweeps of {TRIALS} learning rates" if args.page == "tune" else "runs"
     print(

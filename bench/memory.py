@@ -237,9 +237,10 @@ def wait_until_healthy(process: subprocess.Popen, url: str, seconds: float, poll
 
 
 @contextlib.contextmanager
-def streamlit_server(log: Path):
+def streamlit_server(log: Path, tmpdir: Path | None = None):
     """`streamlit run app.py` on 127.0.0.1 only; yields (process, url, children), where the
-    caller adds the server's worker processes it has seen. All of them are ended on exit."""
+    caller adds the server's worker processes it has seen. All of them are ended on exit. With
+    `tmpdir`, the server's temporary files and workspaces (so its run folders) go there."""
     port = free_port()
     # As with the upload size below, the bench measures tables over the studio's byte and cell
     # limits.
@@ -248,12 +249,12 @@ def streamlit_server(log: Path):
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "NNSTUDIO_MAX_BYTES": str(10**10),
         "NNSTUDIO_MAX_CELLS": str(10**9),
-        # The workspaces, and so the run folders the benches look for, in the server's own
-        # temporary folder (`TMPDIR`, which some benches set), never in ~/.nnstudio.
-        "NNSTUDIO_HOME": str(
-            Path(os.environ.get("TMPDIR") or tempfile.gettempdir()) / "nnstudio-home"
-        ),
     }
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    # The workspaces, and so the run folders the benches look for, in the server's own
+    # temporary folder, never in ~/.nnstudio.
+    env["NNSTUDIO_HOME"] = str(Path(env.get("TMPDIR") or tempfile.gettempdir()) / "nnstudio-home")
     command = [
         sys.executable,
         "-m",

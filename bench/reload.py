@@ -13,7 +13,6 @@ the `?w=` address. The training goes on meanwhile; a Stop ends it.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import statistics
@@ -43,37 +42,29 @@ def reload_seconds(csv: Path, tmp: Path, repeats: int) -> list[tuple[float, floa
     epochs it showed."""
     from playwright.sync_api import sync_playwright
 
-    saved_tmpdir = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(tmp)  # the server's workspaces, removed with `tmp`
     figures = []
-    try:
-        with (
-            streamlit_server(tmp / "server.log") as (_, url, _children),
-            sync_playwright() as playwright,
-        ):
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(url)
-            start_training(page, csv)
-            page.wait_for_function(f"() => ({CHART_EPOCHS})() > 2", timeout=300_000)
-            for _ in range(repeats):
-                started = time.perf_counter()
-                page.reload()
-                page.get_by_role("heading", name="Train").first.wait_for()
-                titled = time.perf_counter() - started
-                page.wait_for_function(f"() => ({CHART_EPOCHS})() > 0", polling=20)
-                charted = time.perf_counter() - started
-                figures.append((titled, charted, page.evaluate(CHART_EPOCHS)))
-            page.get_by_role("button", name=re.compile("Stop")).click()
-            browser.close()
-    finally:
-        if saved_tmpdir is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved_tmpdir
+    with (
+        streamlit_server(tmp / "server.log", tmpdir=tmp) as (_, url, _children),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        start_training(page, csv)
+        page.wait_for_function(f"() => ({CHART_EPOCHS})() > 2", timeout=300_000)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            page.reload()
+            page.get_by_role("heading", name="Train").first.wait_for()
+            titled = time.perf_counter() - started
+            page.wait_for_function(f"() => ({CHART_EPOCHS})() > 0", polling=20)
+            charted = time.perf_counter() - started
+            figures.append((titled, charted, page.evaluate(CHART_EPOCHS)))
+        page.get_by_role("button", name=re.compile("Stop")).click()
+        browser.close()
     return figures
 
 

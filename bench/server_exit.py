@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import shutil
 import signal
@@ -77,46 +76,38 @@ def sigterm_exit(csv: Path, tmp: Path) -> dict:
     server_tmp = tmp / "server"
     server_tmp.mkdir()
     log = tmp / "server.log"
-    saved_tmpdir = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(server_tmp)  # where the server makes its run folders
-    try:
-        with (
-            streamlit_server(log) as (process, url, children),
-            sync_playwright() as playwright,
-        ):
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-            )
-            running_tab, queued_tab = (
-                browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2)
-            )
-            for page in (running_tab, queued_tab):
-                page.set_default_timeout(60_000)
-                page.goto(url)
-            start_training(running_tab, csv)
-            # The progress line, redrawn every second: any epoch past the first.
-            running_tab.get_by_text(re.compile(r"run 1: epoch ([2-9]|\d\d+) of")).first.wait_for(
-                timeout=180_000
-            )
-            start_training(queued_tab, csv)  # the server runs one training at a time
-            queued_tab.get_by_text("in the queue").first.wait_for()
-            workers = psutil.Process(process.pid).children(recursive=True)
-            children.extend(workers)  # killed by streamlit_server if they outlive the server
-            sent = time.perf_counter()
-            process.send_signal(signal.SIGTERM)
-            try:
-                status = process.wait(timeout=EXIT_SECONDS)
-            except subprocess.TimeoutExpired:
-                status = None
-            seconds = time.perf_counter() - sent
-            left = [worker for worker in workers if running(worker)]
-            with contextlib.suppress(Exception):
-                browser.close()
-    finally:
-        if saved_tmpdir is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved_tmpdir
+    with (
+        streamlit_server(log, tmpdir=server_tmp) as (process, url, children),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        running_tab, queued_tab = (
+            browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2)
+        )
+        for page in (running_tab, queued_tab):
+            page.set_default_timeout(60_000)
+            page.goto(url)
+        start_training(running_tab, csv)
+        # The progress line, redrawn every second: any epoch past the first.
+        running_tab.get_by_text(re.compile(r"run 1: epoch ([2-9]|\d\d+) of")).first.wait_for(
+            timeout=180_000
+        )
+        start_training(queued_tab, csv)  # the server runs one training at a time
+        queued_tab.get_by_text("in the queue").first.wait_for()
+        workers = psutil.Process(process.pid).children(recursive=True)
+        children.extend(workers)  # killed by streamlit_server if they outlive the server
+        sent = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        try:
+            status = process.wait(timeout=EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            status = None
+        seconds = time.perf_counter() - sent
+        left = [worker for worker in workers if running(worker)]
+        with contextlib.suppress(Exception):
+            browser.close()
     output = log.read_text()
     return {
         "seconds": seconds,
