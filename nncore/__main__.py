@@ -174,11 +174,15 @@ def _train(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if result.message:
         print(result.message, file=sys.stderr)
+    _print_validation(result)
+    print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
+    return 0
+
+
+def _print_validation(result) -> None:
     scores = result.metrics["validation"]["network"]
     shown = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)}
     print(f"validation: {json.dumps(shown)}")
-    print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
-    return 0
 
 
 def _show_epoch(epoch: int, logs: dict[str, float]) -> None:
@@ -199,9 +203,7 @@ def _train_more(args: argparse.Namespace) -> int:
     result = continue_run(args.parent, frame, args.epochs, args.out, listener=listener)
     if result.message:
         print(result.message, file=sys.stderr)
-    scores = result.metrics["validation"]["network"]
-    shown = {k: round(v, 4) for k, v in scores.items() if isinstance(v, float)}
-    print(f"validation: {json.dumps(shown)}")
+    _print_validation(result)
     print(f"continued {args.parent} from epoch {result.first_epoch + 1}; saved to {args.out}/")
     return 0
 
