@@ -157,12 +157,12 @@ def reopen(bench: Workbench) -> None:
             st.session_state[key] = settings[key]
     if any(run.id == settings.get(CURRENT_RUN) for run in bench.runs):
         bench.choose(settings[CURRENT_RUN])
-    if workspace.table() is not None:
-        try:
-            loaded = workspace.load_table()
-        except NNCoreError as exc:
-            problems.append(f"The table in use was not restored: {exc}")
-        else:
+    try:
+        loaded = bench.load_table()
+    except NNCoreError as exc:
+        problems.append(f"The table in use was not restored: {exc}")
+    else:
+        if loaded is not None:
             use_table(loaded, settings.get(Keys.DATASET_SOURCE) or loaded.how)
     if problems:
         st.session_state[Keys.WORKSPACE_NOTE] = " ".join(problems)

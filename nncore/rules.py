@@ -232,7 +232,14 @@ CHECKPOINT_SECONDS = Limit(
     "a training saves its best weights at most this often (and when it ends), so a killed "
     "server loses at most these seconds",
 )
-JOB_LIMITS = (QUEUED_PER_OWNER, JOB_SECONDS, SWEEP_WORK, CHECKPOINT_SECONDS)
+WORKER_NICENESS = Limit(
+    "niceness of workers",
+    10,
+    "NNSTUDIO_WORKER_NICE",
+    "how much lower than the server's the CPU priority of a job's worker process is (1 to 19): "
+    "a training takes every core it can, and the pages must stay quick meanwhile",
+)
+JOB_LIMITS = (QUEUED_PER_OWNER, JOB_SECONDS, SWEEP_WORK, CHECKPOINT_SECONDS, WORKER_NICENESS)
 
 
 # ------------------------------------------------------------------------------ the validator

@@ -2,6 +2,7 @@
 
 import dataclasses
 import time
+from functools import partial
 
 import streamlit as st
 
@@ -196,51 +197,6 @@ def training_settings(saved: TrainSpec) -> TrainSpec:
     )
 
 
-run = workbench().current_run()
-busy = run is not None and run.in_flight
-# Folded away while a run trains, so its live charts are in view.
-with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
-    st.subheader("Compile")
-    try:
-        compile_spec = compile_settings(experiment.compile)
-    except NNCoreError as exc:
-        show_error(exc)
-        compile_spec = experiment.compile
-    st.subheader("Fit")
-    try:
-        train_spec = training_settings(experiment.training)
-    except NNCoreError as exc:
-        show_error(exc)
-        train_spec = experiment.training
-    seed = number("Seed", "seed", experiment.seed)
-
-experiment = experiment.replace(
-    compile=compile_spec,
-    training=train_spec,
-    seed=int(seed),
-)
-set_experiment(experiment)
-st.caption(
-    f"Network: {plan.task} on {len(plan.features)} columns; "
-    f"hidden layers: {describe_layers(experiment.layers)}."
-)
-
-
-# A plain button, not a callback: this run of the script already holds every widget's latest
-# value, so the experiment started is exactly the one on screen.
-if st.button(
-    "Start training", key="start", type="primary", disabled=busy, icon=":material/play_arrow:"
-):
-    try:
-        experiment.compile.resolved_loss(task)
-        workbench().start_run(experiment, table_id=st.session_state[Keys.TABLE])
-        st.rerun()
-    except NNCoreError as exc:
-        st.session_state["start_error"] = exc
-if error := st.session_state.pop("start_error", None):
-    show_error(error)
-
-
 def best_epoch(history: list[dict], monitor: str) -> int | None:
     values = [h.get(monitor, h.get(monitor.removeprefix("val_"))) for h in history]
     values = [v for v in values if v is not None]
@@ -309,41 +265,40 @@ def show_charts(run: Run) -> None:
             "The network learns a standardized target (mean 0, spread 1), so the losses and "
             "errors below are in those units; Evaluate reports them in the target's own units."
         )
-    curves, inside = built_once(
-        "live_figures",
-        (run.id, len(history), len(diagnostics), result is not None),
-        lambda: chart_figures(run, history, diagnostics, result),
-    )
-    columns = st.columns(min(len(curves), 3))
-    for i, (metric, figure) in enumerate(curves.items()):
-        columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
-    if inside is not None:
-        st.subheader("Inside the network", help=INSIDE_HELP)
-        for alert in alerts(diagnostics):
-            st.warning(md(alert.message), icon=":material/warning:")
-        left, right = st.columns(2)
-        left.plotly_chart(inside[0], key="unit_health")
-        right.plotly_chart(inside[1], key="gradient_norms")
-
-
-def chart_figures(run: Run, history: list[dict], diagnostics: list, result):
-    """{metric: curves} and (unit health, gradient norms), the latter None before any record."""
+    # Each figure is built just before it is sent, so the loss chart reaches the browser while
+    # the others are still being built (after a reload, the first chart is back sooner).
     best = best_epoch(history, run.experiment.training.monitor)
     stopped = (
         len(history) - 1
         if result is not None and result.training.stopped_by == "early_stopping"
         else None
     )
-    curves = {
-        metric: plots.training_curves(history, metric, best_epoch=best, stopped_epoch=stopped)
-        for metric in plots.metric_names(history) or ["loss"]
-    }
-    inside = None
+    metrics = plots.metric_names(history) or ["loss"]
+    columns = st.columns(min(len(metrics), 3))
+    for i, metric in enumerate(metrics):
+        figure = built_once(
+            f"live_{metric}",
+            (run.id, len(history), stopped),
+            partial(plots.training_curves, history, metric, best_epoch=best, stopped_epoch=stopped),
+        )
+        columns[i % len(columns)].plotly_chart(figure, key=f"curve_{metric}")
     if any(diagnostics):
-        inside = plots.unit_health(diagnostics), plots.gradient_norms(diagnostics)
-    return curves, inside
+        st.subheader("Inside the network", help=INSIDE_HELP)
+        for alert in alerts(diagnostics):
+            st.warning(md(alert.message), icon=":material/warning:")
+        left, right = st.columns(2)
+        stamp = (run.id, len(diagnostics))
+        health = built_once("live_health", stamp, partial(plots.unit_health, diagnostics))
+        left.plotly_chart(health, key="unit_health")
+        norms = built_once("live_norms", stamp, partial(plots.gradient_norms, diagnostics))
+        right.plotly_chart(norms, key="gradient_norms")
 
 
+run = workbench().current_run()
+busy = run is not None and run.in_flight
+# The live run is drawn first, though the page shows it below the settings: its charts reach the
+# browser before the settings' widgets are built (after a reload, they are back sooner).
+settings_area = st.container()
 if run is not None:
     st.subheader(f"Training: {run.name}")
 
@@ -361,3 +316,45 @@ if run is not None:
     charts()
     started = time.strftime("%H:%M:%S", time.localtime(run.started))
     st.caption(f"{md(run.name)} started at {started}; its files are kept in this workspace.")
+
+with settings_area:
+    # Folded away while a run trains, so its live charts are in view.
+    with st.expander("Settings", expanded=not busy, icon=":material/tune:"):
+        st.subheader("Compile")
+        try:
+            compile_spec = compile_settings(experiment.compile)
+        except NNCoreError as exc:
+            show_error(exc)
+            compile_spec = experiment.compile
+        st.subheader("Fit")
+        try:
+            train_spec = training_settings(experiment.training)
+        except NNCoreError as exc:
+            show_error(exc)
+            train_spec = experiment.training
+        seed = number("Seed", "seed", experiment.seed)
+
+    experiment = experiment.replace(
+        compile=compile_spec,
+        training=train_spec,
+        seed=int(seed),
+    )
+    set_experiment(experiment)
+    st.caption(
+        f"Network: {plan.task} on {len(plan.features)} columns; "
+        f"hidden layers: {describe_layers(experiment.layers)}."
+    )
+
+    # A plain button, not a callback: this run of the script already holds every widget's latest
+    # value, so the experiment started is exactly the one on screen.
+    if st.button(
+        "Start training", key="start", type="primary", disabled=busy, icon=":material/play_arrow:"
+    ):
+        try:
+            experiment.compile.resolved_loss(task)
+            workbench().start_run(experiment, table_id=st.session_state[Keys.TABLE])
+            st.rerun()
+        except NNCoreError as exc:
+            st.session_state["start_error"] = exc
+    if error := st.session_state.pop("start_error", None):
+        show_error(error)

@@ -20,7 +20,7 @@ How it is built, and why:
   slots never notice. `max_tasks_per_child` recycles workers, which bounds the memory TensorFlow
   keeps growing per model built in one process. Workers start with "spawn" (never fork a server
   with threads), but without loading the server's `__main__` (see `_WorkerProcess`), and end
-  themselves if the server dies (see `_watch_server`).
+  themselves if the server dies (see `_start_worker`).
 - A dispatcher thread hands queued jobs to free slots, replaces broken slots and stops jobs whose
   wall-time budget is spent (a job outlives the tab that started it; the budget bounds it). The
   queue is fair across owners (a workspace each): the next job comes from the waiting owner with the
@@ -205,13 +205,17 @@ def _run_task(payload: bytes, channel: JobChannel) -> _Outcome:
     return _Outcome("stopped" if channel.stop_requested() else "done", value=value)
 
 
-def _watch_server() -> None:
-    """Worker initializer: end the worker when the server dies (it gets a new parent).
+def _start_worker() -> None:
+    """Worker initializer: yield the CPU to the server, and end when the server dies.
 
-    Otherwise an orphaned worker trains on for nobody, then waits forever for its next task: it
-    holds both ends of its executor's queues, so it never sees them close.
+    TensorFlow takes every core it can; at a lower priority a training still gets every idle
+    cycle, but a page's script run (and the browser beside it, on a laptop) goes first.
+    An orphaned worker (it gets a new parent) would train on for nobody, then wait forever for
+    its next task: it holds both ends of its executor's queues, so it never sees them close.
     """
     server = os.getppid()
+    with contextlib.suppress(OSError):
+        os.nice(min(19, int(rules.WORKER_NICENESS.value())))
 
     def watch() -> None:
         while os.getppid() == server:
@@ -530,7 +534,7 @@ class _ProcessSlot:
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=_WorkerContext(),
-            initializer=_watch_server,
+            initializer=_start_worker,
             max_tasks_per_child=tasks_per_worker,
         )
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +42,7 @@ from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import SHARED_OWNER, Job, JobRunner
 from nncore.run.records import Progress
 from nncore.run.workspace import RunRecord, TableInfo, Workspace, WorkspaceStore
-from nncore.run.workspace.folder import IN_FLIGHT, WORKSPACE_FILE
+from nncore.run.workspace.folder import IN_FLIGHT, WORKSPACE_FILE, LoadedTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -326,6 +327,25 @@ class Workbench:
         self._connect = runner
         self._runner: JobRunner | None = None
         self._lock = threading.RLock()
+        # The table a session of this workspace holds, weakly: a reload's new session shares it
+        # instead of reading the file again, and no table outlives the sessions that show it.
+        self._read: tuple[TableInfo, weakref.ref, str] | None = None
+
+    def load_table(self) -> LoadedTable | None:
+        """The workspace's table in use, read (see `Workspace.load_table`); the same frame as
+        another session of this workspace holds, when one does. Treat it as read-only."""
+        info = self.workspace.table()
+        if info is None:
+            return None
+        with self._lock:
+            if self._read is not None and self._read[0] == info:
+                frame = self._read[1]()
+                if frame is not None:
+                    return LoadedTable(info, frame, self._read[2])
+        loaded = self.workspace.load_table(info.id)
+        with self._lock:
+            self._read = (info, weakref.ref(loaded.frame), loaded.how)
+        return loaded
 
     @property
     def runner(self) -> JobRunner:

@@ -5,6 +5,7 @@ search; with a real job runner and real trainings on data made here, and no Stre
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +308,25 @@ def test_workbenches_never_drop_a_workbench_with_a_job_in_flight(runner, store):
     finally:
         run.stop()
         assert finished(run)
+
+
+def test_a_table_a_session_holds_is_shared_and_one_nobody_holds_is_read_again(store):
+    workspace = store.create()
+    bench = Workbench(no_runner, workspace)
+    assert bench.load_table() is None
+    workspace.add_table(linear_csv(), "line.csv")
+    first = bench.load_table()
+    assert first.frame.shape == (300, 3)
+    # A second session (a reload) gets the frame the first one holds, not a second read.
+    assert bench.load_table().frame is first.frame
+    held = weakref.ref(first.frame)
+    del first
+    gc.collect()
+    assert held() is None  # the workbench does not keep a table nobody shows alive
+    assert bench.load_table().frame.shape == (300, 3)
+    # Another table in use is read, not confused with the one held.
+    workspace.add_table(linear_csv(50), "short.csv")
+    assert bench.load_table().frame.shape == (50, 3)
 
 
 def test_runs_need_a_table(runner, store):
