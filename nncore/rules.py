@@ -611,6 +611,44 @@ def monitors(task: str) -> tuple[str, ...]:
     return tuple(f"val_{name}" for name in names)
 
 
+# ----------------------------------------------------------------------------------- targets
+
+# Whole-number targets with at most this many distinct values are classes, not quantities.
+MAX_INTEGER_CLASSES = 10
+# Words that name what a table is meant to predict, matched against the words of a column's name
+# ("SalePrice" and "sale_price" hold "price"); "income" or "year" are left out on purpose: as
+# often inputs as outcomes.
+TARGET_WORDS = frozenset(
+    {
+        *("target", "label", "class", "y", "price", "outcome", "result", "response"),
+        *("churn", "churned", "default", "survived", "diagnosis", "species", "quality"),
+        *("fraud", "progression"),
+    }
+)
+# Columns the Data page suggests as the target, best first; the user still picks one.
+MAX_SUGGESTIONS = 3
+
+
+# ------------------------------------------------------------------------------------- picks
+
+# A trial's score is the best mean of this many consecutive epochs of its monitored validation
+# score: a simple moving average, the usual way to smooth a noisy series. One lucky epoch is
+# diluted by its two neighbours, so a run must be good for three epochs running. A mean rather
+# than a median: the median of three ignores one epoch either way, so a curve that alternates
+# low, high, low would keep its low. Three rather than more: a short sweep still has a window, and
+# a run that stopped early soon after its best is not dragged down by the epochs it waited.
+SMOOTHING_EPOCHS = 3
+# A trial is unstable when, in the later half of its epochs, its validation loss rises to more
+# than this many times the epoch before: settled training drifts, it does not jump. Falls are
+# not counted (that is learning), nor the first half, where a loss may still move a lot.
+UNSTABLE_RISE = 3.0
+# Two scores tie when they differ by less than the better one's magnitude / sqrt(validation
+# rows), times this: a mean over n rows wanders by about its spread / sqrt(n), and a loss's
+# spread across rows is about its mean (a squared error's is √2 times it), so the band is about
+# one standard error: 12% on 69 rows, 5% on 400, 1% on 10,000.
+TIE_BAND = 1.0
+
+
 # ----------------------------------------------------------------------------------- imbalance
 
 

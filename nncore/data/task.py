@@ -26,21 +26,14 @@ from nncore.data.values import (
     show_value,
 )
 from nncore.errors import ConfigError, DataError
-from nncore.rules import TARGET_CLASSES
-
-MAX_INTEGER_CLASSES = 10  # whole-number targets with at most this many values are classes
-MAX_CLASSES = TARGET_CLASSES.value()
-# Words that name what a table is meant to predict, matched against the words of a column's name
-# ("SalePrice" and "sale_price" hold "price"); "income" or "year" are left out on purpose: as
-# often inputs as outcomes.
-TARGET_WORDS = frozenset(
-    {
-        *("target", "label", "class", "y", "price", "outcome", "result", "response"),
-        *("churn", "churned", "default", "survived", "diagnosis", "species", "quality"),
-        *("fraud", "progression"),
-    }
+from nncore.rules import (
+    MAX_INTEGER_CLASSES,
+    MAX_SUGGESTIONS,
+    TARGET_CLASSES,
+    TARGET_WORDS,
 )
-MAX_SUGGESTIONS = 3
+
+MAX_CLASSES = TARGET_CLASSES.value()
 # Kinds of column a model can predict; the rest (identifiers, dates, free text, constant or empty
 # columns) are never suggested, whatever their name.
 _PREDICTABLE = ("numeric", "boolean", "categorical")

@@ -18,27 +18,10 @@ from dataclasses import dataclass
 
 from nncore.config import CompileSpec, Experiment, OptimizerName, monitor_mode
 from nncore.errors import ConfigError, JobError
-from nncore.rules import SETTINGS
+from nncore.rules import SETTINGS, SMOOTHING_EPOCHS, TIE_BAND, UNSTABLE_RISE
 
 MIN_RATE, MAX_RATE = SETTINGS["learning_rate"].low, SETTINGS["learning_rate"].high
 MAX_TRIALS = 12
-
-# A trial's score is the best mean of this many consecutive epochs of its monitored validation
-# score: a simple moving average, the usual way to smooth a noisy series. One lucky epoch is
-# diluted by its two neighbours, so a run must be good for three epochs running. A mean rather
-# than a median: the median of three ignores one epoch either way, so a curve that alternates
-# low, high, low would keep its low. Three rather than more: a short sweep still has a window, and
-# a run that stopped early soon after its best is not dragged down by the epochs it waited.
-SMOOTHING_EPOCHS = 3
-# A trial is unstable when, in the later half of its epochs, its validation loss rises to more
-# than this many times the epoch before: settled training drifts, it does not jump. Falls are
-# not counted (that is learning), nor the first half, where a loss may still move a lot.
-UNSTABLE_RISE = 3.0
-# Two scores tie when they differ by less than the better one's magnitude / sqrt(validation
-# rows), times this: a mean over n rows wanders by about its spread / sqrt(n), and a loss's
-# spread across rows is about its mean (a squared error's is √2 times it), so the band is about
-# one standard error: 12% on 69 rows, 5% on 400, 1% on 10,000.
-TIE_BAND = 1.0
 
 
 def learning_rates(low: float, high: float, count: int) -> tuple[float, ...]:

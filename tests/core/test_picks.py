@@ -10,9 +10,9 @@ import math
 import pytest
 
 from nncore.config import Experiment, LayerSpec, TrainSpec
+from nncore.rules import UNSTABLE_RISE
 from nncore.run.capacity import CapacitySearch
 from nncore.run.rates import (
-    UNSTABLE_RISE,
     TrialScore,
     assess,
     best_score,

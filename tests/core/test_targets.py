@@ -8,7 +8,8 @@ import pytest
 
 from nncore.data.columns import profile_columns
 from nncore.data.samples import SAMPLES, load_sample
-from nncore.data.task import MAX_SUGGESTIONS, suggest_targets
+from nncore.data.task import suggest_targets
+from nncore.rules import MAX_SUGGESTIONS
 
 N = 60
 RNG = np.random.default_rng(3)
