@@ -355,19 +355,22 @@ def _finish(
         if part == "validation":
             output_val = output
         truth = in_target_units(y_true[part])
+        baselines = evaluate.baselines(
+            task,
+            prepared.x_train,
+            in_target_units(prepared.y_train),
+            x_rows[part],
+            truth,
+            n_classes,
+            balanced=experiment.training.class_weight == "balanced",
+            seed=experiment.seed,
+        )
         metrics[part] = {
             "network": evaluate.scores(task, truth, output, n_classes),
-            "baselines": evaluate.baselines(
-                task,
-                prepared.x_train,
-                in_target_units(prepared.y_train),
-                x_rows[part],
-                truth,
-                n_classes,
-                balanced=experiment.training.class_weight == "balanced",
-            ),
+            "baselines": baselines.scores,
             "rows": int(len(rows)),
         }
+        metrics.setdefault("baseline_seconds", {})[part] = baselines.seconds
     preprocessing, layers = portable_parts(portable)
     sources = evaluate.input_sources(schema)
     metrics["importance"] = evaluate.feature_importance(

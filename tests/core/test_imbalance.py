@@ -104,7 +104,11 @@ def test_training_stops_on_and_keeps_the_best_minority_aware_epoch(balanced_run)
 
 def test_baselines_are_weighted_like_a_balanced_network(balanced_run):
     validation = balanced_run.metrics["validation"]
-    assert set(validation["baselines"]) == {"dummy (balanced)", "logistic regression (balanced)"}
+    assert set(validation["baselines"]) == {
+        "dummy (balanced)",
+        "logistic regression (balanced)",
+        "gradient boosting (balanced)",
+    }
     dummy = validation["baselines"]["dummy (balanced)"]
     positives = float(np.mean(balanced_run.y_val == 1))
     # Every class equally likely: chance on every measure that sees the minority.
@@ -118,9 +122,11 @@ def test_a_balanced_logistic_regression_is_the_one_scikit_learn_fits():
     x = frame.drop(columns="churned").to_numpy()
     y = (frame["churned"] == "yes").to_numpy().astype(int)
     train, held = np.arange(1000), np.arange(1000, ROWS)
-    weighted = evaluate.baselines("binary", x[train], y[train], x[held], y[held], 2, balanced=True)
-    plain = evaluate.baselines("binary", x[train], y[train], x[held], y[held], 2)
-    assert set(plain) == {"dummy (most frequent)", "logistic regression"}
+    weighted = evaluate.baselines(
+        "binary", x[train], y[train], x[held], y[held], 2, balanced=True
+    ).scores
+    plain = evaluate.baselines("binary", x[train], y[train], x[held], y[held], 2).scores
+    assert set(plain) == {"dummy (most frequent)", "logistic regression", "gradient boosting"}
 
     reference = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x[train], y[train])
     expected = evaluate.scores("binary", y[held], reference.predict_proba(x[held])[:, 1], 2)

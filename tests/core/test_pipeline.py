@@ -136,7 +136,9 @@ def test_same_seed_same_run_and_every_artifact(tmp_path):
     assert set(metrics["validation"]["baselines"]) == {
         "dummy (most frequent)",
         "logistic regression",
+        "gradient boosting",
     }
+    assert set(metrics["baseline_seconds"]["validation"]) == set(metrics["validation"]["baselines"])
     assert len(pd.read_csv(tmp_path / "a" / "history.csv")) == 5
     assert Experiment.from_json((tmp_path / "a" / "experiment.json").read_text()) == experiment
 
