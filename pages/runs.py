@@ -146,9 +146,10 @@ def other_data(run: Run) -> str:
     record, target = run.record, st.session_state[Keys.EXPERIMENT].data.target
     if record.table_id != st.session_state[Keys.TABLE]:
         loaded = st.session_state[Keys.DATASET_NAME] or "none"
-        return f"{run.name} was trained on {record.table_name}; the table loaded is {loaded}"
+        trained_on = record.table_name or "a table it did not record"
+        return f"{run.name} was trained on {trained_on}; the table loaded is {loaded}"
     if target and record.target != target:  # with none chosen yet, the run's is no change
-        return f"{run.name} predicts {record.target}; the target now is {target or 'not chosen'}"
+        return f"{run.name} predicts {record.target}; the target now is {target}"
     return ""
 
 
@@ -235,9 +236,11 @@ if st.session_state.get(RESTORE_OFFER) == picked.id and (why := other_data(picke
             icon=":material/warning:",
         )
         st.button(
-            f"Load {record.table_name} and its settings, predicting {record.target}"
-            if record.table_id != st.session_state[Keys.TABLE]
-            else f"Restore its settings, predicting {record.target}",
+            md(
+                f"Load {record.table_name} and its settings, predicting {record.target}"
+                if record.table_id != st.session_state[Keys.TABLE]
+                else f"Restore its settings, predicting {record.target}"
+            ),
             key="restore_with_data",
             icon=":material/restore:",
             on_click=attempt,
