@@ -142,6 +142,24 @@ class Run:
         return max(0.0, end_time - datetime.fromisoformat(start).timestamp())
 
     @property
+    def seconds(self) -> float | None:
+        """How long its training took: its one duration, the training alone (not preparing,
+        scoring and saving), as its result records it; None before it has one."""
+        result = None if self.in_flight else self.result()
+        return None if result is None else result.training.seconds
+
+    @property
+    def standardised(self) -> bool | None:
+        """Whether its losses and scores per epoch are on a standardised target (a regression
+        with scale_target), not in the target's units; None while its task is not known (in
+        flight, with the task left to auto)."""
+        result = None if self.in_flight else self.result()
+        task = result.metrics["task"] if result is not None else self.experiment.data.task
+        if task == "auto":
+            return None
+        return task == "regression" and self.experiment.data.scale_target
+
+    @property
     def first_epoch(self) -> int:
         """0-based: the epochs its ancestors ran before its first (0 for a run of its own)."""
         if self.parent is None:

@@ -108,6 +108,8 @@ def test_a_run_is_recorded_queued_then_running_then_finished(workspace, tmp_path
         run = bench.start_run(base(epochs=2), label="first")
         assert workspace.run(run.id).status == "queued" == run.status
         assert run.queue_position() == 1 and run.result() is None
+        # Its task is left to auto: whether its scores are standardised is not known yet.
+        assert (run.seconds, run.standardised) == (None, None)
         seen = []
         run.job.add_start_callback(lambda job: seen.append(workspace.run(run.id).status))
         gate.touch()
@@ -159,6 +161,14 @@ def test_a_restarted_server_lists_the_run_with_its_result_rebuilt_from_disk(benc
         np.testing.assert_array_equal(getattr(rebuilt, name), getattr(original, name))
     assert found.curves() == (original.history, original.diagnostics)
     assert found.score() == run.score()
+    # One duration, the training's, the same from the job and from the disk.
+    assert found.seconds == run.seconds == original.training.seconds > 0
+    # A regression on a standardised target (the default) is scored in standardised units.
+    assert found.standardised is True
+    unscaled = base(epochs=1).replace(data=DataSpec(target="y", scale_target=False))
+    other = bench.start_run(unscaled)
+    assert finished(other), other.error()
+    assert other.standardised is False
 
 
 def test_train_more_continues_a_run_as_its_child(bench, workspace):

@@ -23,6 +23,7 @@ from nncore.errors import DataError, NNCoreError
 from nncore.rules import STORE
 from nncore.run.workspace import StorePolicy, Workspace, WorkspaceStore
 from nncore.run.workspace.files import this_process
+from nncore.run.workspace.folder import RunRecord
 from nncore.run.workspace.store import default_home
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +144,48 @@ def test_a_run_records_its_table_target_start_end_and_best_score(workspace):
     assert workspace.runs() == [done]
     assert workspace.run(record.id) == done
     assert new_run(workspace, parent=record.id).parent == record.id
+
+
+def test_a_run_records_its_datas_fingerprint_and_rows(workspace):
+    table = workspace.add_table(csv_bytes(rows=60), "data.csv").info
+    assert table.rows == 60
+    assert table.id == hashlib.sha256(csv_bytes(rows=60)).hexdigest()[:16]
+    record = workspace.create_run(EXPERIMENT, table)
+    assert (record.table_id, record.table_rows) == (table.id, 60)
+    assert workspace.run(record.id).table_rows == 60  # kept in run.json
+
+
+def test_records_and_tables_written_before_rows_were_counted_still_load(workspace):
+    table = workspace.add_table(csv_bytes(), "data.csv").info
+    record = workspace.create_run(EXPERIMENT, table)
+    table_file = workspace.folder / "tables" / table.id / "table.json"
+    old_table = {k: v for k, v in json.loads(table_file.read_text()).items() if k != "rows"}
+    table_file.write_text(json.dumps(old_table))
+    run_file = workspace.run_files(record.id).folder / "run.json"
+    old_run = {k: v for k, v in json.loads(run_file.read_text()).items() if k != "table_rows"}
+    run_file.write_text(json.dumps(old_run))
+    assert workspace.table_info(table.id).rows is None
+    (listed,) = workspace.runs()
+    assert (listed.id, listed.table_id, listed.table_rows) == (record.id, table.id, None)
+
+
+def test_runs_compare_only_on_the_same_datas_bytes_and_target(workspace):
+    first = workspace.add_table(csv_bytes(seed=1), "a.csv").info
+    again = workspace.add_table(csv_bytes(seed=1), "a renamed.csv").info
+    other = workspace.add_table(csv_bytes(seed=2), "a.csv").info  # same name, other bytes
+    base = workspace.create_run(EXPERIMENT, first)
+    same = workspace.create_run(EXPERIMENT, again)
+    on_other = workspace.create_run(EXPERIMENT, other)
+    numeric = EXPERIMENT.replace(data=tiny_experiment("regression").data)
+    other_target = workspace.create_run(numeric, first)
+    assert base.other_data(same) == ""
+    assert base.other_data(on_other) == "trained on other data (a.csv)"
+    assert base.other_data(other_target) == (
+        f"predicts {numeric.data.target}, not {EXPERIMENT.data.target}"
+    )
+    unrecorded = RunRecord.from_dict({**base.to_dict(), "table_id": "", "table_name": ""})
+    assert unrecorded.other_data(base) == "trained on other data (a.csv)"
+    assert base.other_data(unrecorded) == "trained on other data (not recorded)"
 
 
 def test_a_run_lookup_refuses_path_like_and_unknown_ids(workspace):

@@ -4,7 +4,7 @@
     experiment.json            the experiment being edited
     settings.json              the pages' small settings, a JSON object
     tables/<id>/table.csv      a table, the bytes as uploaded (its id: the start of their sha256)
-    tables/<id>/table.json     its name, size, fingerprint and when it was added
+    tables/<id>/table.json     its name, size, rows, fingerprint and when it was added
     runs/<run id>/             a run: the files `nncore.artifacts.runfiles` names, and run.json
     index.json                 the runs' records, a cache of the run.json files
 
@@ -80,6 +80,7 @@ class TableInfo:
     bytes: int
     sha256: str
     added: str
+    rows: int | None = None  # None for a table kept before tables counted their rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +94,9 @@ class RunRecord:
     label: str = ""
     parent: str | None = None  # the run it continues
     message: str = ""
-    table_id: str = ""
+    table_id: str = ""  # the start of the sha256 of the table's bytes: the data's fingerprint
     table_name: str = ""
+    table_rows: int | None = None  # None for a run recorded before runs counted them
     target: str = ""
     monitor: str = ""
     score: float | None = None  # the best value of `monitor`, once the run has ended
@@ -128,9 +130,19 @@ class RunRecord:
             and all(isinstance(t, str) for t in texts)
             and all(t is None or isinstance(t, str) for t in optional_text)
             and (record.score is None or isinstance(record.score, int | float))
+            and (record.table_rows is None or type(record.table_rows) is int)
             and isinstance(record.owner, dict)
         )
         return record if valid else None
+
+    def other_data(self, other: RunRecord) -> str:
+        """Why `other` was not trained on this run's data and target, in words; "" when it was
+        (the same table's bytes, the same target), so that their scores compare."""
+        if not self.table_id or other.table_id != self.table_id:
+            return f"trained on other data ({other.table_name or 'not recorded'})"
+        if other.target != self.target:
+            return f"predicts {other.target or 'another target'}, not {self.target}"
+        return ""
 
 
 class LoadedTable(NamedTuple):
@@ -232,7 +244,7 @@ class Workspace:
         info = self._table_info(table_id)
         if info is None:
             self._make_room(len(data), f"This table ({_size(len(data))})")
-            info = TableInfo(table_id, name, len(data), sha, now())
+            info = TableInfo(table_id, name, len(data), sha, now(), len(frame))
             building = self.folder / TABLES / f".{table_id}-{secrets.token_hex(4)}.tmp"
             make_folder(building)
             write_atomic(building / TABLE_BYTES, data)
@@ -352,6 +364,7 @@ class Workspace:
             created=now(),
             table_id=table.id,
             table_name=table.name,
+            table_rows=table.rows,
             target=experiment.data.target,
             monitor=experiment.training.monitor,
             started=now() if status == "running" else None,
