@@ -624,9 +624,9 @@ class Rows:
 SMALL_EVALUATION = Rows(
     "small evaluation",
     300,
-    "Scores measured on fewer than 300 rows are rough: a handful of rows more or fewer "
-    "predicted right moves them by several points, so small differences between models (or "
-    "thresholds) may be luck. A larger validation or test share, or more data, makes them firmer.",
+    "Scores measured on fewer than 300 rows are rough: a handful of other rows would move them "
+    "by several points, so small differences between models (or thresholds) may be luck. A "
+    "larger validation or test share, or more data, makes them firmer.",
 )
 
 

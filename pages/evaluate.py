@@ -149,7 +149,11 @@ if task == "regression":
     right.plotly_chart(plots.residuals(result.y_val, result.output_val, target), key="residuals")
 else:
     st.subheader("Classes on the validation rows", anchor=False)
-    shown = "The threshold's scores, the confusion matrix" if task == "binary" else "The matrix"
+    shown = (
+        "The threshold's scores, the confusion matrix"
+        if task == "binary"
+        else "The confusion matrix"
+    )
     st.caption(f"{shown} and the curves are on {charted_rows}.")
     classes = [str(c) for c in result.plan.classes]
     threshold = None

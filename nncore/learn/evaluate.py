@@ -349,10 +349,15 @@ def importance_note(importance: dict, network_score: float | None = None) -> str
             "is 0 for a model that always predicts the mean and has no floor: a network misled "
             "by a shuffled column does worse than the mean, so a fall can exceed 1."
         )
-        if score is not None:
+        if score is not None and score > 0:
             text += (
                 f" The network's {metric.label} is {_number(score)}: a fall larger than that "
                 "leaves it worse than predicting the mean."
+            )
+        elif score is not None:
+            text += (
+                f" The network's {metric.label} is {_number(score)}, no better than predicting "
+                "the mean already: these falls say little."
             )
     else:
         text = (

@@ -53,3 +53,11 @@ def test_a_rise_in_log_loss_is_said_to_have_no_bound():
 def test_scores_on_fewer_than_300_rows_are_cautioned(rows, few):
     assert rules.SMALL_EVALUATION.value == 300
     assert rules.small_evaluation(rows) is few
+
+
+def test_a_network_already_worse_than_the_mean_is_said_to_be():
+    importance = {"score": "r2", "rows": 40, "repeats": 3, "columns": []}
+    assert "The network's R² is -2.5, no better than predicting the mean already" in (
+        importance_note(importance, -2.5)
+    )
+    assert "leaves it worse" in importance_note(importance, 0.5)
