@@ -7,10 +7,13 @@ import streamlit as st
 from nncore import plots, rules
 from nncore.artifacts.predict import load_schema, set_threshold
 from nncore.errors import DataError
-from nncore.learn.evaluate import threshold_scores, verdict
-from ui import Run, finished, init_state, md, pick_run, show_error, workbench
+from nncore.learn.evaluate import importance_note, threshold_scores, verdict
+from ui import Keys, Run, finished, init_state, md, pick_run, show_error, workbench
 
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
+# Widgets whose value belongs to the run shown: another run starts from its own kept threshold
+# and its own default score, not from the last run's.
+PER_RUN_WIDGETS = ("threshold", "compare_metric")
 
 
 def how_it_ended(run: Run, result) -> str:
@@ -22,6 +25,35 @@ def how_it_ended(run: Run, result) -> str:
     if best is not None and run.experiment.training.restore_best_weights:
         text += f" The weights are those of epoch {best + 1}, the best on the validation rows."
     return md(text)
+
+
+def where_from(run: Run) -> None:
+    """Name the data the run learned from; warn when it is not the table and target in use."""
+    record = run.record
+    if not record.table_id:
+        return  # recorded before runs named their table
+    learned = f"{md(record.table_name)} (target {md(record.target)})"
+    plan = st.session_state[Keys.PLAN]
+    if st.session_state[Keys.TABLE] == record.table_id and (
+        plan is None or plan.target == record.target
+    ):
+        st.caption(f"{md(run.name)} learned from {learned}, the table in use.")
+        return
+    in_use = md(st.session_state[Keys.DATASET_NAME] or "no table")
+    if plan is not None:
+        in_use += f" (target {md(plan.target)})"
+    st.info(
+        f"{md(run.name)} learned from {learned}, not from the data in use, {in_use}: every "
+        f"result below is {md(record.table_name)}'s.",
+        icon=":material/info:",
+    )
+
+
+def caution_if_few(rows: int, which: str) -> None:
+    if rules.small_evaluation(rows):
+        st.warning(
+            f"Only {rows:,} {which} rows. {rules.SMALL_EVALUATION.help}", icon=":material/warning:"
+        )
 
 
 def score_table(part: dict) -> pd.DataFrame:
@@ -53,7 +85,12 @@ if not workbench().runs:
     st.stop()
 
 run = pick_run("eval_run")
+if st.session_state.get("eval_shown") != run.id:
+    st.session_state["eval_shown"] = run.id
+    for key in PER_RUN_WIDGETS:
+        st.session_state.pop(key, None)
 result = finished(run)
+where_from(run)
 metrics = result.metrics
 task = metrics["task"]
 validation = metrics["validation"]
@@ -70,6 +107,7 @@ st.caption(
     "and a linear one, fitted on the same training rows, show what the network adds."
 )
 show_scores(validation)
+caution_if_few(validation["rows"], "validation")
 names = [k for k in validation["network"] if k != "confusion_matrix"]
 counts = () if task == "regression" else np.bincount(np.asarray(result.y_val, int).ravel())
 default = rules.compare_on(task, counts)
@@ -90,10 +128,18 @@ st.markdown(md(verdict(validation, metric)))
 if "test" in metrics:
     st.markdown(f"**Test rows** ({metrics['test']['rows']:,}), held out until the end:")
     show_scores(metrics["test"])
+    caution_if_few(metrics["test"]["rows"], "test")
+
+# The charts, the threshold and the importance are measured on the validation rows: a threshold
+# chosen on the test rows would make their scores flatter the model.
+charted_rows = f"the {validation['rows']:,} validation rows"
+if "test" in metrics:
+    charted_rows += ", not the test rows, which stay held out for the scores above"
 
 # --------------------------------------------------------------------------------------- charts
 if task == "regression":
-    st.subheader("Predictions", anchor=False)
+    st.subheader("Predictions on the validation rows", anchor=False)
+    st.caption(f"On {charted_rows}.")
     target = result.plan.target
     left, right = st.columns(2)
     left.plotly_chart(
@@ -102,7 +148,13 @@ if task == "regression":
     )
     right.plotly_chart(plots.residuals(result.y_val, result.output_val, target), key="residuals")
 else:
-    st.subheader("Classes", anchor=False)
+    st.subheader("Classes on the validation rows", anchor=False)
+    shown = (
+        "The threshold's scores, the confusion matrix"
+        if task == "binary"
+        else "The confusion matrix"
+    )
+    st.caption(f"{shown} and the curves are on {charted_rows}.")
     classes = [str(c) for c in result.plan.classes]
     threshold = None
     matrix = validation["network"]["confusion_matrix"]
@@ -161,9 +213,9 @@ else:
 if importance := metrics.get("importance"):
     st.subheader("Which columns matter", anchor=False)
     st.caption(
-        "Shuffling a column's values among the validation rows breaks its link to the target; "
-        "the more the score suffers, the more the network relies on that column. Near zero: the "
-        "network ignores it (or another column carries the same information)."
+        "Shuffling a column's values breaks its link to the target: the more the score "
+        "suffers, the more the network relies on that column. "
+        + md(importance_note(importance, validation["network"].get(importance["score"])))
     )
     st.plotly_chart(plots.feature_importance(importance), key="importance")
 

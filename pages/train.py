@@ -294,8 +294,24 @@ def show_charts(run: Run) -> None:
         right.plotly_chart(norms, key="gradient_norms")
 
 
+def learned_elsewhere(run: Run) -> str | None:
+    """Why the run's curves are not shown here: it learned from another table or target than
+    the ones in use (None when it learned from them, or its record does not say)."""
+    record = run.record
+    if not record.table_id or (
+        record.table_id == st.session_state[Keys.TABLE] and record.target == plan.target
+    ):
+        return None
+    return (
+        f"{md(run.name)} learned from {md(record.table_name)} (target {md(record.target)}), not "
+        f"from the data in use, {md(st.session_state[Keys.DATASET_NAME])} (target "
+        f"{md(plan.target)}): its curves are not shown here. Its results are on Evaluate and Runs."
+    )
+
+
 run = workbench().current_run()
 busy = run is not None and run.in_flight
+elsewhere = run and learned_elsewhere(run)
 # The live run is drawn first, though the page shows it below the settings: its charts reach the
 # browser before the settings' widgets are built (after a reload, they are back sooner).
 settings_area = st.container()
@@ -312,8 +328,12 @@ if run is not None:
     def charts() -> None:
         show_charts(run)
 
-    status_line()
-    charts()
+    if elsewhere:
+        st.info(elsewhere, icon=":material/info:")
+    if busy or not elsewhere:  # a run in flight keeps its progress and Stop, whatever its data
+        status_line()
+    if not elsewhere:
+        charts()
     started = time.strftime("%H:%M:%S", time.localtime(run.started))
     st.caption(f"{md(run.name)} started at {started}; its files are kept in this workspace.")
 

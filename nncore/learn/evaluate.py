@@ -357,3 +357,50 @@ def feature_importance(
             for i in order
         ],
     }
+
+
+def importance_note(importance: dict, network_score: float | None = None) -> str:
+    """What the bars of a `feature_importance` result measure, in its score's own terms, and
+    their range: a fall in R² can exceed 1, a rise in log loss has no bound.
+
+    `network_score` is the network's own value of that score on the validation rows, which
+    the change is measured from.
+    """
+    name = importance["score"]
+    metric = rules.METRICS[name]
+    shuffled = (
+        f"when the column's values are shuffled among {importance['rows']:,} validation rows "
+        f"(the mean of {importance['repeats']} shuffles; the whiskers show their spread)"
+    )
+    score = _finite(network_score)
+    if name == "r2":
+        text = (
+            f"Each bar is the fall in {metric.label} ({metric.help}) {shuffled}. {metric.label} "
+            "is 0 for a model that always predicts the mean and has no floor: a network misled "
+            "by a shuffled column does worse than the mean, so a fall can exceed 1."
+        )
+        if score is not None and score > 0:
+            text += (
+                f" The network's {metric.label} is {_number(score)}: a fall larger than that "
+                "leaves it worse than predicting the mean."
+            )
+        elif score is not None:
+            text += (
+                f" The network's {metric.label} is {_number(score)}, no better than predicting "
+                "the mean already: these falls say little."
+            )
+    else:
+        text = (
+            f"Each bar is the rise in {metric.label} ({metric.help}; lower is better) {shuffled}."
+            f" {metric.label.capitalize()} is 0 for confident right answers and has no ceiling: "
+            "confident wrong answers cost the most, so a rise has no upper bound."
+        )
+        if score is not None:
+            text += (
+                f" The network's {metric.label} is {_number(score)}: a rise of that much "
+                "doubles it."
+            )
+    return (
+        text + " Near zero: the network ignores the column, or another column carries the same "
+        "information; below zero is the luck of the shuffles."
+    )

@@ -11,7 +11,7 @@ from nncore import rules
 from nncore.artifacts.predict import load_schema, set_threshold
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
-from nncore.learn.evaluate import verdict
+from nncore.learn.evaluate import importance_note, verdict
 from nncore.run.session import Run, Workbench
 from tests.pages.workspaces import new_bench, open_run, session, start, wait
 from ui import Keys, md
@@ -232,3 +232,37 @@ def test_a_kept_threshold_is_saved_with_the_run_and_starts_the_slider(bench, run
     assert again.slider(key="threshold").value == 0.3
     assert any("keeps 0.3" in c.value and "≥ 0.3" in c.value for c in again.caption)
     set_threshold(run.out_dir, 0.5)  # as the other tests expect it
+
+
+def test_every_result_names_its_rows_and_few_rows_are_cautioned(bench, runs):
+    run = runs["binary"]
+    metrics = run.result().metrics
+    validation, test = metrics["validation"]["rows"], metrics["test"]["rows"]
+    at = open_page(bench, run)
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith(f"On the {validation:,} validation rows") for c in captions)
+    assert f"**Test rows** ({test:,}), held out until the end:" in [m.value for m in at.markdown]
+    # The threshold is tried on the validation rows, under a heading that says so.
+    assert [h.value for h in at.subheader][1] == "Classes on the validation rows"
+    assert (
+        f"The threshold's scores, the confusion matrix and the curves are on the {validation:,} "
+        "validation rows, not the test rows, which stay held out for the scores above."
+    ) in captions
+    assert [w.value for w in at.warning] == [
+        f"Only {validation:,} validation rows. {rules.SMALL_EVALUATION.help}",
+        f"Only {test:,} test rows. {rules.SMALL_EVALUATION.help}",
+    ]
+    importance = metrics["importance"]
+    note = md(importance_note(importance, metrics["validation"]["network"]["log_loss"]))
+    assert any(note in c for c in captions)
+    assert "rise in log loss" in note
+
+
+def test_a_fall_in_r2_is_explained_on_the_page(bench, runs):
+    metrics = runs["regression"].result().metrics
+    at = open_page(bench, runs["regression"])
+    assert [h.value for h in at.subheader][1] == "Predictions on the validation rows"
+    note = md(importance_note(metrics["importance"], metrics["validation"]["network"]["r2"]))
+    assert "so a fall can exceed 1" in note
+    assert any(note in c.value for c in at.caption)
