@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     train.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="also score the design by K-fold cross-validation, the baselines on the same folds "
+        f"(K from {SETTINGS['folds'].low:g} to {SETTINGS['folds'].high:g}); into metrics.json",
+    )
+    train.add_argument(
         "--continue",
         dest="parent",
         type=Path,
@@ -156,10 +163,16 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
 
 def _train(args: argparse.Namespace) -> int:
     if args.parent is not None:
+        if args.cv is not None:
+            raise NNCoreError("--cv scores a design trained from scratch; drop --continue.")
         return _train_more(args)
     experiment = experiment_from_args(args)
     frame = _read_table(args.data)
     experiment.check_columns([str(c) for c in frame.columns])
+    if args.cv is not None:
+        from nncore.run.crossval import make_folds
+
+        make_folds(frame, experiment, args.cv)  # a wrong K is refused before the training
 
     from nncore.learn.train import Listener
     from nncore.run.pipeline import run_experiment
@@ -175,8 +188,24 @@ def _train(args: argparse.Namespace) -> int:
     if result.message:
         print(result.message, file=sys.stderr)
     _print_validation(result)
+    if args.cv is not None:
+        _cross_validate(frame, experiment, args.cv, result)
     print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
     return 0
+
+
+def _cross_validate(frame, experiment: Experiment, k: int, result) -> None:
+    """`--cv K`: the folds' scores into the run's metrics.json, and a line of their summary."""
+    from nncore.rules import compare_on
+    from nncore.run.crossval import cross_validate
+    from nncore.run.pipeline import _write_atomic
+
+    found = cross_validate(frame, experiment, k)
+    metrics = json.loads(result.files.metrics.read_bytes())
+    metrics["cross_validation"] = found.to_metrics()
+    _write_atomic(result.files.metrics, json.dumps(metrics, indent=2, allow_nan=False).encode())
+    counts = frame[result.plan.target].value_counts()
+    print(f"cross-validation: {found.in_words(compare_on(found.task, counts))}")
 
 
 def _print_validation(result) -> None:

@@ -1050,6 +1050,41 @@ def capacity_steps(
     )
 
 
+def cross_validation(scores: dict[str, Sequence[float | None]], metric: str) -> go.Figure:
+    """Each model's `metric` on each fold of a cross-validation, side by side per fold; the
+    network first and in its colour. `scores` maps a model's name to its score per fold (None
+    where undefined), as `nncore.run.crossval.CrossValidation.fold_scores` gives them."""
+    label = metric_label(metric)
+    fig = go.Figure()
+    baseline_colors = [c for c in CLASS_COLORS if c != VALIDATION_COLOR]
+    for i, (model, values) in enumerate(scores.items()):
+        numbers = [_number(v) for v in values]
+        name = _user_text(model)
+        color = (
+            VALIDATION_COLOR if model == "network" else baseline_colors[i % len(baseline_colors)]
+        )
+        fig.add_trace(
+            go.Bar(
+                x=[f"fold {n}" for n in range(1, len(numbers) + 1)],
+                y=numbers,
+                name=name,
+                marker={"color": color},
+                hovertemplate=f"{name}<br>%{{x}}<br>{label} %{{y:.4g}}<extra></extra>",
+            )
+        )
+    better = "lower" if _lower_is_better(metric) else "higher"
+    return _layout(
+        fig,
+        f"Cross-validation: {label} on each held-out fold",
+        title_subtitle_text=f"{better} is better; every model learns from the same rows per fold",
+        xaxis={"title": {"text": "held-out fold"}, "type": "category"},
+        yaxis={"title": {"text": label}},
+        barmode="group",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        margin_b=90,
+    )
+
+
 def feature_importance(importance: dict) -> go.Figure:
     """Permutation importance per column (mean and spread over the shuffles), largest on top."""
     columns = importance["columns"]

@@ -787,6 +787,15 @@ _SETTINGS = (
         True,
         "Regression only: train on a standardized target and undo it in the model's last layer.",
     ),
+    Setting(
+        "folds",
+        5,
+        "Cross-validation: the rows are cut into this many parts; each is held out once while "
+        "the network learns from the rest.",
+        2,
+        20,
+        1,
+    ),
     # one hidden layer
     Setting("units", 50, "Units of this hidden layer.", 1, 4096, 1),
     Setting("activation", "relu", "How each unit bends its input.", choices=tuple(ACTIVATIONS)),

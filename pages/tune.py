@@ -1,4 +1,5 @@
-"""Tune: try several learning rates, test a growing rate, grow the network; adopt the best."""
+"""Tune: try several learning rates, test a growing rate, grow the network; adopt the best.
+Cross-validate the design to see how much its score moves from one part of the rows to another."""
 
 import dataclasses
 
@@ -7,6 +8,8 @@ import streamlit as st
 from nncore import plots
 from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
+from nncore.rules import SETTINGS, compare_on
+from nncore.run.crossval import CrossValidation
 from nncore.run.range_test import RULE, RangeTestSpec
 from nncore.run.rates import MAX_TRIALS, learning_rates
 from nncore.run.session import Run, sweep_pick
@@ -99,8 +102,8 @@ if adopted := st.session_state.pop("tune_adopted", None):
         icon=":material/check_circle:",
     )
 
-sweep_tab, range_tab, capacity_tab = st.tabs(
-    ["Learning-rate sweep", "Range test", "Capacity search"]
+sweep_tab, range_tab, capacity_tab, cv_tab = st.tabs(
+    ["Learning-rate sweep", "Range test", "Capacity search", "Cross-validate"]
 )
 
 # ------------------------------------------------------------------------- learning-rate sweep
@@ -353,3 +356,97 @@ with capacity_tab:
 
     capacity_charts()
     capacity_progress()
+
+# ------------------------------------------------------------------------------ cross-validation
+with cv_tab:
+    folds_rule = SETTINGS["folds"]
+    st.caption(
+        "Score the current design on every part of the rows, not one split: the rows are cut "
+        "into k folds (by class for a classification, shuffled with the seed) and each is held "
+        "out once while the network learns from the rest (less its validation fraction, kept "
+        "to stop early). The baselines learn from the same rows and are scored on the same "
+        "held-out fold. The spread across folds says how sure one split's score is."
+    )
+    job = bench.cross_validation
+    busy = job is not None and not job.done()
+    left, right = st.columns(2)
+    remember("cv_folds", folds_rule.default)
+    k = left.number_input(
+        "Folds (k)",
+        int(folds_rule.low),
+        int(folds_rule.high),
+        key="cv_folds",
+        help=folds_rule.help,
+    )
+    with right:
+        base = with_epochs("cv_epochs")
+    if st.button(
+        "Start cross-validation", key="start_cv", disabled=busy, icon=":material/view_week:"
+    ):
+        attempt(bench.start_cross_validation, base, int(k))
+        st.rerun()
+
+    @st.fragment(run_every=POLL_SECONDS if busy else None)
+    def cv_progress() -> None:
+        job = bench.cross_validation
+        if job is None:
+            return
+        if job.status == "failed":
+            st.error(md(job.error() or "The cross-validation failed."), icon=":material/error:")
+            return
+        if not job.done():
+            progress = job.progress()
+            if progress is None:
+                st.info("Waiting for a free worker…", icon=":material/hourglass_top:")
+            else:
+                st.info(
+                    f"Fold {progress['fold'] + 1} of {progress['folds']}: epoch "
+                    f"{progress['epoch'] + 1} of {progress['epochs']}.",
+                    icon=":material/hourglass_top:",
+                )
+            st.button("Stop cross-validation", key="stop_cv", on_click=job.stop)
+            found = CrossValidation(
+                st.session_state[Keys.PLAN].task, 0, experiment.seed, job.history()
+            )
+        else:
+            try:
+                found = job.result(timeout=0)
+            except NNCoreError as exc:
+                show_error(exc)
+                return
+        if found.folds:
+            task = st.session_state[Keys.PLAN].task
+            measures = list(found.summary()["network"])
+            counts = frame[st.session_state[Keys.PLAN].target].value_counts()
+            default = compare_on(task, counts)
+            measure = st.selectbox(
+                "Score",
+                measures,
+                index=measures.index(default) if default in measures else 0,
+                key="cv_measure",
+                format_func=plots.metric_label,
+            )
+            scores = {model: found.fold_scores(model, measure) for model in found.models()}
+            chart_column, table_column = st.columns([3, 2])
+            chart_column.plotly_chart(plots.cross_validation(scores, measure), key="cv_chart")
+            summary = found.summary()
+            table_column.dataframe(
+                [
+                    {
+                        "model": model,
+                        **{f"fold {i}": v for i, v in enumerate(values, start=1)},
+                        "mean": summary[model][measure]["mean"],
+                        "spread (sd)": summary[model][measure]["std"],
+                    }
+                    for model, values in scores.items()
+                ],
+                hide_index=True,
+                key="cv_table",
+            )
+            st.markdown(md(found.in_words(measure)))
+        if job.done():
+            if found.note:
+                st.warning(md(found.note), icon=":material/warning:")
+            rerun_once_at_end("cv", job.id)
+
+    cv_progress()

@@ -53,11 +53,20 @@ class Prepared:
     y_test: np.ndarray | None
 
 
-def prepare(frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int) -> Prepared:
-    """Split `frame` by `plan` and fit the preprocessing on the training rows only."""
+def prepare(
+    frame: pd.DataFrame, plan: ColumnPlan, spec: DataSpec, seed: int, split: Split | None = None
+) -> Prepared:
+    """Split `frame` by `plan` and fit the preprocessing on the training rows only.
+
+    `split` gives the parts instead (positions among the rows that have a target), for a caller
+    that chooses them itself: cross-validation holds out each fold as the test part.
+    """
     frame = frame[frame[plan.target].notna()]
     y_raw = frame[plan.target]
-    split = split_rows(y_raw, plan.task, spec.validation_fraction, spec.test_fraction, seed=seed)
+    if split is None:
+        split = split_rows(
+            y_raw, plan.task, spec.validation_fraction, spec.test_fraction, seed=seed
+        )
     if len(split.train) < 2:
         raise DataError(
             f"Only {len(split.train)} training row(s) are left after the split; a network needs "

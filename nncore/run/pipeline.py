@@ -97,14 +97,15 @@ class _Setup:
         return self.prepared.schema
 
 
-def _setup(frame: pd.DataFrame, experiment: Experiment) -> _Setup:
+def _setup(frame: pd.DataFrame, experiment: Experiment, split=None) -> _Setup:
+    """`split` (a `nncore.data.split.Split`) as `prepare` takes it; by default the experiment's."""
     import keras
 
     from nncore.data.prepare import prepare
     from nncore.learn.model import build_model, compile_model
 
     plan = plan_columns(frame, experiment.data)
-    prepared = prepare(frame, plan, experiment.data, seed=experiment.seed)
+    prepared = prepare(frame, plan, experiment.data, seed=experiment.seed, split=split)
     schema = prepared.schema
     task = plan.task
     n_classes = len(plan.classes)
@@ -337,11 +338,7 @@ def _finish(
     history.index += first_epoch
     history.rename_axis("epoch").to_csv(files.history)
 
-    target = schema.target
-
-    def in_target_units(y: np.ndarray) -> np.ndarray:
-        return y * target.scale + target.center if task == "regression" else y
-
+    in_target_units = _in_target_units(schema.target)
     frame_rows = frame[frame[plan.target].notna()]
     parts = {"validation": prepared.split.validation}
     if len(prepared.split.test):
@@ -418,6 +415,14 @@ def _finish(
     _write_atomic(files.metrics, json.dumps(result.metrics, indent=2, allow_nan=False).encode())
     keras.backend.clear_session(free_memory=True)
     return result
+
+
+def _in_target_units(target):
+    """Targets or outputs as the network trained on them, to the target's own units (a
+    regression network learns a standardized target; class indices stay as they are)."""
+    if target.task != "regression":
+        return lambda y: y
+    return lambda y: y * target.scale + target.center
 
 
 def _save_result(result: RunResult) -> None:

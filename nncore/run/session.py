@@ -340,6 +340,7 @@ class Workbench:
         self.sweep: RateSweep | None = None
         self.search: Search | None = None
         self.range_test: Job | None = None
+        self.cross_validation: Job | None = None
         self._runs: dict[str, Run] = {}
         self._current: str | None = None
         self._connect = runner
@@ -390,7 +391,8 @@ class Workbench:
     def busy(self) -> bool:
         """True while a job this workbench started is queued or running."""
         with self._lock:
-            jobs = [run.job for run in self._runs.values()] + [self.range_test]
+            jobs = [run.job for run in self._runs.values()]
+            jobs += [self.range_test, self.cross_validation]
         return any(job is not None and not job.done() for job in jobs)
 
     def current_run(self) -> Run | None:
@@ -626,6 +628,25 @@ class Workbench:
             range_test_job, frame, experiment, spec, name="range test", owner=self.owner
         )
         return self.range_test
+
+    # ---------------------------------------------------------------------------- cross-validation
+
+    def start_cross_validation(self, experiment: Experiment, k: int) -> Job:
+        """Score `experiment` by `k`-fold cross-validation on the table in use, as one job
+        (`nncore.run.crossval.cross_validation_job`); it replaces the one before."""
+        from nncore.run.crossval import cross_validation_job
+
+        experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
+        table = self._table_path(self._table(None))
+        self.cross_validation = self.runner.submit(
+            cross_validation_job,
+            table,
+            experiment,
+            k,
+            name=f"{k}-fold cross-validation",
+            owner=self.owner,
+        )
+        return self.cross_validation
 
 
 class Workbenches:

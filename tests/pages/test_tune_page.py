@@ -182,3 +182,17 @@ def test_the_server_side_never_imports_tensorflow():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_cross_validation_runs_to_its_chart_and_summary():
+    at = open_tune_page()
+    at.number_input(key="cv_folds").set_value(2)
+    at.number_input(key="cv_epochs").set_value(2)
+    at.button(key="start_cv").click().run()
+    assert not at.exception
+    at = run_until(at, lambda at: any("Across 2 folds" in m.value for m in at.markdown))
+    figure = chart(at, "cv_chart")
+    names = [trace["name"] for trace in figure["data"]]
+    assert names[0] == "network" and len(names) == 4  # the network and three baselines
+    assert all(len(trace["x"]) == 2 for trace in figure["data"])
+    assert not has_button(at, "stop_cv")
