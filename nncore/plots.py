@@ -99,6 +99,29 @@ def _layout(fig: go.Figure, title: str, **extra) -> go.Figure:
 # --- training -----------------------------------------------------------------------------------
 
 
+def _log_axis(values: Sequence[float | None]) -> dict:
+    """A log axis for `values` whose every tick has a readable label: powers of ten (10⁻³) when
+    they span a decade or more, else plain numbers at 1, 2, 5 (or every digit) times a power of
+    ten; Plotly's own ticks label the digits between powers with bare 2s and 5s."""
+    shown = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    axis = {"type": "log", "exponentformat": "power"}
+    if not shown or max(shown) / min(shown) >= 10:
+        return {**axis, "dtick": 1}
+    low, high = min(shown), max(shown)
+    powers = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for digits in ((1, 2, 5), range(1, 10)):
+        ticks = [
+            d * 10.0**k for k in powers for d in digits if low / 1.1 <= d * 10.0**k <= high * 1.1
+        ]
+        if len(ticks) >= 3:
+            break
+    return {
+        **axis,
+        "tickvals": ticks,
+        "ticktext": [np.format_float_positional(t, precision=6, trim="-") for t in ticks],
+    }
+
+
 def metric_names(history: Sequence[dict[str, float]]) -> list[str]:
     """The base metrics logged in `history`, loss first, then in the order they first appear.
 
@@ -170,7 +193,7 @@ def training_curves(
 
     finite = [v for _, values, _ in curves for v in values if v is not None and math.isfinite(v)]
     if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
-        fig.update_yaxes(type="log", title_text=f"{label} (log scale)")
+        fig.update_yaxes(_log_axis(finite), title_text=f"{label} (log scale)")
 
     if best_epoch is not None and 0 <= best_epoch < len(history):
         x = best_epoch + 1
@@ -468,7 +491,9 @@ def roc_curves(
     _note_skipped(fig, y, classes)
     return _layout(
         fig,
-        "ROC curve" if p.shape[1] == 2 else "ROC curves (each class against the rest)",
+        "ROC curve" if p.shape[1] == 2 else "ROC curves",
+        title_subtitle_text=None if p.shape[1] == 2 else "each class against the rest",
+        margin_t=80,
         xaxis={"title": {"text": "false positive rate"}, "range": [-0.01, 1.01]},
         yaxis={"title": {"text": "true positive rate (recall)"}, "range": [-0.01, 1.01]},
         legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom"},
@@ -529,9 +554,10 @@ def precision_recall_curves(
     _note_skipped(fig, y, classes)
     return _layout(
         fig,
-        "Precision and recall"
-        if p.shape[1] == 2
-        else "Precision and recall (each class against the rest)",
+        "Precision and recall",
+        # A title as long as the detail is clipped in a half-width column: it goes below.
+        title_subtitle_text=None if p.shape[1] == 2 else "each class against the rest",
+        margin_t=80,
         xaxis={"title": {"text": "recall"}, "range": [-0.01, 1.01]},
         yaxis={"title": {"text": "precision"}, "range": [-0.01, 1.05]},
         legend={"x": 0.02, "xanchor": "left", "y": 0.02, "yanchor": "bottom"},
@@ -758,6 +784,30 @@ def baseline_comparison(metrics: dict, metric: str) -> go.Figure:
     )
 
 
+def class_probabilities(classes: Sequence, probabilities: Sequence[float], chosen) -> go.Figure:
+    """One row's probability of each class as labelled bars, the predicted class coloured."""
+    names = [_user_text(c) for c in classes]
+    fig = go.Figure(
+        go.Bar(
+            x=list(probabilities),
+            y=names,
+            orientation="h",
+            marker={"color": [VALIDATION_COLOR if c == chosen else MUTED_COLOR for c in classes]},
+            text=[f"{p:.1%}" for p in probabilities],
+            textposition="auto",
+            hovertemplate="%{y}<br>probability %{x:.1%}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        "Probability of each class",
+        xaxis={"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(200, 110 + 40 * len(names)),
+        showlegend=False,
+    )
+
+
 def _number(value) -> float:
     return float(value) if isinstance(value, int | float) else float("nan")
 
@@ -906,7 +956,7 @@ def gradient_norms(diagnostics: Sequence[dict | None]) -> go.Figure:
                 hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.3g}}<extra></extra>",
             )
         )
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(_log_axis([v for _, values in series.values() for v in values]))
     return fig
 
 
@@ -964,7 +1014,7 @@ def compare_curves(
                 )
             )
     if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
-        fig.update_yaxes(type="log", title_text=f"validation {label} (log scale)")
+        fig.update_yaxes(_log_axis(finite), title_text=f"validation {label} (log scale)")
     return fig
 
 
@@ -1016,7 +1066,7 @@ def range_test(
     return _layout(
         fig,
         "Loss as the learning rate grows",
-        xaxis={"title": {"text": "learning rate (log scale)"}, "type": "log"},
+        xaxis={"title": {"text": "learning rate (log scale)"}, **_log_axis(rates)},
         yaxis={"title": {"text": "training loss"}},
         legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
         margin_b=90,
