@@ -44,7 +44,7 @@ ROWS_PER_INPUT = 10  # fewer training rows than this per model input invite over
 FILLS = {
     "numeric": "with the column's median in the training rows",
     "datetime": "each date part with its median in the training rows",
-    "categorical": f"as a category of their own, {MISSING_CATEGORY}",
+    "categorical": f'as a category of their own, "{MISSING_CATEGORY}"',
 }
 
 

@@ -348,3 +348,53 @@ def test_plots_do_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+# --- readability --------------------------------------------------------------------------------
+
+
+def test_a_log_axis_over_decades_labels_powers_of_ten():
+    fig = plots.training_curves(history_of([500.0, 20.0, 3.0], [600.0, 30.0, 4.0]))
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.exponentformat == "power"
+    rates = np.geomspace(1e-6, 1.0, 50)
+    test = plots.range_test(rates, np.linspace(2, 1, 50), np.linspace(2, 1, 50))
+    assert test.layout.xaxis.type == "log" and test.layout.xaxis.dtick == 1
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "labels"),
+    [
+        (0.011, 0.095, ["0.01", "0.02", "0.05", "0.1"]),
+        (0.021, 0.055, ["0.02", "0.03", "0.04", "0.05", "0.06"]),
+        (150.0, 950.0, ["200", "500", "1000"]),
+    ],
+)
+def test_a_log_axis_within_a_decade_labels_every_tick_in_plain_numbers(low, high, labels):
+    norms = [
+        {"layers": [{"name": "dense", "activation": "relu", "gradient_norm": v}]}
+        for v in (low, high)
+    ]
+    axis = plots.gradient_norms(norms).layout.yaxis
+    assert axis.type == "log" and list(axis.ticktext) == labels
+    assert [float(t) for t in axis.ticktext] == pytest.approx(list(axis.tickvals))
+
+
+def test_roc_and_precision_recall_titles_stay_short_with_room_above():
+    y, probabilities = multiclass_rows()
+    for fig in (
+        plots.roc_curves(y, probabilities, ["a", "b", "c"]),
+        plots.precision_recall_curves(y, probabilities, ["a", "b", "c"]),
+    ):
+        assert len(fig.layout.title.text) <= 20
+        assert fig.layout.title.subtitle.text == "each class against the rest"
+        assert fig.layout.margin.t >= 80
+
+
+def test_one_rows_class_probabilities_are_bars_with_their_numbers():
+    fig = plots.class_probabilities(["no", "yes"], [0.783, 0.217], "no")
+    (bars,) = fig.data
+    assert list(bars.y) == ["no", "yes"] and list(bars.x) == [0.783, 0.217]
+    assert list(bars.text) == ["78.3%", "21.7%"]
+    assert bars.marker.color[0] != bars.marker.color[1]  # the predicted class stands out
+    assert fig.layout.xaxis.range == (0, 1)
