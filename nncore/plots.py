@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from nncore import rules
 from nncore.config import LayerSpec, layer_parameters
+from nncore.data.schema import decimals_of
 
 
 def _calm_template() -> go.layout.Template:
@@ -257,7 +258,9 @@ def architecture(
     blocks.append(("output", n_outputs, rules.TASKS[task].output_activation, None, params[-1]))
 
     crowded = len(blocks) > 12
-    font = 9 if len(blocks) > 20 else 11 if crowded else 13
+    # Past the room of five, a block is narrower than "hidden 1" or "dropout 0.2" on one line.
+    narrow = len(blocks) > 5
+    font = 9 if len(blocks) > 20 else 11 if crowded else 12 if narrow else 13
     widest = max(units for _, units, *_ in blocks)
     tallest = math.log2(widest + 1)
     width = 0.55
@@ -304,10 +307,13 @@ def architecture(
                 }
             )
         notes.append(_text(i, 0, f"<b>{units}</b>", font, "middle"))
-        caption = [name if not crowded or kind != "hidden" else str(i)]
+        if crowded and kind == "hidden":
+            caption = [str(i)]
+        else:
+            caption = [name.replace(" ", "<br>", 1) if narrow else name]
         if activation:
             caption.append(activation)
-        caption += _badges(spec, short=crowded)
+        caption += _badges(spec, short=narrow)
         notes.append(_text(i, -half - 0.05, "<br>".join(caption), font - 1, "top"))
         centers_x.append(i)
         what = "features" if kind == "input" else "units"
@@ -631,6 +637,13 @@ def _sample(n: int, limit: int = MAX_SCATTER_POINTS) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
+def _written_as(actual: np.ndarray) -> str:
+    """A d3 number format for values of the target `actual` holds: as many decimals as it is
+    written with (whole prices show no decimals), else four significant digits."""
+    decimals = decimals_of(actual)
+    return f",.{decimals}f" if decimals is not None else ".4g"
+
+
 def _finite_pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     actual = np.asarray(y_true, dtype=float).reshape(-1)
     predicted = np.asarray(y_pred, dtype=float).reshape(-1)
@@ -658,6 +671,7 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> 
     actual, predicted = _finite_pairs(y_true, y_pred)
     r2 = skm.r2_score(actual, predicted) if len(actual) > 1 else float("nan")
     rows = _sample(len(actual))
+    written = _written_as(actual)
     fig = go.Figure(
         go.Scatter(
             x=actual[rows],
@@ -665,7 +679,9 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> 
             name="rows",
             mode="markers",
             marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
-            hovertemplate=f"actual {target} %{{x:.4g}}<br>predicted %{{y:.4g}}<extra></extra>",
+            hovertemplate=(
+                f"actual {target} %{{x:{written}}}<br>predicted %{{y:{written}}}<extra></extra>"
+            ),
         )
     )
     if len(actual):
@@ -700,6 +716,7 @@ def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
     actual, predicted = _finite_pairs(y_true, y_pred)
     errors = actual - predicted
     rows = _sample(len(errors))
+    written = _written_as(actual)
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, column_widths=[0.78, 0.22], horizontal_spacing=0.02
     )
@@ -710,7 +727,7 @@ def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
             name="rows",
             mode="markers",
             marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
-            hovertemplate="predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
+            hovertemplate=f"predicted %{{x:{written}}}<br>residual %{{y:{written}}}<extra></extra>",
         ),
         row=1,
         col=1,

@@ -205,7 +205,10 @@ task = task_col.selectbox(
 task_box = st.container()
 
 st.subheader("Columns", anchor=False)
-st.caption("Change a column's role to use it differently or to leave it out.")
+st.caption(
+    "To change how a column is used, double-click its cell in the **role** column and pick "
+    "another role; **ignore** leaves the column out."
+)
 edited = st.data_editor(
     roles_table(profiles, target, spec.role_overrides()),
     key="roles",

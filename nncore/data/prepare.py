@@ -25,7 +25,6 @@ from nncore.config import DataSpec
 from nncore.data.dates import datetime_parts
 from nncore.data.plan import ColumnPlan
 from nncore.data.schema import (
-    MAX_DECIMALS,
     MISSING_CATEGORY,
     CategoricalInput,
     NumericInput,
@@ -33,6 +32,7 @@ from nncore.data.schema import (
     Schema,
     TargetInfo,
     as_numbers,
+    decimals_of,
     feature_frame,
 )
 from nncore.data.split import Split, split_rows
@@ -266,17 +266,7 @@ def _target_info(y_train: pd.Series, plan: ColumnPlan, spec: DataSpec) -> Target
         center, scale = float(values.mean()), float(values.std(ddof=0))
         if not np.isfinite(scale) or scale == 0:
             scale = 1.0
-    return TargetInfo(plan.target, "regression", (), center, scale, _decimals(values))
-
-
-def _decimals(values: pd.Series) -> int | None:
-    """The fewest decimals that write every one of `values` exactly; None beyond MAX_DECIMALS."""
-    numbers = values.to_numpy(dtype=float)
-    for decimals in range(MAX_DECIMALS + 1):
-        # A tolerance relative to the value: 0.1 + 0.2 is 0.3 to one decimal.
-        if np.allclose(numbers, np.round(numbers, decimals), rtol=1e-9, atol=0):
-            return decimals
-    return None
+    return TargetInfo(plan.target, "regression", (), center, scale, decimals_of(values))
 
 
 def _target_encoder(target: TargetInfo):

@@ -170,6 +170,17 @@ def as_category_text(series: pd.Series) -> pd.Series:
     return series.map(lambda v: str(v).strip() if pd.notna(v) else np.nan).astype(object)
 
 
+def decimals_of(values) -> int | None:
+    """The fewest decimals that write every one of `values` exactly; None beyond MAX_DECIMALS."""
+    numbers = np.asarray(values, dtype=float)
+    numbers = numbers[np.isfinite(numbers)]
+    for decimals in range(MAX_DECIMALS + 1):
+        # A tolerance relative to the value: 0.1 + 0.2 is 0.3 to one decimal.
+        if np.allclose(numbers, np.round(numbers, decimals), rtol=1e-9, atol=0):
+            return decimals
+    return None
+
+
 def as_numbers(series: pd.Series) -> pd.Series:
     """Numbers as float64, anything unreadable or infinite as missing."""
     if pd.api.types.is_bool_dtype(series):

@@ -398,3 +398,31 @@ def test_one_rows_class_probabilities_are_bars_with_their_numbers():
     assert list(bars.text) == ["78.3%", "21.7%"]
     assert bars.marker.color[0] != bars.marker.color[1]  # the predicted class stands out
     assert fig.layout.xaxis.range == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("actual", "written"),
+    [(np.array([120_000.0, 250_000.0, 98_500.0]), ",.0f"), (np.array([1.25, 2.5, 0.75]), ",.2f")],
+)
+def test_predicted_numbers_are_written_as_the_target_is(actual, written):
+    predicted = actual * 1.0123456
+    scatter = plots.predicted_vs_actual(actual, predicted, "price").data[0]
+    assert f"%{{x:{written}}}" in scatter.hovertemplate
+    assert f"%{{y:{written}}}" in scatter.hovertemplate
+    assert f"%{{x:{written}}}" in plots.residuals(actual, predicted, "price").data[0].hovertemplate
+    measured = np.random.default_rng(0).normal(size=20)
+    assert "%{y:.4g}" in plots.predicted_vs_actual(measured, measured, "x").data[0].hovertemplate
+
+
+def test_a_deep_stack_writes_its_block_labels_narrow_enough_not_to_overlap():
+    deep = (LayerSpec(64, dropout=0.2, l2=0.01),) * 5
+    fig = plots.architecture(10, deep, "binary", 1, input_label="10 features")
+    captions = [a.text for a in fig.layout.annotations if a.yanchor == "top"]
+    assert captions[1].split("<br>") == ["hidden", "1", "relu", "D 0.2", "L2"]
+    assert captions[0].split("<br>") == ["10", "features"]
+    assert max(len(line) for c in captions for line in c.split("<br>")) <= 8
+    assert "dropout 0.2" in fig.data[0].text[1]  # in full on hover
+    few = plots.architecture(10, deep[:2], "binary", 1, input_label="10 features")
+    assert [a.text for a in few.layout.annotations if a.yanchor == "top"][1] == (
+        "hidden 1<br>relu<br>dropout 0.2<br>L2 0.01"
+    )

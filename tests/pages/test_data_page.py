@@ -442,3 +442,4 @@ def test_a_next_link_to_the_model_once_a_target_is_picked(at):
     choose_target(at, "price")
     (link,) = at.get("page_link")
     assert link.proto.page == "model" and link.proto.label == "Next: Model"
+    assert "double-click its cell in the **role** column" in joined(at.caption)
