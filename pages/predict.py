@@ -14,7 +14,6 @@ import streamlit as st
 from nncore import plots
 from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
-from nncore.artifacts.predict import outside_training
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
@@ -189,11 +188,11 @@ def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
 
 
 def warn_outside_training(answer: Answer) -> None:
-    if lines := outside_training(answer.rows, answer.source.schema):
+    if answer.outside:
         st.warning(
             md(
                 "Outside what the model was trained on, so predicted by extrapolation and less "
-                "reliable: " + "; ".join(lines) + "."
+                "reliable: " + "; ".join(answer.outside) + "."
             ),
             icon=":material/warning:",
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nncore.artifacts.predict import model_inputs
+from nncore.artifacts.predict import model_inputs, outside_training
 from nncore.artifacts.source import ModelSource
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job, JobRunner
@@ -24,6 +24,7 @@ class Answer:
     label: str
     source: ModelSource
     table: pd.DataFrame | None = None  # the predictions, once made
+    outside: tuple[str, ...] = ()  # what `outside_training` says of the rows, once made
 
     def beside_rows(self) -> pd.DataFrame:
         """The predictions followed by the rows they were made from (minus any column named
@@ -95,8 +96,13 @@ class Predictions:
         if not job.done():
             return True
         try:
+            asked = self.pending
             self.shown = Answer(
-                self.pending.rows, self.pending.label, self.pending.source, job.result(timeout=0)
+                asked.rows,
+                asked.label,
+                asked.source,
+                job.result(timeout=0),
+                tuple(outside_training(asked.rows, asked.source.schema)),
             )
         except NNCoreError as exc:
             self.error = exc

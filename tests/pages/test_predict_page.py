@@ -282,6 +282,15 @@ def test_a_value_outside_the_training_range_is_predicted_with_a_warning(bench, r
     assert "size is 1000, outside the training range" in at.warning[0].value
 
 
+def test_rows_of_a_file_outside_the_training_range_are_predicted_with_a_warning(bench, runs):
+    at = open_page(bench, runs["binary"])
+    rows = houses().drop(columns="sold").head(6)
+    rows.loc[[1, 4], "size"] = 1000.0
+    upload(at, "far.csv", csv(rows))
+    assert not at.error and len(at.dataframe[0].value) == 6
+    assert "2 rows have size outside the training range" in at.warning[0].value
+
+
 def test_invalid_input_in_the_form_clears_the_last_row_prediction(bench, runs):
     run = runs["binary"]
     at = open_page(bench, run)
