@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from nncore import rules
 from nncore.config import LayerSpec, layer_parameters
+from nncore.data.schema import decimals_of
 
 
 def _calm_template() -> go.layout.Template:
@@ -99,6 +100,29 @@ def _layout(fig: go.Figure, title: str, **extra) -> go.Figure:
 # --- training -----------------------------------------------------------------------------------
 
 
+def _log_axis(values: Sequence[float | None]) -> dict:
+    """A log axis for `values` whose every tick has a readable label: powers of ten (10⁻³) when
+    they span a decade or more, else plain numbers at 1, 2, 5 (or every digit) times a power of
+    ten; Plotly's own ticks label the digits between powers with bare 2s and 5s."""
+    shown = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    axis = {"type": "log", "exponentformat": "power"}
+    if not shown or max(shown) / min(shown) >= 10:
+        return {**axis, "dtick": 1}
+    low, high = min(shown), max(shown)
+    powers = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for digits in ((1, 2, 5), range(1, 10)):
+        ticks = [
+            d * 10.0**k for k in powers for d in digits if low / 1.1 <= d * 10.0**k <= high * 1.1
+        ]
+        if len(ticks) >= 3:
+            break
+    return {
+        **axis,
+        "tickvals": ticks,
+        "ticktext": [np.format_float_positional(t, precision=6, trim="-") for t in ticks],
+    }
+
+
 def metric_names(history: Sequence[dict[str, float]]) -> list[str]:
     """The base metrics logged in `history`, loss first, then in the order they first appear.
 
@@ -170,7 +194,7 @@ def training_curves(
 
     finite = [v for _, values, _ in curves for v in values if v is not None and math.isfinite(v)]
     if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
-        fig.update_yaxes(type="log", title_text=f"{label} (log scale)")
+        fig.update_yaxes(_log_axis(finite), title_text=f"{label} (log scale)")
 
     if best_epoch is not None and 0 <= best_epoch < len(history):
         x = best_epoch + 1
@@ -234,7 +258,9 @@ def architecture(
     blocks.append(("output", n_outputs, rules.TASKS[task].output_activation, None, params[-1]))
 
     crowded = len(blocks) > 12
-    font = 9 if len(blocks) > 20 else 11 if crowded else 13
+    # Past the room of five, a block is narrower than "hidden 1" or "dropout 0.2" on one line.
+    narrow = len(blocks) > 5
+    font = 9 if len(blocks) > 20 else 11 if crowded else 12 if narrow else 13
     widest = max(units for _, units, *_ in blocks)
     tallest = math.log2(widest + 1)
     width = 0.55
@@ -281,10 +307,13 @@ def architecture(
                 }
             )
         notes.append(_text(i, 0, f"<b>{units}</b>", font, "middle"))
-        caption = [name if not crowded or kind != "hidden" else str(i)]
+        if crowded and kind == "hidden":
+            caption = [str(i)]
+        else:
+            caption = [name.replace(" ", "<br>", 1) if narrow else name]
         if activation:
             caption.append(activation)
-        caption += _badges(spec, short=crowded)
+        caption += _badges(spec, short=narrow)
         notes.append(_text(i, -half - 0.05, "<br>".join(caption), font - 1, "top"))
         centers_x.append(i)
         what = "features" if kind == "input" else "units"
@@ -468,7 +497,9 @@ def roc_curves(
     _note_skipped(fig, y, classes)
     return _layout(
         fig,
-        "ROC curve" if p.shape[1] == 2 else "ROC curves (each class against the rest)",
+        "ROC curve" if p.shape[1] == 2 else "ROC curves",
+        title_subtitle_text=None if p.shape[1] == 2 else "each class against the rest",
+        margin_t=80,
         xaxis={"title": {"text": "false positive rate"}, "range": [-0.01, 1.01]},
         yaxis={"title": {"text": "true positive rate (recall)"}, "range": [-0.01, 1.01]},
         legend={"x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom"},
@@ -529,9 +560,10 @@ def precision_recall_curves(
     _note_skipped(fig, y, classes)
     return _layout(
         fig,
-        "Precision and recall"
-        if p.shape[1] == 2
-        else "Precision and recall (each class against the rest)",
+        "Precision and recall",
+        # A title as long as the detail is clipped in a half-width column: it goes below.
+        title_subtitle_text=None if p.shape[1] == 2 else "each class against the rest",
+        margin_t=80,
         xaxis={"title": {"text": "recall"}, "range": [-0.01, 1.01]},
         yaxis={"title": {"text": "precision"}, "range": [-0.01, 1.05]},
         legend={"x": 0.02, "xanchor": "left", "y": 0.02, "yanchor": "bottom"},
@@ -605,6 +637,13 @@ def _sample(n: int, limit: int = MAX_SCATTER_POINTS) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
+def _written_as(actual: np.ndarray) -> str:
+    """A d3 number format for values of the target `actual` holds: as many decimals as it is
+    written with (whole prices show no decimals), else four significant digits."""
+    decimals = decimals_of(actual)
+    return f",.{decimals}f" if decimals is not None else ".4g"
+
+
 def _finite_pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     actual = np.asarray(y_true, dtype=float).reshape(-1)
     predicted = np.asarray(y_pred, dtype=float).reshape(-1)
@@ -632,6 +671,7 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> 
     actual, predicted = _finite_pairs(y_true, y_pred)
     r2 = skm.r2_score(actual, predicted) if len(actual) > 1 else float("nan")
     rows = _sample(len(actual))
+    written = _written_as(actual)
     fig = go.Figure(
         go.Scatter(
             x=actual[rows],
@@ -639,7 +679,9 @@ def predicted_vs_actual(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> 
             name="rows",
             mode="markers",
             marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
-            hovertemplate=f"actual {target} %{{x:.4g}}<br>predicted %{{y:.4g}}<extra></extra>",
+            hovertemplate=(
+                f"actual {target} %{{x:{written}}}<br>predicted %{{y:{written}}}<extra></extra>"
+            ),
         )
     )
     if len(actual):
@@ -674,6 +716,7 @@ def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
     actual, predicted = _finite_pairs(y_true, y_pred)
     errors = actual - predicted
     rows = _sample(len(errors))
+    written = _written_as(actual)
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, column_widths=[0.78, 0.22], horizontal_spacing=0.02
     )
@@ -684,7 +727,7 @@ def residuals(y_true: np.ndarray, y_pred: np.ndarray, target: str) -> go.Figure:
             name="rows",
             mode="markers",
             marker={"size": 5, "color": TRAINING_COLOR, "opacity": 0.5},
-            hovertemplate="predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
+            hovertemplate=f"predicted %{{x:{written}}}<br>residual %{{y:{written}}}<extra></extra>",
         ),
         row=1,
         col=1,
@@ -754,6 +797,30 @@ def baseline_comparison(metrics: dict, metric: str) -> go.Figure:
         xaxis={"title": {"text": label}},
         yaxis={"autorange": "reversed", "type": "category"},
         height=max(220, 90 + 50 * len(names)),
+        showlegend=False,
+    )
+
+
+def class_probabilities(classes: Sequence, probabilities: Sequence[float], chosen) -> go.Figure:
+    """One row's probability of each class as labelled bars, the predicted class coloured."""
+    names = [_user_text(c) for c in classes]
+    fig = go.Figure(
+        go.Bar(
+            x=list(probabilities),
+            y=names,
+            orientation="h",
+            marker={"color": [VALIDATION_COLOR if c == chosen else MUTED_COLOR for c in classes]},
+            text=[f"{p:.1%}" for p in probabilities],
+            textposition="auto",
+            hovertemplate="%{y}<br>probability %{x:.1%}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        "Probability of each class",
+        xaxis={"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(200, 110 + 40 * len(names)),
         showlegend=False,
     )
 
@@ -906,7 +973,7 @@ def gradient_norms(diagnostics: Sequence[dict | None]) -> go.Figure:
                 hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.3g}}<extra></extra>",
             )
         )
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(_log_axis([v for _, values in series.values() for v in values]))
     return fig
 
 
@@ -964,7 +1031,7 @@ def compare_curves(
                 )
             )
     if _lower_is_better(metric) and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
-        fig.update_yaxes(type="log", title_text=f"validation {label} (log scale)")
+        fig.update_yaxes(_log_axis(finite), title_text=f"validation {label} (log scale)")
     return fig
 
 
@@ -1016,7 +1083,7 @@ def range_test(
     return _layout(
         fig,
         "Loss as the learning rate grows",
-        xaxis={"title": {"text": "learning rate (log scale)"}, "type": "log"},
+        xaxis={"title": {"text": "learning rate (log scale)"}, **_log_axis(rates)},
         yaxis={"title": {"text": "training loss"}},
         legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
         margin_b=90,

@@ -154,7 +154,7 @@ if frame is None:
 
 # Below the stop: a first visit, with no table yet, does not wait for pandas to import.
 from nncore.data.columns import profile_columns  # noqa: E402
-from nncore.data.plan import plan_columns  # noqa: E402
+from nncore.data.plan import missing_fills, plan_columns  # noqa: E402
 from nncore.data.task import suggest_targets  # noqa: E402
 
 st.subheader(md(st.session_state[Keys.DATASET_NAME]), anchor=False)
@@ -205,7 +205,10 @@ task = task_col.selectbox(
 task_box = st.container()
 
 st.subheader("Columns", anchor=False)
-st.caption("Change a column's role to use it differently or to leave it out.")
+st.caption(
+    "To change how a column is used, double-click its cell in the **role** column and pick "
+    "another role; **ignore** leaves the column out."
+)
 edited = st.data_editor(
     roles_table(profiles, target, spec.role_overrides()),
     key="roles",
@@ -285,6 +288,13 @@ with task_box:
 with plan_box:
     used = len(plan.features)
     st.caption(f"The model reads {used} column{'' if used == 1 else 's'}.")
+    if fills := missing_fills(plan, profiles):
+        st.markdown(
+            "**Missing values** are filled in:\n"
+            + "\n".join(
+                f"- {md(column)} ({count:,} missing): {md(how)}" for column, count, how in fills
+            )
+        )
     if plan.excluded:
         st.markdown(
             "**Left out:**\n"
@@ -292,3 +302,5 @@ with plan_box:
         )
     for warning in plan.warnings:
         st.warning(md(warning), icon=":material/warning:")
+
+st.page_link("pages/model.py", label="Next: Model", icon=":material/arrow_forward:")

@@ -31,7 +31,11 @@ from ui import (
 MAX_LAYERS = SETTINGS["hidden_layers"].high
 ERROR = "model_error"  # the NNCoreError of the last refused edit, shown once
 PRESETS = {
-    "notes": ("Notes", (LayerSpec(50), LayerSpec(32)), "The notes' model: Dense 50 relu → 32 relu"),
+    "default": (
+        "Default",
+        (LayerSpec(50), LayerSpec(32)),
+        "Dense 50 relu → Dense 32 relu: the starting design, a fair first try on most tables",
+    ),
     "small": ("Small", (LayerSpec(16),), "Dense 16 relu: quick, for small tables"),
     "wide": ("Wide", (LayerSpec(256), LayerSpec(128)), "Dense 256 relu → Dense 128 relu"),
     "deep": ("Deep", (LayerSpec(64),) * 5, "5 × Dense 64 relu"),

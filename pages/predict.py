@@ -11,13 +11,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from nncore import plots
 from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job
-from nncore.run.predicting import Predictions
+from nncore.run.predicting import Answer, Predictions
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
@@ -97,32 +98,24 @@ def load_upload(source: ModelSource) -> None:
     try:
         frame, _ = read_table(upload.getvalue(), upload.name)
     except NNCoreError as exc:
-        slot("file").refuse(exc)
+        slot("file").refuse(source, exc)
         return
     slot("file").submit(job_runner, source, frame, upload.name)
 
 
 def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
-    low = item.minimum if math.isfinite(item.minimum) else None
-    high = item.maximum if math.isfinite(item.maximum) else None
-    value = item.fill
-    if low is not None and high is not None:
-        value = min(max(value, low), high)
-    where = f"From {low:g} to {high:g} in training; " if low is not None else ""
-    help_text = f"{where}the median was {item.fill:g}."
+    """A number starting at the training median; any value is taken (one outside the training
+    range is predicted with a warning, not refused)."""
+    known = math.isfinite(item.minimum)
+    help_text = (f"From {item.minimum:g} to {item.maximum:g} in training; " if known else "") + (
+        f"the median was {item.fill:g}."
+    )
     if column.dtype.lower().startswith(("int", "uint")):
-        return st.number_input(
-            md(column.name),
-            None if low is None else math.ceil(low),
-            None if high is None else math.floor(high),
-            round(value),
-            key=key,
-            help=help_text,
-        )
-    span = (high - low) if low is not None and high is not None else 0.0
+        return st.number_input(md(column.name), value=round(item.fill), key=key, help=help_text)
+    span = item.maximum - item.minimum if known else 0.0
     step = 10.0 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01
     return st.number_input(
-        md(column.name), low, high, float(value), step, format="%g", key=key, help=help_text
+        md(column.name), value=float(item.fill), step=step, format="%g", key=key, help=help_text
     )
 
 
@@ -152,7 +145,7 @@ def date_field(column: RawColumn, numbers: dict[str, NumericInput], key: str) ->
 def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
     """A form with one field per column the model reads; the row once it is submitted."""
     numbers = {item.column: item for item in schema.numeric}
-    categories = {item.column: item.categories for item in schema.categorical}
+    categories = {item.column: item for item in schema.categorical}
     values = {}
     with st.form("one_row"):
         columns = st.columns(3)
@@ -162,8 +155,12 @@ def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
                 if column.role == "numeric":
                     values[column.name] = number_field(column, numbers[column.name], key)
                 elif column.role == "categorical":
-                    options = categories[column.name]
-                    choice = st.selectbox(md(column.name), options, key=key)
+                    item = categories[column.name]
+                    options = item.categories
+                    commonest = (
+                        options.index(item.most_common) if item.most_common in options else 0
+                    )
+                    choice = st.selectbox(md(column.name), options, commonest, key=key)
                     values[column.name] = None if choice == MISSING_CATEGORY else choice
                 else:
                     values[column.name] = date_field(column, numbers, key)
@@ -176,22 +173,29 @@ def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
     target = schema.target
     heading = md(f"Predicted {target.name}")
     if target.task == "regression":
-        st.metric(heading, f"{answer.iloc[0]:,.6g}")
+        st.metric(heading, target.format(answer.iloc[0]))
         return
     label, chart = st.columns([1, 3])
     label.metric(heading, str(answer.iloc[0]))
-    probabilities = pd.Series(
-        [float(answer[f"probability {c}"]) for c in target.classes],
-        index=[str(c) for c in target.classes],
-        name="probability",
+    chart.plotly_chart(
+        plots.class_probabilities(
+            target.classes,
+            [float(answer[f"probability {c}"]) for c in target.classes],
+            answer.iloc[0],
+        ),
+        key="row_probabilities",
     )
-    chart.bar_chart(
-        probabilities,
-        horizontal=True,
-        x_label="class",
-        y_label="probability",
-        height=90 + 32 * len(target.classes),
-    )
+
+
+def warn_outside_training(answer: Answer) -> None:
+    if answer.outside:
+        st.warning(
+            md(
+                "Outside what the model was trained on, so predicted by extrapolation and less "
+                "reliable: " + "; ".join(answer.outside) + "."
+            ),
+            icon=":material/warning:",
+        )
 
 
 def labelling(schema: Schema) -> str:
@@ -316,8 +320,9 @@ if source is None:
             run.experiment, schema, data_name if data_name.endswith(".csv") else "data.csv"
         )
         st.caption(
-            "This training as a standalone script in the notes' steps, with pandas, "
-            "scikit-learn and Keras only. Run beside the CSV, it trains the same network."
+            "This training as a standalone script, step by step (read, split, scale, specify, "
+            "compile, fit, evaluate, save, predict), with pandas, scikit-learn and Keras only. "
+            "Run beside the CSV, it trains the same network."
         )
         st.download_button(
             codegen.script_name(schema),
@@ -352,6 +357,7 @@ st.file_uploader(
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
+state.follow(source)
 renew("file", source)
 if settle("file"):
     wait_for_prediction("file")
@@ -363,7 +369,19 @@ if (shown := state.shown) is not None:
         f"{len(table):,} row{'s' if len(table) != 1 else ''} of {md(shown.label)}, "
         f"predicted by {md(shown.source.name)}."
     )
-    st.dataframe(table, height=300)
+    warn_outside_training(shown)
+    predicted = shown.source.schema.target
+    st.dataframe(
+        table,
+        height=300,
+        column_config={
+            f"predicted {predicted.name}": st.column_config.NumberColumn(
+                format=f"%.{predicted.decimals}f"
+            )
+        }
+        if predicted.decimals is not None
+        else None,
+    )
     st.download_button(
         "Download the predictions (.csv)",
         sheets.to_csv(table).encode("utf-8"),
@@ -384,10 +402,12 @@ row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
     slot("row").submit(job_runner, source, row, "the form")
 state = slot("row")
+state.follow(source)
 renew("row", source)
 if settle("row"):
     wait_for_prediction("row")
 if state.error is not None:
     show_error(state.error)
-if state.shown is not None and state.shown.source.id == source.id:
+if state.shown is not None:
     show_row_prediction(state.shown.table, schema)
+    warn_outside_training(state.shown)

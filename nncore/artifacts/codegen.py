@@ -64,8 +64,8 @@ def _header(schema: Schema, data_name: str) -> str:
     # docstring (and run what follows), and one holding a backslash would be a bad escape.
     # textwrap breaks only at spaces, never inside an escape.
     about = textwrap.fill(
-        f"It predicts {_describe(schema.target.name)} from {_describe(data_name)}, following "
-        "the notes' steps in order: read, split, scale, specify, compile, fit with validation "
+        f"It predicts {_describe(schema.target.name)} from {_describe(data_name)}, step by "
+        "step: read, split, scale, specify, compile, fit with validation "
         "and early stopping, evaluate, save, predict.",
         LINE_LENGTH,
         break_on_hyphens=False,

@@ -89,6 +89,25 @@ def model_inputs(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
     return inputs
 
 
+def outside_training(frame: pd.DataFrame, schema: Schema) -> list[str]:
+    """One line per number the model reads that `frame` (raw rows it accepts) holds outside the
+    training range: the model still predicts those rows, by extrapolating."""
+    features = feature_frame(frame, schema)
+    lines = []
+    for item in schema.numeric:
+        values = features[item.column]
+        outside = values[(values < item.minimum) | (values > item.maximum)]
+        if outside.empty:
+            continue
+        where = f"outside the training range {item.minimum:g} to {item.maximum:g}"
+        lines.append(
+            f"{item.column} is {outside.iloc[0]:g}, {where}"
+            if len(frame) == 1
+            else f"{len(outside):,} rows have {item.column} {where}"
+        )
+    return lines
+
+
 def raw_outputs(model: keras.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:
     """The model's outputs for `inputs`, in large batches (strings need TensorFlow tensors)."""
     import tensorflow as tf

@@ -22,7 +22,7 @@ from nncore.data.dates import (
     date_share,
     datetime_parts,
 )
-from nncore.data.schema import as_category_text
+from nncore.data.schema import MISSING_CATEGORY, as_category_text
 from nncore.data.task import TaskGuess, infer_task
 from nncore.data.values import (
     Label,
@@ -40,6 +40,12 @@ LEAK_CORRELATION = 0.98  # |Pearson r| from which a numeric feature nearly copie
 LEAK_PURITY = 0.99  # share of rows whose target follows the feature's value
 RARE_CLASS_SHARE = 0.10  # a class below this share of rows is rare
 ROWS_PER_INPUT = 10  # fewer training rows than this per model input invite overfitting
+# How `nncore.data.prepare` fills a missing value of a column with each role, in plain words.
+FILLS = {
+    "numeric": "with the column's median in the training rows",
+    "datetime": "each date part with its median in the training rows",
+    "categorical": f'as a category of their own, "{MISSING_CATEGORY}"',
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,15 @@ def plan_columns(
         warnings=tuple(warnings_),
         rows_with_missing_target=missing_target,
     )
+
+
+def missing_fills(plan: ColumnPlan, profiles: list[ColumnProfile]) -> list[tuple[str, int, str]]:
+    """(column, missing values, how they are filled) for each column the model reads that has
+    missing values."""
+    missing = {p.name: p.missing for p in profiles}
+    return [
+        (column, missing[column], FILLS[role]) for column, role in plan.features if missing[column]
+    ]
 
 
 def _check_forced_role(series: pd.Series, profile: ColumnProfile, role: Role) -> None:

@@ -32,6 +32,7 @@ from nncore.data.schema import (
     Schema,
     TargetInfo,
     as_numbers,
+    decimals_of,
     feature_frame,
 )
 from nncore.data.split import Split, split_rows
@@ -110,8 +111,11 @@ def prepare(
     target = _target_info(y_raw.iloc[split.train], plan, spec)
     encode = _target_encoder(target)
     ranges = features.iloc[split.train][numeric_columns].agg(["min", "max"])
+    commonest = {
+        column: _most_common(features.iloc[split.train][column]) for column in categorical_columns
+    }
     schema = _learned_schema(
-        draft, transformer, numeric_columns, categorical_columns, target, ranges
+        draft, transformer, numeric_columns, categorical_columns, target, ranges, commonest
     )
     if schema.width == 0:
         raise DataError(
@@ -146,6 +150,7 @@ def _refuse_huge_numbers(frame: pd.DataFrame, columns: list[str]) -> None:
 
 
 def _make_transformer(numeric: list[str], categorical: list[str], scaling: str):
+    # The Data page tells these fills from `nncore.data.plan.FILLS`: change both together.
     steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     if scaling != "none":
         steps.append(("scale", getattr(preprocessing, rules.SCALERS[scaling].sklearn)()))
@@ -195,6 +200,7 @@ def _learned_schema(
     categorical: list[str],
     target: TargetInfo,
     ranges: pd.DataFrame,
+    commonest: dict[str, str],
 ) -> Schema:
     names = _input_names(numeric + categorical)
     numeric_inputs = []
@@ -226,11 +232,19 @@ def _learned_schema(
                     name=names[column],
                     column=column,
                     categories=tuple(str(c) for c in categories),
+                    most_common=commonest[column],
                 )
             )
     return dataclasses.replace(
         draft, numeric=tuple(numeric_inputs), categorical=tuple(categorical_inputs), target=target
     )
+
+
+def _most_common(values: pd.Series) -> str:
+    """The most common category of `values` (category text), the first in order among equals;
+    missing counts as the category it becomes."""
+    counts = values.fillna(MISSING_CATEGORY).value_counts()
+    return str(min(counts.index[counts == counts.max()]))
 
 
 def _input_names(columns: list[str]) -> dict[str, str]:
@@ -261,7 +275,7 @@ def _target_info(y_train: pd.Series, plan: ColumnPlan, spec: DataSpec) -> Target
         center, scale = float(values.mean()), float(values.std(ddof=0))
         if not np.isfinite(scale) or scale == 0:
             scale = 1.0
-    return TargetInfo(plan.target, "regression", (), center, scale)
+    return TargetInfo(plan.target, "regression", (), center, scale, decimals_of(values))
 
 
 def _target_encoder(target: TargetInfo):

@@ -19,6 +19,7 @@ from nncore.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1
+MAX_DECIMALS = 6
 # A binary model labels a row positive from this probability of the positive class on, until
 # someone chooses another (schema files written before thresholds existed read as this).
 DEFAULT_THRESHOLD = 0.5
@@ -44,6 +45,9 @@ class CategoricalInput:
     name: str
     column: str
     categories: tuple[str, ...]  # as text; anything else is an unknown category
+    # The most common in the training rows: a form's default (schema files written before it
+    # existed have none).
+    most_common: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,13 @@ class TargetInfo:
     # Regression with scale_target: the network learns (y - center) / scale.
     center: float = 0.0
     scale: float = 1.0
+    # Regression: the decimals the training values are written with (up to MAX_DECIMALS; None
+    # beyond), so a prediction is shown as precisely as the target is, not more.
+    decimals: int | None = None
+
+    def format(self, value: float) -> str:
+        """A predicted number as the target's values are written: 1,235 for whole prices."""
+        return f"{value:,.{self.decimals}f}" if self.decimals is not None else f"{value:,.6g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +170,17 @@ def as_category_text(series: pd.Series) -> pd.Series:
     return series.map(lambda v: str(v).strip() if pd.notna(v) else np.nan).astype(object)
 
 
+def decimals_of(values) -> int | None:
+    """The fewest decimals that write every one of `values` exactly; None beyond MAX_DECIMALS."""
+    numbers = np.asarray(values, dtype=float)
+    numbers = numbers[np.isfinite(numbers)]
+    for decimals in range(MAX_DECIMALS + 1):
+        # A tolerance relative to the value: 0.1 + 0.2 is 0.3 to one decimal.
+        if np.allclose(numbers, np.round(numbers, decimals), rtol=1e-9, atol=0):
+            return decimals
+    return None
+
+
 def as_numbers(series: pd.Series) -> pd.Series:
     """Numbers as float64, anything unreadable or infinite as missing."""
     if pd.api.types.is_bool_dtype(series):
@@ -175,9 +197,16 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """
     missing = [c.name for c in schema.columns if c.name not in frame.columns]
     if missing:
+        by_case = {str(c).casefold(): str(c) for c in frame.columns}
+        near = [
+            f"{name!r} (the data has {by_case[name.casefold()]!r})"
+            for name in missing
+            if name.casefold() in by_case
+        ]
+        hint = f" Did you mean {', '.join(near)}? Names must match, case included." if near else ""
         raise DataError(
             f"The data lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model "
-            f"needs: {', '.join(map(repr, missing))}. Add "
+            f"needs: {', '.join(map(repr, missing))}.{hint} Add or rename "
             f"{'them' if len(missing) > 1 else 'it'} (empty values are allowed); extra columns "
             "are ignored."
         )

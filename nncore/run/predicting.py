@@ -1,5 +1,6 @@
 """A page's predictions of one kind (a file, a typed row): the job in flight, what it was asked,
-and the last answer, which stays on show while a new question runs or fails."""
+and the answer to the last question only: a new question (new rows, another model) clears the
+answer to the old one, and a refusal leaves nothing on show but itself."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nncore.artifacts.predict import model_inputs
+from nncore.artifacts.predict import model_inputs, outside_training
 from nncore.artifacts.source import ModelSource
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job, JobRunner
@@ -23,6 +24,7 @@ class Answer:
     label: str
     source: ModelSource
     table: pd.DataFrame | None = None  # the predictions, once made
+    outside: tuple[str, ...] = ()  # what `outside_training` says of the rows, once made
 
     def beside_rows(self) -> pd.DataFrame:
         """The predictions followed by the rows they were made from (minus any column named
@@ -32,14 +34,15 @@ class Answer:
 
 
 class Predictions:
-    """One kind of prediction of a session: at most one job at a time, the last answer and the
-    last refusal."""
+    """One kind of prediction of a session: at most one job at a time, and the answer to the last
+    question or its refusal."""
 
     def __init__(self) -> None:
         self.job: Job | None = None
         self.pending: Answer | None = None  # the question the job answers
         self.shown: Answer | None = None
         self.error: NNCoreError | None = None
+        self.asked: str | None = None  # the id of the model the last question was asked of
 
     def submit(
         self,
@@ -50,6 +53,7 @@ class Predictions:
     ) -> None:
         """Check `rows` here (missing columns are named at once), then predict them in a worker
         of `runner()` (which may itself refuse: a Ray cluster set but unreachable)."""
+        self.shown, self.asked = None, source.id
         try:
             model_inputs(rows, source.schema)
             job = runner().submit(
@@ -64,9 +68,16 @@ class Predictions:
             return
         self.job, self.pending, self.error = job, Answer(rows, label, source), None
 
-    def refuse(self, error: NNCoreError) -> None:
-        """Keep a refusal of a question that never became a job (e.g. an unreadable file)."""
-        self.error = error
+    def refuse(self, source: ModelSource, error: NNCoreError) -> None:
+        """Keep a refusal of a question to `source` that never became a job (e.g. an unreadable
+        file)."""
+        self.shown, self.error, self.asked = None, error, source.id
+
+    def follow(self, source: ModelSource) -> None:
+        """Forget every question asked of another model than `source` (the page now shows
+        `source`): its answer, its refusal, and its job, left to finish unseen."""
+        if self.asked not in (None, source.id):
+            self.job = self.pending = self.shown = self.error = self.asked = None
 
     def wait(self, start_seconds: float, wait_seconds: float) -> None:
         """Wait for the job in place: a running one for `wait_seconds` at most, one still queued
@@ -85,10 +96,15 @@ class Predictions:
         if not job.done():
             return True
         try:
+            asked = self.pending
             self.shown = Answer(
-                self.pending.rows, self.pending.label, self.pending.source, job.result(timeout=0)
+                asked.rows,
+                asked.label,
+                asked.source,
+                job.result(timeout=0),
+                tuple(outside_training(asked.rows, asked.source.schema)),
             )
         except NNCoreError as exc:
-            self.error = exc  # the last predictions stay on show
+            self.error = exc
         self.job = self.pending = None
         return False

@@ -348,3 +348,81 @@ def test_plots_do_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+# --- readability --------------------------------------------------------------------------------
+
+
+def test_a_log_axis_over_decades_labels_powers_of_ten():
+    fig = plots.training_curves(history_of([500.0, 20.0, 3.0], [600.0, 30.0, 4.0]))
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.exponentformat == "power"
+    rates = np.geomspace(1e-6, 1.0, 50)
+    test = plots.range_test(rates, np.linspace(2, 1, 50), np.linspace(2, 1, 50))
+    assert test.layout.xaxis.type == "log" and test.layout.xaxis.dtick == 1
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "labels"),
+    [
+        (0.011, 0.095, ["0.01", "0.02", "0.05", "0.1"]),
+        (0.021, 0.055, ["0.02", "0.03", "0.04", "0.05", "0.06"]),
+        (150.0, 950.0, ["200", "500", "1000"]),
+    ],
+)
+def test_a_log_axis_within_a_decade_labels_every_tick_in_plain_numbers(low, high, labels):
+    norms = [
+        {"layers": [{"name": "dense", "activation": "relu", "gradient_norm": v}]}
+        for v in (low, high)
+    ]
+    axis = plots.gradient_norms(norms).layout.yaxis
+    assert axis.type == "log" and list(axis.ticktext) == labels
+    assert [float(t) for t in axis.ticktext] == pytest.approx(list(axis.tickvals))
+
+
+def test_roc_and_precision_recall_titles_stay_short_with_room_above():
+    y, probabilities = multiclass_rows()
+    for fig in (
+        plots.roc_curves(y, probabilities, ["a", "b", "c"]),
+        plots.precision_recall_curves(y, probabilities, ["a", "b", "c"]),
+    ):
+        assert len(fig.layout.title.text) <= 20
+        assert fig.layout.title.subtitle.text == "each class against the rest"
+        assert fig.layout.margin.t >= 80
+
+
+def test_one_rows_class_probabilities_are_bars_with_their_numbers():
+    fig = plots.class_probabilities(["no", "yes"], [0.783, 0.217], "no")
+    (bars,) = fig.data
+    assert list(bars.y) == ["no", "yes"] and list(bars.x) == [0.783, 0.217]
+    assert list(bars.text) == ["78.3%", "21.7%"]
+    assert bars.marker.color[0] != bars.marker.color[1]  # the predicted class stands out
+    assert fig.layout.xaxis.range == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("actual", "written"),
+    [(np.array([120_000.0, 250_000.0, 98_500.0]), ",.0f"), (np.array([1.25, 2.5, 0.75]), ",.2f")],
+)
+def test_predicted_numbers_are_written_as_the_target_is(actual, written):
+    predicted = actual * 1.0123456
+    scatter = plots.predicted_vs_actual(actual, predicted, "price").data[0]
+    assert f"%{{x:{written}}}" in scatter.hovertemplate
+    assert f"%{{y:{written}}}" in scatter.hovertemplate
+    assert f"%{{x:{written}}}" in plots.residuals(actual, predicted, "price").data[0].hovertemplate
+    measured = np.random.default_rng(0).normal(size=20)
+    assert "%{y:.4g}" in plots.predicted_vs_actual(measured, measured, "x").data[0].hovertemplate
+
+
+def test_a_deep_stack_writes_its_block_labels_narrow_enough_not_to_overlap():
+    deep = (LayerSpec(64, dropout=0.2, l2=0.01),) * 5
+    fig = plots.architecture(10, deep, "binary", 1, input_label="10 features")
+    captions = [a.text for a in fig.layout.annotations if a.yanchor == "top"]
+    assert captions[1].split("<br>") == ["hidden", "1", "relu", "D 0.2", "L2"]
+    assert captions[0].split("<br>") == ["10", "features"]
+    assert max(len(line) for c in captions for line in c.split("<br>")) <= 8
+    assert "dropout 0.2" in fig.data[0].text[1]  # in full on hover
+    few = plots.architecture(10, deep[:2], "binary", 1, input_label="10 features")
+    assert [a.text for a in few.layout.annotations if a.yanchor == "top"][1] == (
+        "hidden 1<br>relu<br>dropout 0.2<br>L2 0.01"
+    )

@@ -416,3 +416,30 @@ def test_a_customer_code_column_is_an_identifier_left_out_with_the_reason(at):
     assert table.loc["customer_id", "reason"] == "identifier: a different code on every row"
     assert "customer_id" not in dict(at.session_state[Keys.PLAN].features)
     assert md("customer_id: identifier: a different code on every row") in joined(at.markdown)
+
+
+def test_the_plan_says_how_each_columns_missing_values_will_be_filled(at):
+    rows = [
+        f"{'' if i % 5 == 0 else i},{'' if i % 7 == 0 else 'ab'[i % 2]},2024-01-{1 + i % 28:02d},"
+        f"{10 * i}"
+        for i in range(40)
+    ]
+    upload(at, "gaps.csv", ("size,kind,day,price\n" + "\n".join(rows) + "\n").encode())
+    choose_target(at, "price")
+    (fills,) = [m.value for m in at.markdown if m.value.startswith("**Missing values**")]
+    assert fills.splitlines()[1:] == [
+        "- size (8 missing): with the column's median in the training rows",
+        '- kind (6 missing): as a category of their own, "(missing)"',
+    ]
+    upload(at, "full.csv", b"size,price\n" + b"".join(f"{i},{i}\n".encode() for i in range(30)))
+    choose_target(at, "price")
+    assert not [m for m in at.markdown if m.value.startswith("**Missing values**")]
+
+
+def test_a_next_link_to_the_model_once_a_target_is_picked(at):
+    upload(at, "houses.csv", HOUSES_CSV)
+    assert not at.get("page_link")
+    choose_target(at, "price")
+    (link,) = at.get("page_link")
+    assert link.proto.page == "model" and link.proto.label == "Next: Model"
+    assert "double-click its cell in the **role** column" in joined(at.caption)

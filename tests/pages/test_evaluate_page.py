@@ -110,10 +110,8 @@ def test_scores_beside_the_baselines_and_the_charts_of_the_task(bench, runs, tas
     else:
         assert titles[1:-1] == [
             "Confusion matrix",
-            "ROC curve" if task == "binary" else "ROC curves (each class against the rest)",
-            "Precision and recall"
-            if task == "binary"
-            else "Precision and recall (each class against the rest)",
+            "ROC curve" if task == "binary" else "ROC curves",
+            "Precision and recall",
         ]
         assert bool(at.slider) == (task == "binary")
     assert titles[-1] == "Which columns matter"

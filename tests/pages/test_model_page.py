@@ -97,7 +97,7 @@ def test_the_activation_help_explains_the_choices(at):
         ("small", (LayerSpec(16),)),
         ("wide", (LayerSpec(256), LayerSpec(128))),
         ("deep", (LayerSpec(64),) * 5),
-        ("notes", NOTES),
+        ("default", NOTES),
     ],
 )
 def test_a_preset_replaces_the_layers(preset, layers):
