@@ -413,7 +413,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         Optimizer(
             "sgd",
             "SGD",
-            "plain stochastic gradient descent, the notes' starting point; momentum and "
+            "plain stochastic gradient descent, the classic starting point; momentum and "
             "nesterov speed it up",
             momentum=True,
             nesterov=True,
@@ -831,7 +831,8 @@ _SETTINGS = (
         "learning_rate",
         0.001,
         "How big a step each update takes. Too small and learning crawls; too large and the "
-        "loss jumps about or becomes NaN. Try several: the notes tune it by trying 0.0001 to 0.1.",
+        "loss jumps about or becomes NaN. Try several, 0.0001 to 0.1 (the Tune page's "
+        "learning-rate sweep does it).",
         1e-7,
         10.0,
     ),

@@ -115,7 +115,7 @@ with sweep_tab:
         "Optimizer",
         OPTIMIZERS,
         key="sweep_optimizer",
-        help="The notes tune sgd this way; any optimizer can be swept.",
+        help="Plain SGD is the usual one to sweep; any optimizer can be swept.",
     )
     low, high = middle.select_slider(
         "Learning rates from … to",
