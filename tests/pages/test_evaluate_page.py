@@ -1,6 +1,7 @@
 """The Evaluate page: scores beside baselines, and the charts of each task."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -275,12 +276,24 @@ def test_a_fall_in_r2_is_explained_on_the_page(bench, runs):
 def test_costs_pick_the_cheapest_threshold_and_keeping_it_decides_as_the_chart_says(bench, runs):
     run = runs["binary"]
     result = run.result()
-    at = open_page(bench, run)
-    at.number_input(key="cost_fn").set_value(8.0).run()
-    assert not at.exception
-    costs = calibrate.expected_costs(result.y_val, result.output_val, 1.0, 8.0)
-    best = calibrate.cheapest(costs)
+    y, p = result.y_val.ravel(), result.output_val.ravel()
+
+    def pick(cost_fp: float, cost_fn: float) -> tuple[list[dict], dict]:
+        costs = calibrate.expected_costs(y, p, cost_fp, cost_fn)
+        return costs, calibrate.cheapest(costs)
+
+    # Costs whose cheapest threshold labels some validation row otherwise than 0.5 does.
+    cost_fp, cost_fn = next(
+        pair
+        for pair in [(1.0, 8.0), (8.0, 1.0), (1.0, 3.0), (3.0, 1.0), (1.0, 30.0), (30.0, 1.0)]
+        if ((p >= pick(*pair)[1]["threshold"]) != (p >= 0.5)).any()
+    )
+    costs, best = pick(cost_fp, cost_fn)
     chosen = best["threshold"]
+    at = open_page(bench, run)
+    at.number_input(key="cost_fp").set_value(cost_fp).run()
+    at.number_input(key="cost_fn").set_value(cost_fn).run()
+    assert not at.exception
     line = charts(at)["expected_cost"]["data"]
     assert line[0]["y"] == pytest.approx([row["cost"] for row in costs])
     assert line[1]["x"] == [chosen]
@@ -296,6 +309,26 @@ def test_costs_pick_the_cheapest_threshold_and_keeping_it_decides_as_the_chart_s
         matrix = charts(at)["confusion"]["data"][0]["z"]
         assert (matrix[0][1], matrix[1][0]) == (best["false_positives"], best["false_negatives"])
         assert at.button(key="keep_decided").disabled
+
+        # Predict labels the same validation rows with the chart's errors.
+        sample = load_sample("breast_cancer").sample(120, random_state=0)
+        target = SAMPLES["breast_cancer"].target
+        rows = sample[sample[target].notna()].iloc[result.validation_rows]
+        at.switch_page("pages/predict.py").run()
+        data = rows.drop(columns=target).to_csv(index=False).encode()
+        at.file_uploader(key="predict_upload").set_value(("rows.csv", data, "text/csv")).run()
+        deadline = time.monotonic() + 120
+        while not at.dataframe:
+            assert not at.exception and not at.error
+            assert time.monotonic() < deadline, "the predictions did not come in time"
+            time.sleep(0.5)
+            at.run()
+        table = at.dataframe[0].value
+        positive = result.plan.classes[1]
+        labelled = (table[f"predicted {target}"] == str(positive)).to_numpy()
+        truth = (rows[target] == positive).to_numpy()
+        assert int((labelled & ~truth).sum()) == best["false_positives"]
+        assert int((~labelled & truth).sum()) == best["false_negatives"]
     finally:
         set_threshold(run.out_dir, 0.5)  # as the other tests expect it
 
@@ -314,8 +347,6 @@ def test_a_target_recall_picks_the_highest_threshold_reaching_it(bench, runs):
 
 
 def test_calibrating_a_run_rewrites_its_model_in_a_worker_and_says_what_it_did(bench, runs):
-    import time
-
     run = runs["multiclass"]
     before = run.result().metrics["validation"]["network"]["brier"]
     at = open_page(bench, run)
