@@ -130,8 +130,13 @@ def show_calibration(run: Run, result, task: str, classes: list[str]) -> None:
             f"Temperature-scaled: the model files divide the network's logits by "
             f"{done['temperature']:.3g}. On the validation rows the Brier score went from "
             f"{change['brier_before']:.4f} to {change['brier_after']:.4f}, the log loss from "
-            f"{change['log_loss_before']:.4f} to {change['log_loss_after']:.4f}. Test scores "
-            "above are from before scaling: the same labels at 0.5, another log loss and Brier."
+            f"{change['log_loss_before']:.4f} to {change['log_loss_after']:.4f}."
+            + (
+                " The test rows' scores above are from before scaling: the same labels at 0.5, "
+                "another log loss and Brier score."
+                if "test" in result.metrics
+                else ""
+            )
         )
     calibration_job(run)
 
