@@ -73,6 +73,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="train this run --epochs more, from its weights and optimizer state, into --out",
     )
+    train.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="classifiers: fit one temperature on the validation rows and fold it into the model "
+        "files, so they give calibrated probabilities",
+    )
+    train.add_argument(
+        "--costs",
+        nargs=2,
+        type=float,
+        metavar=("FP", "FN"),
+        help="binary: the cost of a false positive and of a false negative; the threshold with "
+        "the lowest expected cost on the validation rows is kept with the model",
+    )
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict with a saved model")
@@ -169,6 +183,7 @@ def _train(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
     frame = _read_table(args.data)
     experiment.check_columns([str(c) for c in frame.columns])
+    _check_decisions(args, experiment, frame)
     if args.cv is not None:
         from nncore.run.crossval import make_folds
 
@@ -188,6 +203,7 @@ def _train(args: argparse.Namespace) -> int:
     if result.message:
         print(result.message, file=sys.stderr)
     _print_validation(result)
+    _decide(args)
     if args.cv is not None:
         _cross_validate(frame, experiment, args.cv, result)
     print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
@@ -206,6 +222,41 @@ def _cross_validate(frame, experiment: Experiment, k: int, result) -> None:
     _write_atomic(result.files.metrics, json.dumps(metrics, indent=2, allow_nan=False).encode())
     counts = frame[result.plan.target].value_counts()
     print(f"cross-validation: {found.in_words(compare_on(found.task, counts))}")
+
+
+def _check_decisions(args: argparse.Namespace, experiment: Experiment, frame) -> None:
+    """Refuse --costs or --calibrate for a task they do not apply to before training, not after."""
+    if args.costs is None and not args.calibrate:
+        return
+    from nncore.data.plan import plan_columns
+
+    task = plan_columns(frame, experiment.data).task
+    if args.costs is not None and task != "binary":
+        raise NNCoreError(f"--costs is for binary targets; this one is {task}. Leave it out.")
+    if args.costs is not None and (min(args.costs) < 0 or sum(args.costs) == 0):
+        raise NNCoreError("--costs FP FN takes two costs of 0 or more, not both 0.")
+    if args.calibrate and task == "regression":
+        raise NNCoreError("--calibrate is for classifiers; this target is a regression.")
+
+
+def _decide(args: argparse.Namespace) -> None:
+    from nncore.run import calibration
+
+    if args.calibrate:
+        section = calibration.temperature_scale(args.out)
+        change = section["validation"]
+        print(
+            f"temperature {section['applied']:.4g}: validation Brier score "
+            f"{change['brier_before']:.4f} -> {change['brier_after']:.4f}, log loss "
+            f"{change['log_loss_before']:.4f} -> {change['log_loss_after']:.4f}"
+        )
+    if args.costs is not None:
+        best = calibration.keep_cheapest_threshold(args.out, *args.costs)
+        print(
+            f"threshold {best['threshold']:g} kept: expected cost {best['cost']:.4g} per row on "
+            f"the validation rows ({best['false_positives']} false positives, "
+            f"{best['false_negatives']} false negatives)"
+        )
 
 
 def _print_validation(result) -> None:
@@ -233,6 +284,7 @@ def _train_more(args: argparse.Namespace) -> int:
     if result.message:
         print(result.message, file=sys.stderr)
     _print_validation(result)
+    _decide(args)
     print(f"continued {args.parent} from epoch {result.first_epoch + 1}; saved to {args.out}/")
     return 0
 

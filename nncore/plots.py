@@ -1179,3 +1179,134 @@ def feature_importance(importance: dict) -> go.Figure:
         height=max(260, 110 + 28 * len(columns)),
         showlegend=False,
     )
+
+
+# --- decisions ----------------------------------------------------------------------------------
+
+
+def calibration_curves(calibration: dict) -> go.Figure:
+    """Mean predicted probability against the share that happened, per bin and class, from
+    `nncore.learn.calibrate.calibration`; the diagonal is perfect calibration."""
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            name="perfectly calibrated",
+            mode="lines",
+            line={"dash": "dash", "color": MUTED_COLOR, "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    for color, curve in zip(CLASS_COLORS * 10, calibration["curves"], strict=False):
+        name = _user_text(curve["class"])
+        fig.add_trace(
+            go.Scatter(
+                x=curve["predicted"],
+                y=curve["observed"],
+                name=name,
+                mode="lines+markers",
+                line={"color": color, "width": 2},
+                customdata=curve["rows"],
+                hovertemplate=(
+                    f"{name}<br>predicted %{{x:.3f}}<br>observed %{{y:.3f}}<br>"
+                    "%{customdata} rows<extra></extra>"
+                ),
+            )
+        )
+    return _layout(
+        fig,
+        "Calibration curve",
+        title_subtitle_text=f"Brier score {calibration['brier']:.4f} (0 is perfect)",
+        xaxis={"title": {"text": "mean predicted probability"}, "range": [0, 1]},
+        yaxis={"title": {"text": "share of rows of that class"}, "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.25},
+    )
+
+
+def gain_and_lift(gains: Sequence[dict], positive: str) -> go.Figure:
+    """Cumulative gain (left) and lift (right) over the share of rows taken, best-ranked first,
+    from `nncore.learn.calibrate.gains`."""
+    positive = _user_text(positive)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Cumulative gain", "Lift"))
+    shares = [0.0, *(row["rows"] for row in gains)]
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            name="random order",
+            mode="lines",
+            line={"dash": "dash", "color": MUTED_COLOR, "width": 1},
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=shares,
+            y=[0.0, *(row["gain"] for row in gains)],
+            name="network",
+            mode="lines+markers",
+            line={"color": ACCENT_COLOR, "width": 2},
+            hovertemplate=(
+                f"top %{{x:.0%}} of rows hold %{{y:.0%}} of the {positive} rows<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=shares[1:],
+            y=[row["lift"] for row in gains],
+            name="lift",
+            mode="lines+markers",
+            line={"color": ACCENT_COLOR, "width": 2},
+            showlegend=False,
+            hovertemplate=(
+                f"top %{{x:.0%}} of rows: %{{y:.2f}} times the overall rate of {positive}"
+                "<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_hline(y=1, line={"dash": "dash", "color": MUTED_COLOR, "width": 1}, row=1, col=2)
+    fig.update_xaxes(title_text="share of rows, highest probability first", tickformat=".0%")
+    fig.update_yaxes(title_text=f"share of all {positive} rows found", tickformat=".0%", row=1)
+    fig.update_yaxes(title_text="times the overall rate", tickformat="", row=1, col=2)
+    return _layout(fig, f"Finding the {positive} rows", showlegend=False)
+
+
+def expected_cost(costs: Sequence[dict], chosen: float, threshold: float | None) -> go.Figure:
+    """Mean cost per row over thresholds, from `nncore.learn.calibrate.expected_costs`; the
+    cheapest threshold (`chosen`) and the slider's (`threshold`) marked."""
+    x = [row["threshold"] for row in costs]
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=[row["cost"] for row in costs],
+            name="expected cost",
+            mode="lines",
+            line={"color": VALIDATION_COLOR, "width": 2},
+            customdata=[(row["false_positives"], row["false_negatives"]) for row in costs],
+            hovertemplate=(
+                "threshold %{x:.2f}<br>cost per row %{y:.4g}<br>%{customdata[0]} false "
+                "positives, %{customdata[1]} false negatives<extra></extra>"
+            ),
+        )
+    )
+    by_threshold = {round(row["threshold"], 2): row["cost"] for row in costs}
+    fig.add_trace(
+        _threshold_marker(chosen, chosen, by_threshold[round(chosen, 2)], "threshold", "cost")
+    )
+    fig.data[-1].name = f"cheapest, {chosen:g}"
+    if threshold is not None and round(threshold, 2) in by_threshold and threshold != chosen:
+        fig.add_vline(x=threshold, line={"dash": "dot", "color": MUTED_COLOR, "width": 1})
+    return _layout(
+        fig,
+        "Expected cost per row",
+        xaxis={"title": {"text": "decision threshold"}, "range": [0, 1]},
+        yaxis={"title": {"text": "mean cost per validation row"}, "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.25},
+    )

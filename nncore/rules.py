@@ -583,6 +583,14 @@ METRICS: dict[str, Metric] = {
             "the crossentropy of the predicted probabilities",
             _CLASSES,
         ),
+        Metric(
+            "brier",
+            "Brier score",
+            False,
+            "the mean squared gap between the predicted probabilities and what happened (0 or "
+            "1, per class); 0 is perfect, and only probabilities that can be trusted score low",
+            _CLASSES,
+        ),
     )
 }
 

@@ -6,14 +6,32 @@ import streamlit as st
 
 from nncore import plots, rules
 from nncore.artifacts.predict import load_schema, set_threshold
-from nncore.errors import DataError
+from nncore.errors import DataError, NNCoreError
+from nncore.learn import calibrate
 from nncore.learn.evaluate import importance_note, threshold_scores, verdict
-from ui import Keys, Run, finished, init_state, md, pick_run, show_error, workbench
+from ui import (
+    RUN_POLL_SECONDS,
+    Keys,
+    Run,
+    finished,
+    init_state,
+    md,
+    pick_run,
+    show_error,
+    workbench,
+)
 
 THRESHOLD_SCORES = ("accuracy", "precision", "recall", "f1")
 # Widgets whose value belongs to the run shown: another run starts from its own kept threshold
 # and its own default score, not from the last run's.
 PER_RUN_WIDGETS = ("threshold", "compare_metric")
+# Page state: each run's temperature-scaling job while it runs, then what it did (or its error).
+CALIBRATING, CALIBRATED = "calibrating", "calibrated"
+DECIDE_BY = {
+    "costs": "the costs of errors",
+    "precision": "a target precision",
+    "recall": "a target recall",
+}
 
 
 def how_it_ended(run: Run, result) -> str:
@@ -75,6 +93,217 @@ def show_scores(part: dict) -> None:
         table,
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns},
     )
+
+
+def calibration_table(found: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"class": curve["class"], "predicted": p, "observed": o, "rows": n}
+            for curve in found["curves"]
+            for p, o, n in zip(curve["predicted"], curve["observed"], curve["rows"], strict=True)
+        ]
+    )
+
+
+def show_calibration(run: Run, result, task: str, classes: list[str]) -> None:
+    st.subheader("How far the probabilities can be trusted", anchor=False)
+    found = calibrate.calibration(task, result.y_val, result.output_val, classes)
+    chart, table = st.columns([3, 2])
+    chart.plotly_chart(plots.calibration_curves(found), key="calibration")
+    table.dataframe(
+        calibration_table(found),
+        hide_index=True,
+        column_config={
+            "predicted": st.column_config.NumberColumn("mean predicted", format="%.3f"),
+            "observed": st.column_config.NumberColumn("share observed", format="%.3f"),
+        },
+    )
+    st.caption(
+        f"On the validation rows, grouped in {found['bins']} bins of predicted probability: in "
+        "a bin where the network says 0.8, about 8 rows in 10 should be of that class. Brier "
+        f"score {found['brier']:.4f} ({rules.METRICS['brier'].help})."
+    )
+    done = result.metrics.get("calibration")
+    if done:
+        change = done["validation"]
+        st.caption(
+            f"Temperature-scaled: the model files divide the network's logits by "
+            f"{done['temperature']:.3g}. On the validation rows the Brier score went from "
+            f"{change['brier_before']:.4f} to {change['brier_after']:.4f}, the log loss from "
+            f"{change['log_loss_before']:.4f} to {change['log_loss_after']:.4f}."
+            + (
+                " The test rows' scores above are from before scaling: the same labels at 0.5, "
+                "another log loss and Brier score."
+                if "test" in result.metrics
+                else ""
+            )
+        )
+    calibration_job(run)
+
+
+def calibration_job(run: Run) -> None:
+    """The button that temperature-scales the run in a worker, its progress and its outcome."""
+    jobs = st.session_state.setdefault(CALIBRATING, {})
+    job = jobs.get(run.id)
+    if job is not None and not job.done():
+        wait_for_calibration(run.id)
+        return
+    if job is not None:
+        del jobs[run.id]
+        try:
+            st.session_state.setdefault(CALIBRATED, {})[run.id] = job.result(timeout=0)
+        except NNCoreError as exc:
+            st.session_state.setdefault(CALIBRATED, {})[run.id] = exc
+    outcome = st.session_state.get(CALIBRATED, {}).get(run.id)
+    if isinstance(outcome, NNCoreError):
+        show_error(outcome)
+    elif outcome is not None and outcome["applied"] == 1.0:
+        st.info(
+            "No temperature makes these probabilities truer on the validation rows: the model "
+            "files are left as they are.",
+            icon=":material/info:",
+        )
+    elif outcome is not None:
+        st.success(
+            f"Scaled by the temperature {outcome['applied']:.3g}; the model files give "
+            "the calibrated probabilities."
+        )
+    if st.button(
+        "Calibrate with a temperature",
+        key="calibrate",
+        icon=":material/thermostat:",
+        help="Fit one temperature on the validation rows that makes the probabilities truer "
+        "(lower log loss) and fold it into the model files: the downloaded .keras and .h5 then "
+        "give calibrated probabilities. Labels at 0.5 and a kept threshold's decisions stay.",
+    ):
+        try:
+            jobs[run.id] = workbench().calibrate(run.id)
+        except NNCoreError as exc:
+            show_error(exc)
+            return
+        st.rerun()
+
+
+@st.fragment(run_every=RUN_POLL_SECONDS)
+def wait_for_calibration(run_id: str) -> None:
+    job = st.session_state.get(CALIBRATING, {}).get(run_id)
+    if job is None or job.done():
+        st.rerun()  # once: the next run shows what the job did
+    st.info("Fitting a temperature…", icon=":material/hourglass_top:")
+
+
+def show_gains(result, classes: list[str]) -> None:
+    st.subheader(f"How fast the ranking finds {md(classes[1])}", anchor=False)
+    gains = calibrate.gains(result.y_val, result.output_val)
+    if not gains:
+        st.caption(f"No validation row is {md(classes[1])}: there is nothing to find.")
+        return
+    chart, table = st.columns([3, 2])
+    chart.plotly_chart(plots.gain_and_lift(gains, classes[1]), key="gains")
+    table.dataframe(
+        pd.DataFrame(gains),
+        hide_index=True,
+        column_config={
+            "rows": st.column_config.NumberColumn("share of rows", format="percent"),
+            "gain": st.column_config.NumberColumn(f"share of {classes[1]} found", format="percent"),
+            "lift": st.column_config.NumberColumn("lift", format="%.2f"),
+        },
+    )
+    st.caption(
+        "Rows taken in order of the network's probability, highest first (on the validation "
+        f"rows): the gain is the share of all {md(classes[1])} rows among them, the lift how "
+        "many times more often they are found than by taking rows at random."
+    )
+
+
+def keep_decided(run: Run, chosen: float) -> None:
+    """Keep the threshold the costs or the target chose, and put the slider on it."""
+    try:
+        set_threshold(run.out_dir, chosen)
+    except DataError as exc:
+        st.session_state["decided_error"] = exc
+        return
+    st.session_state.pop("threshold", None)  # the slider starts again from the kept threshold
+
+
+def show_costs(run: Run, result, classes: list[str], threshold: float) -> None:
+    st.subheader("A threshold from what errors cost", anchor=False)
+    by = st.radio(
+        "Choose the threshold by",
+        list(DECIDE_BY),
+        format_func=DECIDE_BY.get,
+        horizontal=True,
+        key="decide_by",
+    )
+    y, p = result.y_val, result.output_val
+    if by == "costs":
+        left, right = st.columns(2)
+        cost_fp = left.number_input(
+            f"Cost of a false positive (a row called {md(classes[1])} that is not)",
+            min_value=0.0,
+            value=1.0,
+            key="cost_fp",
+        )
+        cost_fn = right.number_input(
+            f"Cost of a false negative (a {md(classes[1])} row missed)",
+            min_value=0.0,
+            value=1.0,
+            key="cost_fn",
+        )
+        if cost_fp + cost_fn == 0:
+            st.warning("Give at least one cost above 0.", icon=":material/warning:")
+            return
+        costs = calibrate.expected_costs(y, p, cost_fp, cost_fn)
+        best = calibrate.cheapest(costs)
+        chosen = best["threshold"]
+        chart, table = st.columns([3, 2])
+        chart.plotly_chart(plots.expected_cost(costs, chosen, threshold), key="expected_cost")
+        table.dataframe(
+            pd.DataFrame(costs),
+            hide_index=True,
+            column_config={
+                "threshold": st.column_config.NumberColumn(format="%.2f"),
+                "false_positives": "false positives",
+                "false_negatives": "false negatives",
+                "cost": st.column_config.NumberColumn("cost per row", format="%.4g"),
+            },
+        )
+        said = (
+            f"The cheapest threshold on the {len(y):,} validation rows is {chosen:g}: "
+            f"{best['false_positives']} false positives and {best['false_negatives']} false "
+            f"negatives, {best['cost']:.4g} per row on average."
+        )
+    else:
+        target = st.number_input(
+            f"Target {by}", min_value=0.01, max_value=1.0, value=0.9, step=0.01, key="target"
+        )
+        found = calibrate.threshold_for(y, p, by, target)
+        if found is None:
+            st.warning(
+                f"No threshold reaches a {by} of {target:g} on the validation rows. Lower the "
+                "target.",
+                icon=":material/warning:",
+            )
+            return
+        chosen = found
+        reached = threshold_scores(y, p, chosen)
+        said = (
+            f"Threshold {chosen:g} reaches a {by} of {reached[by]:.3f} on the {len(y):,} "
+            f"validation rows (precision {reached['precision']:.3f}, recall "
+            f"{reached['recall']:.3f})."
+        )
+    keep, note = st.columns([1, 3], vertical_alignment="center")
+    keep.button(
+        f"Keep {chosen:g}",
+        key="keep_decided",
+        disabled=chosen == load_schema(result.files.schema).threshold,
+        icon=":material/push_pin:",
+        on_click=keep_decided,
+        args=(run, chosen),
+    )
+    note.caption(f"{said} Keeping it makes it the run's threshold, as Keep this threshold does.")
+    if error := st.session_state.pop("decided_error", None):
+        show_error(error)
 
 
 init_state()
@@ -210,6 +439,10 @@ else:
         plots.precision_recall_curves(result.y_val, result.output_val, classes, threshold),
         key="precision_recall",
     )
+    show_calibration(run, result, task, classes)
+    if task == "binary":
+        show_gains(result, classes)
+        show_costs(run, result, classes, threshold)
 
 if importance := metrics.get("importance"):
     st.subheader("Which columns matter", anchor=False)

@@ -149,3 +149,12 @@ def write_artifacts(
     save_h5(model, files.h5)
     files.schema.write_text(json.dumps(schema.to_dict(), indent=2))
     files.experiment.write_text(experiment.to_json())
+
+
+def fold_temperature(model: keras.Model, temperature: float) -> None:
+    """Divide the output layer's logits by `temperature`, in its own weights: the model then
+    gives the temperature-scaled probabilities with standard layers only, so its files load with
+    `safe_mode=True` as before."""
+    output = model.get_layer("output")
+    kernel, bias = output.get_weights()
+    output.set_weights([kernel / temperature, bias / temperature])

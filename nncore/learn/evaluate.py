@@ -57,12 +57,26 @@ def scores(task: str, y_true: np.ndarray, output: np.ndarray, n_classes: int = 0
         ),
         "f1": float(skm.f1_score(y_true, y_pred, average=average, labels=labels, zero_division=0)),
         "log_loss": float(skm.log_loss(y_true, _normalized(probabilities), labels=labels)),
+        "brier": brier(task, y_true, output),
         "roc_auc": _roc_auc(task, y_true, probabilities, labels),
     }
     if task == "binary":
         result["pr_auc"] = _pr_auc(y_true, probabilities[:, 1])
     result["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return result
+
+
+def brier(task: str, y_true: np.ndarray, output: np.ndarray) -> float:
+    """The mean squared gap between each class's probability and what happened (0 or 1), summed
+    over the classes for a multiclass task; for a binary one, of the positive class only (as
+    scikit-learn's `brier_score_loss`). 0 is perfect."""
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    if task == "binary":
+        p = np.asarray(output, dtype=float).reshape(-1)
+        return float(np.mean((p - y_true) ** 2))
+    probabilities = np.asarray(output, dtype=float)
+    truth = np.eye(probabilities.shape[1])[y_true]
+    return float(np.mean(np.sum((probabilities - truth) ** 2, axis=1)))
 
 
 def class_probabilities(output: np.ndarray, task: str) -> np.ndarray:

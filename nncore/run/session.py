@@ -616,6 +616,20 @@ class Workbench:
             except NNCoreError as exc:
                 record._finish(str(exc))
 
+    # ---------------------------------------------------------------------------------- decisions
+
+    def calibrate(self, run_id: str) -> Job:
+        """Temperature-scale the finished run's model files in a worker (`calibrate_job`); once
+        it is done, the run's result is read again from its rewritten folder."""
+        from nncore.run.tasks import calibrate_job
+
+        run = self._run(run_id)
+        job = self.runner.submit(
+            calibrate_job, str(run.out_dir), name=f"calibrate {run.name}", owner=self.owner
+        )
+        job.add_done_callback(partial(_reread_result, run))
+        return job
+
     # --------------------------------------------------------------------------------- range test
 
     def start_range_test(
@@ -647,6 +661,13 @@ class Workbench:
             owner=self.owner,
         )
         return self.cross_validation
+
+
+def _reread_result(run: Run, job: Job) -> None:
+    if job.status == "done":
+        from nncore.run.pipeline import load_result
+
+        run._result = load_result(run.out_dir)
 
 
 class Workbenches:

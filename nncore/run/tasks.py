@@ -69,3 +69,10 @@ def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict
     model = load_model(model_path, reuse=True)  # the same file again: answered at once
     check_fits(model, schema)
     return predict(model, frame, schema)
+
+
+def calibrate_job(channel, run_dir: str) -> dict:
+    """`temperature_scale` as a job: the run's model files rewritten in a worker."""
+    from nncore.run.calibration import temperature_scale
+
+    return temperature_scale(run_dir)

@@ -10,6 +10,7 @@ import pytest
 
 from nncore import plots
 from nncore.config import LayerSpec
+from nncore.learn import calibrate
 
 LINK = '<a href="https://evil.invalid/">click</a>'
 ESCAPED = '&lt;a href="https://evil.invalid/"&gt;click&lt;/a&gt;'
@@ -68,6 +69,10 @@ def figures():
         # The monitored value of an experiment file is free text after "val_".
         "compare-monitor": plots.compare_curves({"run 1": history}, LINK),
         "capacity-monitor": plots.capacity_steps(["64"], [0.5], [True], f"val_{LINK}"),
+        "calibration": plots.calibration_curves(
+            calibrate.calibration("multiclass", y3, p3, ["a", "b", LINK])
+        ),
+        "gain-and-lift": plots.gain_and_lift(calibrate.gains(y2, p2[:, 1]), LINK),
     }
 
 

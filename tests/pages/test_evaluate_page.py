@@ -1,6 +1,7 @@
 """The Evaluate page: scores beside baselines, and the charts of each task."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ from nncore import rules
 from nncore.artifacts.predict import load_schema, set_threshold
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
-from nncore.learn.evaluate import importance_note, verdict
+from nncore.learn import calibrate
+from nncore.learn.evaluate import importance_note, threshold_scores, verdict
 from nncore.run.session import Run, Workbench
 from tests.pages.workspaces import new_bench, open_run, session, start, wait
 from ui import Keys, md
@@ -112,13 +114,16 @@ def test_scores_beside_the_baselines_and_the_charts_of_the_task(bench, runs, tas
             "Confusion matrix",
             "ROC curve" if task == "binary" else "ROC curves",
             "Precision and recall",
+            "Calibration curve",
+            *(["Finding the malignant rows", "Expected cost per row"] if task == "binary" else []),
         ]
         assert bool(at.slider) == (task == "binary")
     assert titles[-1] == "Which columns matter"
     importance = runs[task].result().metrics["importance"]["columns"]
     bars = charts(at)["importance"]["data"][0]
     assert bars["y"] == [c["column"] for c in importance]
-    assert len(at.dataframe) == (2 if task == "binary" else 1)  # the test rows, when held out
+    # The test rows' scores when held out; each decision chart's table for a classifier.
+    assert len(at.dataframe) == {"binary": 5, "multiclass": 2, "regression": 1}[task]
     assert at.session_state[Keys.WORKBENCH].current_run().id == runs[task].id
 
 
@@ -264,3 +269,99 @@ def test_a_fall_in_r2_is_explained_on_the_page(bench, runs):
     note = md(importance_note(metrics["importance"], metrics["validation"]["network"]["r2"]))
     assert "so a fall can exceed 1" in note
     assert any(note in c.value for c in at.caption)
+
+
+def test_costs_pick_the_cheapest_threshold_and_keeping_it_decides_as_the_chart_says(bench, runs):
+    run = runs["binary"]
+    result = run.result()
+    y, p = result.y_val.ravel(), result.output_val.ravel()
+
+    def pick(cost_fp: float, cost_fn: float) -> tuple[list[dict], dict]:
+        costs = calibrate.expected_costs(y, p, cost_fp, cost_fn)
+        return costs, calibrate.cheapest(costs)
+
+    # Costs whose cheapest threshold labels some validation row otherwise than 0.5 does.
+    cost_fp, cost_fn = next(
+        pair
+        for pair in [(1.0, 8.0), (8.0, 1.0), (1.0, 3.0), (3.0, 1.0), (1.0, 30.0), (30.0, 1.0)]
+        if ((p >= pick(*pair)[1]["threshold"]) != (p >= 0.5)).any()
+    )
+    costs, best = pick(cost_fp, cost_fn)
+    chosen = best["threshold"]
+    at = open_page(bench, run)
+    at.number_input(key="cost_fp").set_value(cost_fp).run()
+    at.number_input(key="cost_fn").set_value(cost_fn).run()
+    assert not at.exception
+    line = charts(at)["expected_cost"]["data"]
+    assert line[0]["y"] == pytest.approx([row["cost"] for row in costs])
+    assert line[1]["x"] == [chosen]
+    table = at.dataframe[-1].value
+    assert list(table["threshold"]) == [row["threshold"] for row in costs]
+    at.button(key="keep_decided").click().run()
+    try:
+        assert not at.exception and not at.error
+        assert load_schema(run.out_dir / "schema.json").threshold == chosen
+        assert at.slider(key="threshold").value == chosen
+        # The confusion matrix, as Predict labels rows from now on, holds the chart's errors.
+        at.toggle(key="normalize").set_value(False).run()
+        matrix = charts(at)["confusion"]["data"][0]["z"]
+        assert (matrix[0][1], matrix[1][0]) == (best["false_positives"], best["false_negatives"])
+        assert at.button(key="keep_decided").disabled
+
+        # Predict labels the same validation rows with the chart's errors.
+        sample = load_sample("breast_cancer").sample(120, random_state=0)
+        target = SAMPLES["breast_cancer"].target
+        rows = sample[sample[target].notna()].iloc[result.validation_rows]
+        at.switch_page("pages/predict.py").run()
+        data = rows.drop(columns=target).to_csv(index=False).encode()
+        at.file_uploader(key="predict_upload").set_value(("rows.csv", data, "text/csv")).run()
+        deadline = time.monotonic() + 120
+        while not at.dataframe:
+            assert not at.exception and not at.error
+            assert time.monotonic() < deadline, "the predictions did not come in time"
+            time.sleep(0.5)
+            at.run()
+        table = at.dataframe[0].value
+        positive = result.plan.classes[1]
+        labelled = (table[f"predicted {target}"] == str(positive)).to_numpy()
+        truth = (rows[target] == positive).to_numpy()
+        assert int((labelled & ~truth).sum()) == best["false_positives"]
+        assert int((~labelled & truth).sum()) == best["false_negatives"]
+    finally:
+        set_threshold(run.out_dir, 0.5)  # as the other tests expect it
+
+
+def test_a_target_recall_picks_the_highest_threshold_reaching_it(bench, runs):
+    run = runs["binary"]
+    result = run.result()
+    at = open_page(bench, run)
+    at.radio(key="decide_by").set_value("recall").run()
+    at.number_input(key="target").set_value(0.95).run()
+    assert not at.exception
+    chosen = calibrate.threshold_for(result.y_val, result.output_val, "recall", 0.95)
+    assert threshold_scores(result.y_val, result.output_val, chosen)["recall"] >= 0.95
+    assert at.button(key="keep_decided").label == f"Keep {chosen:g}"
+    assert "expected_cost" not in charts(at)
+
+
+def test_calibrating_a_run_rewrites_its_model_in_a_worker_and_says_what_it_did(bench, runs):
+    run = runs["multiclass"]
+    before = run.result().metrics["validation"]["network"]["brier"]
+    at = open_page(bench, run)
+    at.button(key="calibrate").click().run()
+    assert not at.exception
+    job = at.session_state["calibrating"][run.id]
+    deadline = time.monotonic() + 300
+    while not job.done():
+        assert time.monotonic() < deadline, "the calibration did not end in time"
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception and not at.error
+    section = json.loads((run.out_dir / "metrics.json").read_text())["calibration"]
+    assert section["validation"]["brier_after"] <= before
+    if section["applied"] == 1.0:
+        assert "left as they are" in at.info[0].value
+    else:
+        assert f"{section['applied']:.3g}" in at.success[0].value
+        assert any("Temperature-scaled" in c.value for c in at.caption)
+        assert run.result().metrics["validation"]["network"]["brier"] <= before

@@ -10,6 +10,7 @@ import pytest
 from nncore.artifacts.predict import load_schema
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.samples import SAMPLES, load_sample
+from nncore.learn import calibrate
 from nncore.learn.evaluate import threshold_scores
 from tests.pages.test_train_page import current_run, open_train_page, run_until
 from tests.pages.workspaces import new_bench, open_run, start, wait
@@ -88,7 +89,8 @@ def test_evaluate_replaces_every_result_when_another_run_is_picked(two_binary_ru
     at = open_run(bench, first, "pages/evaluate.py")
     at.slider(key="threshold").set_value(0.01).run()
     at.selectbox(key="compare_metric").select("log_loss").run()
-    assert len(at.dataframe) == 2  # the validation and the test rows' scores
+    # The validation and the test rows' scores, then the calibration, gain and cost tables.
+    assert len(at.dataframe) == 5
 
     at.selectbox(key="eval_run").select(second.id).run()
     assert not at.exception
@@ -98,8 +100,14 @@ def test_evaluate_replaces_every_result_when_another_run_is_picked(two_binary_ru
     kept = load_schema(second.out_dir / "schema.json").threshold
     assert at.slider(key="threshold").value == kept
     assert at.selectbox(key="compare_metric").value == "pr_auc"  # churn is imbalanced
-    [table] = [d.value for d in at.dataframe]  # no test rows in this run
+    table, calibration, gains, costs = [d.value for d in at.dataframe]  # no test rows here
     assert table.loc["network", "accuracy"] == pytest.approx(validation["network"]["accuracy"])
+    assert calibration["rows"].sum() == validation["rows"]
+    assert list(gains["gain"]) == [
+        g["gain"] for g in calibrate.gains(result.y_val, result.output_val)
+    ]
+    expected_costs = calibrate.expected_costs(result.y_val, result.output_val, 1.0, 1.0)
+    assert list(costs["cost"]) == pytest.approx([c["cost"] for c in expected_costs])
     expected = threshold_scores(result.y_val, result.output_val, kept)
     assert [m.value for m in at.metric] == [
         f"{expected[name]:.3f}" for name in ("accuracy", "precision", "recall", "f1")
