@@ -11,16 +11,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from nncore import plots
 from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
+from nncore.learn.explain import (
+    BASE_VALUE,
+    CONTRIBUTION,
+    SHAP_MISSING,
+    explained_output,
+    shap_installed,
+)
 from nncore.run.jobs import Job
 from nncore.run.predicting import Predictions
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
+    Run,
     finished,
     init_state,
     job_runner,
@@ -82,15 +91,39 @@ def wait_for_prediction(kind: str) -> None:
     if job is None or job.done():
         st.rerun()  # once: the next run settles the job and draws no fragment
     position = job.queue_position()
+    progress = job.progress() or {}
+    doing = "Predicting…"
+    if "rows" in progress:
+        doing = f"Explaining: row {progress['rows_done']:,} of {progress['rows']:,}…"
     st.info(
-        f"Waiting for a free worker: position {position} in the queue."
-        if position
-        else "Predicting…",
+        f"Waiting for a free worker: position {position} in the queue." if position else doing,
         icon=":material/hourglass_top:",
     )
 
 
-def load_upload(source: ModelSource) -> None:
+def explain_reference(schema: Schema, run: Run | None) -> tuple[str | None, str]:
+    """The training table (its file) to explain predictions against, or None and why not: a
+    run's own table, else for a model file the table in use if it has the model's columns."""
+    if not shap_installed():
+        return None, SHAP_MISSING
+    workspace = workbench().workspace
+    table_id = run.record.table_id if run is not None else None
+    if table_id is None:
+        dataset = st.session_state[Keys.DATASET]
+        if dataset is not None and {c.name for c in schema.columns} <= set(dataset.columns):
+            table_id = st.session_state[Keys.TABLE]
+    if table_id:
+        try:
+            return str(workspace.table_path(table_id)), ""
+        except NNCoreError:
+            pass  # the table is gone from the workspace
+    return None, (
+        "To explain predictions, load the model's training data on the Data page: each "
+        "column's contribution is measured against a sample of its rows."
+    )
+
+
+def load_upload(source: ModelSource, reference: str | None) -> None:
     upload = st.session_state["predict_upload"]
     if upload is None:
         return  # a cleared uploader keeps the predictions on show
@@ -99,7 +132,16 @@ def load_upload(source: ModelSource) -> None:
     except NNCoreError as exc:
         slot("file").refuse(exc)
         return
-    slot("file").submit(job_runner, source, frame, upload.name)
+    explain = reference if st.session_state.get("predict_explain") else None
+    slot("file").submit(job_runner, source, frame, upload.name, explain)
+
+
+def explain_again(source: ModelSource, reference: str | None) -> None:
+    """Predict the file on show again, with or without the contributions just asked for."""
+    shown = slot("file").shown
+    if shown is not None and shown.source.id == source.id:
+        explain = reference if st.session_state["predict_explain"] else None
+        slot("file").submit(job_runner, source, shown.rows, shown.label, explain)
 
 
 def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
@@ -194,6 +236,37 @@ def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
     )
 
 
+def show_row_contributions(predictions: pd.DataFrame, row: pd.DataFrame, schema: Schema) -> None:
+    """The waterfall of the row's contributions, with its numbers beside it."""
+    answer = predictions.iloc[0]
+    columns = [c.name for c in schema.columns]
+    found = {c: float(answer[f"{CONTRIBUTION}{c}"]) for c in columns}
+    output = explained_output(schema)
+    if schema.target.task == "multiclass":
+        output = f"the probability of {answer.iloc[0]}"
+    chart, numbers = st.columns([3, 2])
+    chart.plotly_chart(
+        plots.waterfall(found, float(answer[BASE_VALUE]), output), key="row_waterfall"
+    )
+    table = pd.DataFrame(
+        {
+            "column": columns,
+            "value": [str(row.iloc[0][c]) for c in columns],
+            "contribution": list(found.values()),
+        }
+    )
+    table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index)
+    base = {"column": "base value", "value": "", "contribution": float(answer[BASE_VALUE])}
+    numbers.dataframe(pd.concat([pd.DataFrame([base]), table], ignore_index=True), hide_index=True)
+    numbers.caption(
+        md(
+            f"The base value is the average of {output} over a sample of the training rows; "
+            "each column's contribution moves it to this row's prediction (shap's permutation "
+            "method, seeded)."
+        )
+    )
+
+
 def labelling(schema: Schema) -> str:
     """How a binary model's rows get their class; nothing for other tasks."""
     if schema.target.task != "binary":
@@ -254,6 +327,7 @@ if use_file:
         st.page_link("pages/train.py")
     source = imported_source()
     schema = source.schema
+    run = None
     st.caption(
         f"{md(source.name)} predicts **{md(schema.target.name)}** ({schema.target.task}) from "
         f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
@@ -341,14 +415,26 @@ if source is None:
             )
         st.code(script, language="python")
 
+reference, no_reference = explain_reference(schema, run)
+
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
 needed = md(", ".join(column.name for column in schema.columns))
+st.checkbox(
+    "Explain each row",
+    key="predict_explain",
+    disabled=reference is None,
+    on_change=explain_again,
+    args=(source, reference),
+    help=no_reference
+    or f"Adds each column's contribution to {md(explained_output(schema))} "
+    "(contribution_<column>) and the base value they start from; about a second per row.",
+)
 st.file_uploader(
     "Rows to predict",
     key="predict_upload",
     on_change=load_upload,
-    args=(source,),
+    args=(source, reference),
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
@@ -382,7 +468,7 @@ if (shown := state.shown) is not None:
 st.subheader("Predict one row", anchor=False)
 row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
-    slot("row").submit(job_runner, source, row, "the form")
+    slot("row").submit(job_runner, source, row, "the form", reference)
 state = slot("row")
 renew("row", source)
 if settle("row"):
@@ -391,3 +477,7 @@ if state.error is not None:
     show_error(state.error)
 if state.shown is not None and state.shown.source.id == source.id:
     show_row_prediction(state.shown.table, schema)
+    if BASE_VALUE in state.shown.table.columns:
+        show_row_contributions(state.shown.table, state.shown.rows, schema)
+    elif no_reference:
+        st.caption(md(no_reference))

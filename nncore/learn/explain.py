@@ -17,6 +17,7 @@ shap is imported only when contributions are computed (it loads numba), in worke
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.inspection import partial_dependence
 
 from nncore.data.schema import MISSING_CATEGORY, Schema, feature_frame
-from nncore.errors import DataError
+from nncore.errors import DataError, NNCoreError
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
@@ -46,6 +47,17 @@ PD_COLUMNS = 3
 
 CONTRIBUTION = "contribution_"
 BASE_VALUE = "base_value"
+# shap (with numba) adds about 170 MB to a worker while it explains (BENCHMARKS.md, Memory):
+# more than the hosted budget leaves, so it is an optional extra.
+SHAP_MISSING = (
+    "Explaining predictions needs shap, an optional extra: run pip install -r "
+    "requirements-explain.txt, then start the studio again."
+)
+
+
+def shap_installed() -> bool:
+    """Whether contributions can be made here (without importing shap)."""
+    return importlib.util.find_spec("shap") is not None
 
 
 def explained_output(schema: Schema) -> str:
@@ -82,7 +94,10 @@ def contributions(
     per row, their sum is the explained output (`explained_output`). `on_row(done, total)` is
     told after each row.
     """
-    import shap  # numba and friends: loaded only where contributions are made
+    try:
+        import shap  # numba and friends: loaded only where contributions are made
+    except ImportError:
+        raise NNCoreError(SHAP_MISSING) from None
 
     if len(background) == 0:
         raise DataError(
