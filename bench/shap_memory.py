@@ -12,8 +12,12 @@ and RssAnon (the process's own data) from /proc/self/status after each step, and
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 
 def status() -> dict[str, float]:

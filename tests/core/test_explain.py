@@ -2,6 +2,7 @@
 dependence), on tiny real networks of each task."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -129,3 +130,28 @@ def test_the_cli_adds_contribution_columns_and_the_base_value(networks, tmp_path
     chosen = table.filter(like="probability ").max(axis=1)
     np.testing.assert_allclose(table[[*columns, BASE_VALUE]].sum(axis=1), chosen, atol=1e-4)
     assert "explained" in done.stdout
+
+
+def test_names_from_the_data_show_escaped_in_the_explanation_charts():
+    from test_plot_escaping import ESCAPED, LINK, strings
+
+    from nncore import plots
+
+    curve = {
+        "column": LINK,
+        "categorical": True,
+        "grid": [LINK, "b"],
+        "average": [[0.2, 0.4]],
+        "individual": [],
+    }
+    pair = {"columns": [LINK, "x"], "grids": [[LINK, "b"], [1.0, 2.0]]}
+    pair["average"] = [[[1, 2], [3, 4]]]
+    figures = [
+        plots.waterfall({LINK: 0.1, "x": -0.2}, 0.5, LINK),
+        plots.partial_dependence(curve, [LINK], "binary"),
+        plots.interaction(pair, LINK, 0),
+    ]
+    for figure in figures:
+        texts = strings(json.loads(figure.to_json()))
+        assert not [t for t in texts if "<a " in t or "</a>" in t]
+        assert any(ESCAPED in t for t in texts)
