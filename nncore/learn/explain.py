@@ -12,7 +12,8 @@ parts or its one-hot inputs.
 - `partial_dependence_curves`: scikit-learn's `partial_dependence` (average and individual
   curves) on the network wrapped as an estimator, for a few columns and one pair of them.
 
-shap is imported only when contributions are computed (it loads numba), in worker processes.
+shap is imported only when contributions are computed (it loads numba), in worker processes;
+scikit-learn only for partial dependence: the Predict page imports this module for its names.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.inspection import partial_dependence
 
 from nncore.data.schema import MISSING_CATEGORY, Schema, feature_frame
 from nncore.errors import DataError, NNCoreError
@@ -141,52 +140,10 @@ def contributions(
     return table
 
 
-class NetworkRegressor(RegressorMixin, BaseEstimator):
-    """A trained network as a fitted scikit-learn regressor over raw columns."""
+def as_estimator(predict: Predict, schema: Schema):
+    """The network as a fitted scikit-learn regressor or classifier over raw columns."""
+    from nncore.learn.estimator import NetworkClassifier, NetworkRegressor
 
-    def __init__(self, predict: Predict | None = None) -> None:
-        self.predict_outputs = predict
-
-    def fit(self, *_):
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.predict_outputs(frame), dtype=float).reshape(-1)
-
-
-class NetworkClassifier(ClassifierMixin, BaseEstimator):
-    """A trained network as a fitted scikit-learn classifier over raw columns; its classes are
-    the positions of the schema's classes."""
-
-    def __init__(self, predict: Predict | None = None, n_classes: int = 2) -> None:
-        self.predict_outputs = predict
-        self.n_classes = n_classes
-
-    def fit(self, *_):
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(self.n_classes)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        output = np.asarray(self.predict_outputs(frame), dtype=float)
-        if self.n_classes == 2:
-            positive = output.reshape(-1)
-            return np.column_stack([1 - positive, positive])
-        return output
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predict_proba(frame).argmax(axis=1)
-
-
-def as_estimator(predict: Predict, schema: Schema) -> NetworkRegressor | NetworkClassifier:
     target = schema.target
     if target.task == "regression":
         return NetworkRegressor(predict)
@@ -235,6 +192,8 @@ def partial_dependence_curves(
     point] per row]}], "pair": {"columns", "grids", "average": [[[per second column's point]
     per first column's point] per output]} or None}.
     """
+    from sklearn.inspection import partial_dependence
+
     estimator = as_estimator(predict, schema)
     categorical = [c.name for c in schema.columns if c.role == "categorical"]
     target = schema.target

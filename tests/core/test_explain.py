@@ -3,6 +3,7 @@ dependence), on tiny real networks of each task."""
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from frames import TARGETS, mixed_frame, tiny_experiment
 from sklearn.inspection import partial_dependence
 
 from nncore.artifacts.predict import load_model, load_schema, model_inputs, predict, raw_outputs
+from nncore.errors import NNCoreError
 from nncore.learn.explain import (
     BASE_VALUE,
     CONTRIBUTION,
@@ -21,6 +23,7 @@ from nncore.learn.explain import (
     curve_columns,
     curve_rows,
     partial_dependence_curves,
+    shap_installed,
 )
 from nncore.run.pipeline import run_experiment
 
@@ -155,3 +158,11 @@ def test_names_from_the_data_show_escaped_in_the_explanation_charts():
         texts = strings(json.loads(figure.to_json()))
         assert not [t for t in texts if "<a " in t or "</a>" in t]
         assert any(ESCAPED in t for t in texts)
+
+
+def test_without_shap_contributions_say_how_to_add_it(networks, monkeypatch):
+    frame, _, schema, outputs, _, _ = networks["binary"]
+    monkeypatch.setitem(sys.modules, "shap", None)  # what `import shap` meets when not installed
+    assert not shap_installed()
+    with pytest.raises(NNCoreError, match="pip install -r requirements-explain.txt"):
+        contributions(outputs, frame.head(2), background_rows(frame, schema), schema)

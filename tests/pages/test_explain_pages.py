@@ -2,6 +2,7 @@
 output moves (Evaluate: partial dependence), each computed in a worker."""
 
 import json
+import sys
 import time
 
 import numpy as np
@@ -109,3 +110,15 @@ def test_evaluate_draws_partial_dependence_in_a_worker(bench, run):
     table = at.dataframe[-1].value
     assert isinstance(table, pd.DataFrame)
     assert np.allclose(np.asarray(heat["z"], dtype=float), table.to_numpy(dtype=float))
+
+
+def test_without_shap_the_page_predicts_and_says_how_to_explain(bench, run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "shap", None)  # what `import shap` meets when not installed
+    at = open_run(bench, run, "pages/predict.py")
+    explain = at.checkbox(key="predict_explain")
+    assert explain.disabled and "requirements-explain.txt" in explain.help
+    at.form_submit_button[0].click().run()
+    at = settled(at, "predict_row_state")
+    assert not at.error and at.metric[0].label == "Predicted sold"
+    assert "row_waterfall" not in charts(at)
+    assert any("requirements-explain.txt" in c.value for c in at.caption)
