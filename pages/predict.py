@@ -54,7 +54,9 @@ DOWNLOADS = (  # file, widget key
 )
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 # Page state: the predictions of each kind ("file", "row"), kept across page switches.
-STATE = {"file": "predict_file_state", "row": "predict_row_state"}
+# "why": the contributions to the form's row, a job of its own after the prediction's, so the
+# answer shows at once and its waterfall follows.
+STATE = {"file": "predict_file_state", "row": "predict_row_state", "why": "predict_why_state"}
 IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
 
 
@@ -66,7 +68,7 @@ def settle(kind: str) -> bool:
     """Wait a little for the job of `kind` and keep what it gives; True while it is running."""
     predictions = slot(kind)
     if predictions.job is not None and not predictions.job.done():
-        with st.spinner("Predicting…"):
+        with st.spinner("Explaining…" if kind == "why" else "Predicting…"):
             predictions.wait(START_SECONDS, WAIT_SECONDS)
     return predictions.settle()
 
@@ -468,7 +470,9 @@ if (shown := state.shown) is not None:
 st.subheader("Predict one row", anchor=False)
 row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
-    slot("row").submit(job_runner, source, row, "the form", reference)
+    slot("row").submit(job_runner, source, row, "the form")
+    if reference is not None:
+        slot("why").submit(job_runner, source, row, "the form", reference)
 state = slot("row")
 renew("row", source)
 if settle("row"):
@@ -477,7 +481,16 @@ if state.error is not None:
     show_error(state.error)
 if state.shown is not None and state.shown.source.id == source.id:
     show_row_prediction(state.shown.table, schema)
-    if BASE_VALUE in state.shown.table.columns:
-        show_row_contributions(state.shown.table, state.shown.rows, schema)
+    why = slot("why")
+    if settle("why"):
+        wait_for_prediction("why")
+    if why.error is not None:
+        show_error(why.error)
+    if (
+        why.shown is not None
+        and why.shown.source.id == source.id
+        and why.shown.rows.equals(state.shown.rows)
+    ):
+        show_row_contributions(why.shown.table, why.shown.rows, schema)
     elif no_reference:
         st.caption(md(no_reference))

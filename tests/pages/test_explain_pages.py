@@ -50,7 +50,7 @@ def test_one_row_gets_a_waterfall_whose_steps_add_up_to_its_probability(bench, r
     at = open_run(bench, run, "pages/predict.py")
     at.selectbox(key=f"row_{run.id}_2").select("red")
     at.form_submit_button[0].click().run()
-    at = settled(at, "predict_row_state")
+    at = settled(settled(at, "predict_row_state"), "predict_why_state")
     assert not at.error
     table = at.session_state["predict_row_state"].shown.table
     probability = float(table["probability yes"].iloc[0])
