@@ -73,9 +73,10 @@ def settle(kind: str) -> bool:
     return predictions.settle()
 
 
-def renew(kind: str, source: ModelSource) -> None:
+def renew(kind: str, source: ModelSource, reference: str | None = None) -> None:
     """Predict again the rows on show when `source`'s threshold changed since (one kept on
-    Evaluate), so they are labelled as the model labels rows now."""
+    Evaluate), so they are labelled as the model labels rows now; explained again if they
+    were (against `reference`)."""
     predictions = slot(kind)
     shown = predictions.shown
     if (
@@ -84,7 +85,8 @@ def renew(kind: str, source: ModelSource) -> None:
         and shown.source.id == source.id
         and shown.source.schema.threshold != source.schema.threshold
     ):
-        predictions.submit(job_runner, source, shown.rows, shown.label)
+        explain = reference if BASE_VALUE in shown.table.columns else None
+        predictions.submit(job_runner, source, shown.rows, shown.label, explain)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -440,7 +442,7 @@ st.file_uploader(
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
-renew("file", source)
+renew("file", source, reference)
 if settle("file"):
     wait_for_prediction("file")
 if state.error is not None:

@@ -2,6 +2,7 @@
 output moves (Evaluate: partial dependence), each computed in a worker."""
 
 import json
+import math
 import sys
 import time
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nncore.artifacts.predict import set_threshold
 from nncore.learn.explain import BASE_VALUE, CONTRIBUTION
 from nncore.run.session import Workbench
 from tests.pages.test_predict_page import houses, train
@@ -122,3 +124,26 @@ def test_without_shap_the_page_predicts_and_says_how_to_explain(bench, run, monk
     assert not at.error and at.metric[0].label == "Predicted sold"
     assert "row_waterfall" not in charts(at)
     assert any("requirements-explain.txt" in c.value for c in at.caption)
+
+
+def test_explained_rows_stay_explained_when_a_kept_threshold_labels_them_again(bench, run):
+    at = open_run(bench, run, "pages/predict.py")
+    at.checkbox(key="predict_explain").check().run()
+    rows = houses(6).drop(columns="sold")
+    at.file_uploader(key="predict_upload").set_value(
+        ("new.csv", rows.to_csv(index=False).encode(), "text/csv")
+    ).run()
+    at = settled(at, "predict_file_state")
+    before = at.dataframe[0].value
+    # The row nearest 0.5, and a threshold on the other side of it, so its label changes.
+    p = float(before.loc[(before["probability yes"] - 0.5).abs().idxmin(), "probability yes"])
+    threshold = math.ceil(p * 100 + 1) / 100 if p >= 0.5 else math.floor(p * 100) / 100
+    assert 0.01 <= threshold <= 0.99 and threshold != 0.5
+    set_threshold(run.out_dir, threshold)
+    bench.choose(run.id)
+    at.run()  # the page sees the new threshold and predicts the rows on show again
+    at = settled(at, "predict_file_state")
+    after = at.dataframe[0].value
+    assert (after["predicted sold"] != before["predicted sold"]).any()
+    assert BASE_VALUE in after.columns
+    np.testing.assert_allclose(after[BASE_VALUE], before[BASE_VALUE], atol=1e-6)
