@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         help="binary models: label a row positive from this probability on (default: the "
         "threshold saved in schema.json, 0.5 unless one was chosen)",
     )
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each input column's contribution to each prediction (contribution_<column>) "
+        "and the base value they start from (shap, against a seeded sample of --data's rows)",
+    )
     predict.set_defaults(run=_predict)
 
     code = commands.add_parser(
@@ -312,14 +318,31 @@ def _predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     check_fits(model, schema)
     table = predict(model, frame, schema)
+    if args.explain:
+        table = table.join(_contributions(model, frame, schema))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheets.to_csv(table, args.out)
     decided = ""
     if "threshold" in table.attrs:
         positive = schema.target.classes[1]
         decided = f" ({positive} from a probability of {table.attrs['threshold']:g} on)"
-    print(f"wrote {len(table)} predictions to {args.out}{decided}")
+    explained = ", explained" if args.explain else ""
+    print(f"wrote {len(table)} predictions{explained} to {args.out}{decided}")
     return 0
+
+
+def _contributions(model, frame, schema):
+    """Each column's contribution to each row's prediction, against a seeded sample of the
+    rows themselves (the command line has no training rows)."""
+    from nncore.artifacts.predict import model_inputs, raw_outputs
+    from nncore.learn.explain import background_rows, contributions
+
+    return contributions(
+        lambda rows: raw_outputs(model, model_inputs(rows, schema)),
+        frame,
+        background_rows(frame, schema),
+        schema,
+    )
 
 
 def _code(args: argparse.Namespace) -> int:

@@ -1310,3 +1310,112 @@ def expected_cost(costs: Sequence[dict], chosen: float, threshold: float | None)
         yaxis={"title": {"text": "mean cost per validation row"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.25},
     )
+
+
+# --- explanations -------------------------------------------------------------------------------
+
+
+def waterfall(contributions: dict[str, float], base: float, output: str) -> go.Figure:
+    """One prediction as steps from the base value (the mean prediction over reference rows),
+    one per column's contribution, largest first, to the prediction itself."""
+    ranked = sorted(contributions.items(), key=lambda item: -abs(item[1]))
+    predicted = base + sum(contributions.values())
+    names = ["base value", *(_user_text(column) for column, _ in ranked), "prediction"]
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            measure=["absolute", *["relative"] * len(ranked), "total"],
+            y=names,
+            x=[base, *(value for _, value in ranked), predicted],
+            increasing={"marker": {"color": ACCENT_COLOR}},
+            decreasing={"marker": {"color": VALIDATION_COLOR}},
+            totals={"marker": {"color": TRAINING_COLOR}},
+            connector={"line": {"color": MUTED_COLOR, "width": 1}},
+            hovertemplate="%{y}: %{x:+.4g}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        "Why this prediction",
+        title_subtitle_text=f"each column's contribution to {_user_text(output)}",
+        xaxis={"title": {"text": _user_text(output)}},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(260, 120 + 26 * len(names)),
+        showlegend=False,
+    )
+
+
+def partial_dependence(curve: dict, outputs: Sequence[str], task: str) -> go.Figure:
+    """How the output moves with one column, the others as they are: the average over rows
+    (bars for a category) and, for one output, each of some rows' own curve (ICE)."""
+    column = _user_text(curve["column"])
+    grid = [_user_text(v) for v in curve["grid"]] if curve["categorical"] else curve["grid"]
+    fig = go.Figure()
+    if not curve["categorical"]:
+        for line in curve["individual"]:
+            fig.add_trace(
+                go.Scatter(
+                    x=grid,
+                    y=line,
+                    mode="lines",
+                    line={"color": MUTED_COLOR, "width": 0.7},
+                    opacity=0.5,
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+    for i, (name, average) in enumerate(zip(outputs, curve["average"], strict=True)):
+        color = CLASS_COLORS[i % len(CLASS_COLORS)] if task == "multiclass" else TRAINING_COLOR
+        label = _user_text(name)
+        if curve["categorical"]:
+            trace = go.Bar(x=grid, y=average, name=label, marker={"color": color})
+        else:
+            trace = go.Scatter(
+                x=grid, y=average, name=label, mode="lines", line={"color": color, "width": 3}
+            )
+        fig.add_trace(trace)
+    what = "prediction" if task == "regression" else "probability"
+    return _layout(
+        fig,
+        f"{column}",
+        title_subtitle_text=(
+            f"average {what} with {column} set to each value"
+            + ("; grey: single rows" if curve["individual"] and not curve["categorical"] else "")
+        ),
+        xaxis={
+            "title": {"text": column},
+            "type": "category" if curve["categorical"] else "linear",
+        },
+        yaxis={"title": {"text": what}},
+        showlegend=task == "multiclass",
+        barmode="group",
+        height=320,
+    )
+
+
+def _grid_text(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else _user_text(value)
+
+
+def interaction(pair: dict, output: str, index: int) -> go.Figure:
+    """The average output with two columns set together to each pair of values."""
+    first, second = (_user_text(c) for c in pair["columns"])
+    grids = [[_grid_text(v) for v in grid] for grid in pair["grids"]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=pair["average"][index],
+            y=grids[0],
+            x=grids[1],
+            colorscale="Blues",
+            colorbar={"title": {"text": _user_text(output)}},
+            hovertemplate=f"{first} %{{y}}<br>{second} %{{x}}<br>%{{z:.4g}}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        f"{first} and {second} together",
+        title_subtitle_text=f"average {_user_text(output)} for each pair of values",
+        xaxis={"title": {"text": second}, "type": "category"},
+        yaxis={"title": {"text": first}, "type": "category"},
+        height=420,
+    )

@@ -453,4 +453,108 @@ if importance := metrics.get("importance"):
     )
     st.plotly_chart(plots.feature_importance(importance), key="importance")
 
+
+# A run's partial-dependence job (its result once done), by run id, for this session.
+CURVES = "partial_dependence_jobs"
+# A running job is waited for in place this long, then polled.
+CURVE_WAIT_SECONDS = 15.0
+
+
+def how_the_output_moves(run: Run, result) -> None:
+    """Partial dependence and individual curves of the most important columns, and a pair of
+    them together, computed in a worker when asked for."""
+    # Imported here, with the section: the page above does not need them.
+    from nncore.artifacts.predict import load_schema
+    from nncore.errors import NNCoreError
+    from nncore.run.tasks import partial_dependence_job
+    from ui import job_runner
+
+    st.subheader("How the output moves", anchor=False)
+    st.caption(
+        "Each chart sets one column to each of its values in a sample of the training rows, "
+        "the other columns as they are, and averages the network's output (partial "
+        "dependence); grey lines follow single rows. Flat: the output hardly depends on it."
+    )
+    jobs = st.session_state.setdefault(CURVES, {})
+    job = jobs.get(run.id)
+    if job is None:
+        if not st.button("Draw the curves", key="draw_curves", icon=":material/show_chart:"):
+            return
+        try:
+            if not run.record.table_id:
+                raise NNCoreError(
+                    "This run's table is not in this workspace. Train the run here to draw its "
+                    "curves."
+                )
+            job = job_runner().submit(
+                partial_dependence_job,
+                str(result.files.keras),
+                str(workbench().workspace.table_path(run.record.table_id)),
+                load_schema(result.files.schema).to_dict(),
+                result.metrics.get("importance"),
+                name=f"partial dependence of {run.name}",
+            )
+        except NNCoreError as exc:
+            show_error(exc)
+            return
+        jobs[run.id] = job
+    if not job.done():
+        with st.spinner("Computing the curves…"):
+            job.wait(CURVE_WAIT_SECONDS)
+    if not job.done():
+        wait_for_curves(job)
+        return
+    try:
+        found = job.result(timeout=0)
+    except NNCoreError as exc:
+        del jobs[run.id]  # the button comes back to try again
+        show_error(exc)
+        return
+    show_curves(found)
+
+
+@st.fragment(run_every=1.0)
+def wait_for_curves(job) -> None:
+    if job.done():
+        st.rerun()
+    position = job.queue_position()
+    st.info(
+        f"Waiting for a free worker: position {position} in the queue."
+        if position
+        else "Computing the curves…",
+        icon=":material/hourglass_top:",
+    )
+
+
+def show_curves(found: dict) -> None:
+    outputs, task = found["outputs"], found["task"]
+    for curve in found["curves"]:
+        chart, numbers = st.columns([3, 2])
+        chart.plotly_chart(
+            plots.partial_dependence(curve, outputs, task), key=f"curve_{curve['column']}"
+        )
+        table = pd.DataFrame(
+            dict(zip(outputs, curve["average"], strict=True)),
+            index=pd.Index(curve["grid"], name=curve["column"]),
+        )
+        numbers.dataframe(table)
+    pair = found["pair"]
+    if pair is None:
+        return
+    index = 0
+    if task == "multiclass":
+        index = outputs.index(st.selectbox("Probability of", outputs, key="interaction_output"))
+    chart, numbers = st.columns([3, 2])
+    chart.plotly_chart(plots.interaction(pair, outputs[index], index), key="interaction")
+    first, second = pair["columns"]
+    numbers.dataframe(
+        pd.DataFrame(
+            pair["average"][index],
+            index=pd.Index(pair["grids"][0], name=first),
+            columns=pd.Index(pair["grids"][1], name=second),
+        )
+    )
+
+
+how_the_output_moves(run, result)
 st.page_link("pages/predict.py", label="Use this model", icon=":material/online_prediction:")

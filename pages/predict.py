@@ -17,11 +17,19 @@ from nncore.artifacts.bundle import bundle
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
+from nncore.learn.explain import (
+    BASE_VALUE,
+    CONTRIBUTION,
+    SHAP_MISSING,
+    explained_output,
+    shap_installed,
+)
 from nncore.run.jobs import Job
 from nncore.run.predicting import Answer, Predictions
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
+    Run,
     finished,
     init_state,
     job_runner,
@@ -46,7 +54,9 @@ DOWNLOADS = (  # file, widget key
 )
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 # Page state: the predictions of each kind ("file", "row"), kept across page switches.
-STATE = {"file": "predict_file_state", "row": "predict_row_state"}
+# "why": the contributions to the form's row, a job of its own after the prediction's, so the
+# answer shows at once and its waterfall follows.
+STATE = {"file": "predict_file_state", "row": "predict_row_state", "why": "predict_why_state"}
 IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
 
 
@@ -58,14 +68,15 @@ def settle(kind: str) -> bool:
     """Wait a little for the job of `kind` and keep what it gives; True while it is running."""
     predictions = slot(kind)
     if predictions.job is not None and not predictions.job.done():
-        with st.spinner("Predicting…"):
+        with st.spinner("Explaining…" if kind == "why" else "Predicting…"):
             predictions.wait(START_SECONDS, WAIT_SECONDS)
     return predictions.settle()
 
 
-def renew(kind: str, source: ModelSource) -> None:
+def renew(kind: str, source: ModelSource, reference: str | None = None) -> None:
     """Predict again the rows on show when `source`'s threshold changed since (one kept on
-    Evaluate), so they are labelled as the model labels rows now."""
+    Evaluate), so they are labelled as the model labels rows now; explained again if they
+    were (against `reference`)."""
     predictions = slot(kind)
     shown = predictions.shown
     if (
@@ -74,7 +85,8 @@ def renew(kind: str, source: ModelSource) -> None:
         and shown.source.id == source.id
         and shown.source.schema.threshold != source.schema.threshold
     ):
-        predictions.submit(job_runner, source, shown.rows, shown.label)
+        explain = reference if BASE_VALUE in shown.table.columns else None
+        predictions.submit(job_runner, source, shown.rows, shown.label, explain)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -83,15 +95,39 @@ def wait_for_prediction(kind: str) -> None:
     if job is None or job.done():
         st.rerun()  # once: the next run settles the job and draws no fragment
     position = job.queue_position()
+    progress = job.progress() or {}
+    doing = "Predicting…"
+    if "rows" in progress:
+        doing = f"Explaining: row {progress['rows_done']:,} of {progress['rows']:,}…"
     st.info(
-        f"Waiting for a free worker: position {position} in the queue."
-        if position
-        else "Predicting…",
+        f"Waiting for a free worker: position {position} in the queue." if position else doing,
         icon=":material/hourglass_top:",
     )
 
 
-def load_upload(source: ModelSource) -> None:
+def explain_reference(schema: Schema, run: Run | None) -> tuple[str | None, str]:
+    """The training table (its file) to explain predictions against, or None and why not: a
+    run's own table, else for a model file the table in use if it has the model's columns."""
+    if not shap_installed():
+        return None, SHAP_MISSING
+    workspace = workbench().workspace
+    table_id = run.record.table_id if run is not None else None
+    if table_id is None:
+        dataset = st.session_state[Keys.DATASET]
+        if dataset is not None and {c.name for c in schema.columns} <= set(dataset.columns):
+            table_id = st.session_state[Keys.TABLE]
+    if table_id:
+        try:
+            return str(workspace.table_path(table_id)), ""
+        except NNCoreError:
+            pass  # the table is gone from the workspace
+    return None, (
+        "To explain predictions, load the model's training data on the Data page: each "
+        "column's contribution is measured against a sample of its rows."
+    )
+
+
+def load_upload(source: ModelSource, reference: str | None) -> None:
     upload = st.session_state["predict_upload"]
     if upload is None:
         return  # a cleared uploader keeps the predictions on show
@@ -100,7 +136,16 @@ def load_upload(source: ModelSource) -> None:
     except NNCoreError as exc:
         slot("file").refuse(source, exc)
         return
-    slot("file").submit(job_runner, source, frame, upload.name)
+    explain = reference if st.session_state.get("predict_explain") else None
+    slot("file").submit(job_runner, source, frame, upload.name, explain)
+
+
+def explain_again(source: ModelSource, reference: str | None) -> None:
+    """Predict the file on show again, with or without the contributions just asked for."""
+    shown = slot("file").shown
+    if shown is not None and shown.source.id == source.id:
+        explain = reference if st.session_state["predict_explain"] else None
+        slot("file").submit(job_runner, source, shown.rows, shown.label, explain)
 
 
 def number_field(column: RawColumn, item: NumericInput, key: str) -> float:
@@ -198,6 +243,37 @@ def warn_outside_training(answer: Answer) -> None:
         )
 
 
+def show_row_contributions(predictions: pd.DataFrame, row: pd.DataFrame, schema: Schema) -> None:
+    """The waterfall of the row's contributions, with its numbers beside it."""
+    answer = predictions.iloc[0]
+    columns = [c.name for c in schema.columns]
+    found = {c: float(answer[f"{CONTRIBUTION}{c}"]) for c in columns}
+    output = explained_output(schema)
+    if schema.target.task == "multiclass":
+        output = f"the probability of {answer.iloc[0]}"
+    chart, numbers = st.columns([3, 2])
+    chart.plotly_chart(
+        plots.waterfall(found, float(answer[BASE_VALUE]), output), key="row_waterfall"
+    )
+    table = pd.DataFrame(
+        {
+            "column": columns,
+            "value": [str(row.iloc[0][c]) for c in columns],
+            "contribution": list(found.values()),
+        }
+    )
+    table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index)
+    base = {"column": "base value", "value": "", "contribution": float(answer[BASE_VALUE])}
+    numbers.dataframe(pd.concat([pd.DataFrame([base]), table], ignore_index=True), hide_index=True)
+    numbers.caption(
+        md(
+            f"The base value is the average of {output} over a sample of the training rows; "
+            "each column's contribution moves it to this row's prediction (shap's permutation "
+            "method, seeded)."
+        )
+    )
+
+
 def labelling(schema: Schema) -> str:
     """How a binary model's rows get their class; nothing for other tasks."""
     if schema.target.task != "binary":
@@ -258,6 +334,7 @@ if use_file:
         st.page_link("pages/train.py")
     source = imported_source()
     schema = source.schema
+    run = None
     st.caption(
         f"{md(source.name)} predicts **{md(schema.target.name)}** ({schema.target.task}) from "
         f"{len(schema.columns)} column{'s' if len(schema.columns) != 1 else ''}."
@@ -346,19 +423,31 @@ if source is None:
             )
         st.code(script, language="python")
 
+reference, no_reference = explain_reference(schema, run)
+
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
 needed = md(", ".join(column.name for column in schema.columns))
+st.checkbox(
+    "Explain each row",
+    key="predict_explain",
+    disabled=reference is None,
+    on_change=explain_again,
+    args=(source, reference),
+    help=no_reference
+    or f"Adds each column's contribution to {md(explained_output(schema))} "
+    "(contribution_<column>) and the base value they start from; about a second per row.",
+)
 st.file_uploader(
     "Rows to predict",
     key="predict_upload",
     on_change=load_upload,
-    args=(source,),
+    args=(source, reference),
     help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
 state.follow(source)
-renew("file", source)
+renew("file", source, reference)
 if settle("file"):
     wait_for_prediction("file")
 if state.error is not None:
@@ -401,6 +490,8 @@ st.subheader("Predict one row", anchor=False)
 row = one_row_form(schema, key_prefix=f"row_{source.id}")
 if row is not None:
     slot("row").submit(job_runner, source, row, "the form")
+    if reference is not None:
+        slot("why").submit(job_runner, source, row, "the form", reference)
 state = slot("row")
 state.follow(source)
 renew("row", source)
@@ -411,3 +502,16 @@ if state.error is not None:
 if state.shown is not None:
     show_row_prediction(state.shown.table, schema)
     warn_outside_training(state.shown)
+    why = slot("why")
+    if settle("why"):
+        wait_for_prediction("why")
+    if why.error is not None:
+        show_error(why.error)
+    if (
+        why.shown is not None
+        and why.shown.source.id == source.id
+        and why.shown.rows.equals(state.shown.rows)
+    ):
+        show_row_contributions(why.shown.table, why.shown.rows, schema)
+    elif no_reference:
+        st.caption(md(no_reference))

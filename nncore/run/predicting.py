@@ -13,7 +13,8 @@ from nncore.artifacts.predict import model_inputs, outside_training
 from nncore.artifacts.source import ModelSource
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job, JobRunner
-from nncore.run.tasks import predict_job
+from nncore.run.pipeline import Table
+from nncore.run.tasks import explain_job, predict_job
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,22 @@ class Predictions:
         source: ModelSource,
         rows: pd.DataFrame,
         label: str,
+        reference: Table | None = None,
     ) -> None:
         """Check `rows` here (missing columns are named at once), then predict them in a worker
-        of `runner()` (which may itself refuse: a Ray cluster set but unreachable)."""
+        of `runner()` (which may itself refuse: a Ray cluster set but unreachable). With
+        `reference` (the training table), each prediction comes with its columns'
+        contributions against a sample of those rows."""
         self.shown, self.asked = None, source.id
         try:
             model_inputs(rows, source.schema)
+            task, extra = (predict_job, ()) if reference is None else (explain_job, (reference,))
             job = runner().submit(
-                predict_job,
+                task,
                 str(source.model),
                 rows,
                 source.schema.to_dict(),
+                *extra,
                 name=f"predict with {source.name}",
             )
         except NNCoreError as exc:

@@ -14,6 +14,7 @@ from nncore.config import Experiment
 from nncore.run.pipeline import (
     RunResult,
     Table,
+    as_frame,
     continue_run,
     finish_interrupted,
     run_experiment,
@@ -76,3 +77,51 @@ def calibrate_job(channel, run_dir: str) -> dict:
     from nncore.run.calibration import temperature_scale
 
     return temperature_scale(run_dir)
+
+
+def _raw_predict(model_path: str, schema):
+    """The saved model's outputs for a DataFrame of raw columns (in this worker)."""
+    from nncore.artifacts.predict import check_fits, load_model, model_inputs, raw_outputs
+
+    model = load_model(model_path, reuse=True)
+    check_fits(model, schema)
+    return lambda frame: raw_outputs(model, model_inputs(frame, schema))
+
+
+def explain_job(
+    channel, model_path: str, frame: pd.DataFrame, schema_dict: dict, reference: Table
+) -> pd.DataFrame:
+    """Predictions for `frame` followed by each column's contribution to them and the base
+    value, against a seeded sample of the `reference` rows (the training table)."""
+    from nncore.artifacts.predict import predictions_frame
+    from nncore.data.schema import Schema
+    from nncore.learn.explain import background_rows, contributions
+
+    schema = Schema.from_dict(schema_dict)
+    outputs = _raw_predict(model_path, schema)
+    table = predictions_frame(outputs(frame), schema)
+    table.index = frame.index
+    background = background_rows(as_frame(reference), schema)
+    found = contributions(
+        outputs,
+        frame,
+        background,
+        schema,
+        on_row=lambda done, total: channel.report_progress(rows_done=done, rows=total),
+    )
+    return pd.concat([table, found], axis=1)
+
+
+def partial_dependence_job(
+    channel, model_path: str, table: Table, schema_dict: dict, importance: dict | None
+) -> dict:
+    """`nncore.learn.explain.partial_dependence_curves` for the most important columns of a
+    seeded sample of `table` (the run's training table), as a job."""
+    from nncore.data.schema import Schema
+    from nncore.learn.explain import curve_columns, curve_rows, partial_dependence_curves
+
+    schema = Schema.from_dict(schema_dict)
+    rows = curve_rows(as_frame(table), schema)
+    return partial_dependence_curves(
+        _raw_predict(model_path, schema), rows, schema, curve_columns(schema, importance)
+    )
