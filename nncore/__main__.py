@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         help="binary models: label a row positive from this probability on (default: the "
         "threshold saved in schema.json, 0.5 unless one was chosen)",
     )
+    predict.add_argument(
+        "--interval",
+        type=float,
+        metavar="COVERAGE",
+        help="regression models: add columns lower and upper, an interval holding the true value "
+        "with this probability (e.g. 0.9)",
+    )
     predict.set_defaults(run=_predict)
 
     code = commands.add_parser(
@@ -239,7 +246,15 @@ def _train_more(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nncore.artifacts import runfiles, sheets
-    from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
+    from nncore.artifacts.predict import (
+        check_fits,
+        interval_half_width,
+        load_model,
+        load_schema,
+        predict,
+        with_interval,
+    )
+    from nncore.data.drift import drift, row_checks
 
     schema_path = args.schema or args.model.with_name(runfiles.SCHEMA)
     if not schema_path.exists():
@@ -259,7 +274,13 @@ def _predict(args: argparse.Namespace) -> int:
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
     model = load_model(args.model)
     check_fits(model, schema)
+    if args.interval is not None:
+        interval_half_width(schema, args.interval)  # refused before the model runs
     table = predict(model, frame, schema)
+    if args.interval is not None:
+        table = with_interval(table, schema, args.interval)
+    checks = row_checks(frame, schema)
+    table[checks.name] = checks
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheets.to_csv(table, args.out)
     decided = ""
@@ -267,7 +288,27 @@ def _predict(args: argparse.Namespace) -> int:
         positive = schema.target.classes[1]
         decided = f" ({positive} from a probability of {table.attrs['threshold']:g} on)"
     print(f"wrote {len(table)} predictions to {args.out}{decided}")
+    flagged = int((checks != "").sum())
+    if flagged:
+        print(f"{flagged} rows flagged in column {checks.name} (outside the training rows)")
+    _print_drift(drift(frame, schema), len(frame))
     return 0
+
+
+def _print_drift(table, rows: int) -> None:
+    """Each column that moved away from the training rows, in a line; one line when none did."""
+    from nncore.data.drift import FEW_ROWS
+
+    if table.empty:
+        print("no drift check: this model's schema.json keeps no training spread (train it again)")
+        return
+    moved = table[table["level"] != "stable"]
+    print(
+        f"drift against the training rows (PSI): {len(moved)} of {len(table)} columns shifted"
+        + (f" (only {rows} rows: the index is noisy below {FEW_ROWS})" if rows < FEW_ROWS else "")
+    )
+    for column, level, index, note in moved[["column", "level", "PSI", "what moved"]].to_numpy():
+        print(f"  {column}: {level}, PSI {index:.2f} ({note})")
 
 
 def _code(args: argparse.Namespace) -> int:
