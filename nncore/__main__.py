@@ -269,13 +269,13 @@ def _predict(args: argparse.Namespace) -> int:
                 f"--threshold is for binary models; this one is {schema.target.task}. Leave it out."
             )
         schema = dataclasses.replace(schema, threshold=args.threshold)
+    if args.interval is not None:
+        interval_half_width(schema, args.interval)  # refused before anything is read
     frame = _read_table(args.data)
     if not args.model.exists():
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
     model = load_model(args.model)
     check_fits(model, schema)
-    if args.interval is not None:
-        interval_half_width(schema, args.interval)  # refused before the model runs
     table = predict(model, frame, schema)
     if args.interval is not None:
         table = with_interval(table, schema, args.interval)
