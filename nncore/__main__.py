@@ -291,22 +291,17 @@ def _predict(args: argparse.Namespace) -> int:
     flagged = int((checks != "").sum())
     if flagged:
         print(f"{flagged} rows flagged in column {checks.name} (outside the training rows)")
-    _print_drift(drift(frame, schema), len(frame))
+    _print_drift(drift(frame, schema))
     return 0
 
 
-def _print_drift(table, rows: int) -> None:
+def _print_drift(table) -> None:
     """Each column that moved away from the training rows, in a line; one line when none did."""
-    from nncore.data.drift import FEW_ROWS
-
     if table.empty:
         print("no drift check: this model's schema.json keeps no training spread (train it again)")
         return
     moved = table[table["level"] != "stable"]
-    print(
-        f"drift against the training rows (PSI): {len(moved)} of {len(table)} columns shifted"
-        + (f" (only {rows} rows: the index is noisy below {FEW_ROWS})" if rows < FEW_ROWS else "")
-    )
+    print(f"drift against the training rows (PSI): {len(moved)} of {len(table)} columns shifted")
     for column, level, index, note in moved[["column", "level", "PSI", "what moved"]].to_numpy():
         print(f"  {column}: {level}, PSI {index:.2f} ({note})")
 

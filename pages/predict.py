@@ -16,7 +16,7 @@ from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
 from nncore.artifacts.predict import with_interval
 from nncore.artifacts.source import ModelSource, import_model_file
-from nncore.data.drift import CHECKS, DRIFT_LEVELS, FEW_ROWS
+from nncore.data.drift import CHECKS, DRIFT_LEVELS
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job
@@ -247,12 +247,11 @@ def show_checks(answer: Answer) -> None:
         else f"{len(moved)} of {len(table)} columns moved away from the training rows "
         f"({md(', '.join(moved['column']))}): predictions on these rows may be less reliable."
     )
-    if len(answer.rows) < FEW_ROWS:
-        words += f" With {len(answer.rows):,} rows (under {FEW_ROWS}) the index is noisy."
     st.markdown(
         f"**Drift.** {words} The population stability index (PSI) compares each column's spread "
         "here with the training rows': under 0.1 stable, 0.1 to 0.25 some shift, above 0.25 a "
-        "large shift."
+        f"large shift, and stable whatever its value when chance alone often gives it with "
+        f"{len(answer.rows):,} rows."
     )
     chart, data = st.columns(2)
     bounds = [bound for bound, _ in DRIFT_LEVELS if bound > 0]

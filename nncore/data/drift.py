@@ -3,7 +3,8 @@
 At training time `profiled` keeps in the schema how the training rows spread (decile cut points
 and shares for numbers, shares per category). When scoring, `row_checks` flags each row holding
 a number outside the training range, an unseen category or a missing input, and `drift` gives
-each column's population stability index (PSI) against the training rows, in plain words.
+each column's population stability index (PSI) against the training rows, in plain words (a
+column counts as moved only beyond what chance gives that many rows).
 No scikit-learn or TensorFlow here: the pages call it.
 """
 
@@ -28,8 +29,11 @@ SHARE_FLOOR = 1e-4
 # The customary reading of the index: below 0.1 the column looks as in training, from 0.25 on it
 # has moved a lot.
 DRIFT_LEVELS = ((0.25, "large shift"), (0.1, "some shift"), (0.0, "stable"))
-# Below this many rows the index of a column that did not move is itself often 0.1 or more.
-FEW_ROWS = 200
+# Rows drawn just like the training rows still give an index of about chi-square(bins - 1) *
+# (1/rows + 1/training rows): with a hundred rows, often over 0.1. A column counts as moved only
+# beyond what such rows exceed once in a hundred (the standard normal's 99th percentile, for
+# the Wilson-Hilferty approximation of the chi-square quantile).
+CHANCE_Z = 2.326
 CHECKS = "checks"  # the name of the per-row flags column
 
 
@@ -55,7 +59,12 @@ def profiled(schema: Schema, features: pd.DataFrame) -> Schema:
         )
         for item in schema.categorical
     ]
-    return dataclasses.replace(schema, numeric=tuple(numeric), categorical=tuple(categorical))
+    return dataclasses.replace(
+        schema,
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+        training_rows=len(features),
+    )
 
 
 def _bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -82,7 +91,18 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def level(index: float) -> str:
+def chance_bound(expected: np.ndarray, rows: int, training_rows: int) -> float:
+    """The index that `rows` drawn like `training_rows` training rows (shares `expected`)
+    exceed once in a hundred."""
+    k = max(int(np.count_nonzero(expected)) - 1, 1)
+    quantile = k * (1 - 2 / (9 * k) + CHANCE_Z * np.sqrt(2 / (9 * k))) ** 3
+    return float(quantile * (1 / max(rows, 1) + (1 / training_rows if training_rows else 0)))
+
+
+def level(index: float, chance: float = 0.0) -> str:
+    """The index in words; "stable" when chance alone would often give it."""
+    if index <= chance:
+        return DRIFT_LEVELS[-1][1]
     return next(words for bound, words in DRIFT_LEVELS if index >= bound)
 
 
@@ -91,23 +111,27 @@ def drift(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     rows, the level in words and what moved most. Empty for a schema without spreads."""
     features = feature_frame(frame, schema)
     rows = []
+
+    def add(column: str, kind: str, expected: np.ndarray, actual: np.ndarray, note: str) -> None:
+        index = psi(expected, actual)
+        chance = chance_bound(expected, len(frame), schema.training_rows)
+        if index <= chance:
+            note += f"; within what chance gives {len(frame):,} rows (PSI up to {chance:.2f})"
+        rows.append((column, kind, index, level(index, chance), note))
+
     for item in schema.numeric:
-        if not item.shares:
-            continue
-        values = features[item.column].to_numpy(float)
-        edges = np.asarray(item.edges, float)
-        expected = np.append(item.shares, item.missing)
-        actual = _bin_shares(values, edges)
-        rows.append((item.column, "number", psi(expected, actual), _numeric_note(item, values)))
+        if item.shares:
+            values = features[item.column].to_numpy(float)
+            actual = _bin_shares(values, np.asarray(item.edges, float))
+            expected = np.append(item.shares, item.missing)
+            add(item.column, "number", expected, actual, _numeric_note(item, values))
     for item in schema.categorical:
-        if not item.shares:
-            continue
-        expected = np.append(item.shares, 0.0)
-        actual = _category_shares(features[item.column], item)
-        note = _category_note(item, features[item.column], expected, actual)
-        rows.append((item.column, "category", psi(expected, actual), note))
-    table = pd.DataFrame(rows, columns=["column", "kind", "PSI", "what moved"])
-    table.insert(3, "level", table["PSI"].map(level).astype(object))
+        if item.shares:
+            expected = np.append(item.shares, 0.0)
+            actual = _category_shares(features[item.column], item)
+            note = _category_note(item, features[item.column], expected, actual)
+            add(item.column, "category", expected, actual, note)
+    table = pd.DataFrame(rows, columns=["column", "kind", "PSI", "level", "what moved"])
     return table.sort_values("PSI", ascending=False, ignore_index=True)
 
 

@@ -147,6 +147,9 @@ class Schema:
     # Regression: the validation errors prediction intervals come from (None in schema files
     # written before them, and until the training ends).
     residuals: Residuals | None = None
+    # The training rows the inputs' spreads (`NumericInput.shares`...) were counted on; 0 in
+    # schema files written before them.
+    training_rows: int = 0
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -208,6 +211,7 @@ class Schema:
                 version=raw["version"],
                 threshold=raw.get("threshold", DEFAULT_THRESHOLD),
                 residuals=_residuals(raw.get("residuals")),
+                training_rows=int(raw.get("training_rows", 0)),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(

@@ -249,10 +249,10 @@ def _check_same_table(setup: _Setup, files: RunFiles) -> None:
     saved, fresh = json.loads(files.schema.read_text()), setup.schema.to_dict()
     # The decision threshold and the validation errors come after training, from the model: not
     # part of the table.
-    for learned in ("threshold", "residuals"):
+    for learned in ("threshold", "residuals", "training_rows"):
         saved.pop(learned, None)
         fresh.pop(learned)
-    # Nor is how the training rows spread, which runs made before it was kept lack.
+    # Nor is how the training rows spread (nor on how many), which older runs lack.
     for schema in (saved, fresh):
         for item in schema["numeric"] + schema["categorical"]:
             for spread in ("edges", "shares", "missing"):
