@@ -108,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         help="add each input column's contribution to each prediction (contribution_<column>) "
         "and the base value they start from (shap, against a seeded sample of --data's rows)",
     )
+    predict.add_argument(
+        "--interval",
+        type=float,
+        metavar="COVERAGE",
+        help="regression models: add columns lower and upper, an interval holding the true value "
+        "with this probability (e.g. 0.9)",
+    )
     predict.set_defaults(run=_predict)
 
     code = commands.add_parser(
@@ -297,7 +304,15 @@ def _train_more(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nncore.artifacts import runfiles, sheets
-    from nncore.artifacts.predict import check_fits, load_model, load_schema, predict
+    from nncore.artifacts.predict import (
+        check_fits,
+        interval_half_width,
+        load_model,
+        load_schema,
+        predict,
+        with_interval,
+    )
+    from nncore.data.drift import drift, row_checks
 
     schema_path = args.schema or args.model.with_name(runfiles.SCHEMA)
     if not schema_path.exists():
@@ -312,14 +327,20 @@ def _predict(args: argparse.Namespace) -> int:
                 f"--threshold is for binary models; this one is {schema.target.task}. Leave it out."
             )
         schema = dataclasses.replace(schema, threshold=args.threshold)
+    if args.interval is not None:
+        interval_half_width(schema, args.interval)  # refused before anything is read
     frame = _read_table(args.data)
     if not args.model.exists():
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
     model = load_model(args.model)
     check_fits(model, schema)
     table = predict(model, frame, schema)
+    if args.interval is not None:
+        table = with_interval(table, schema, args.interval)
     if args.explain:
         table = table.join(_contributions(model, frame, schema))
+    checks = row_checks(frame, schema)
+    table[checks.name] = checks
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheets.to_csv(table, args.out)
     decided = ""
@@ -328,6 +349,10 @@ def _predict(args: argparse.Namespace) -> int:
         decided = f" ({positive} from a probability of {table.attrs['threshold']:g} on)"
     explained = ", explained" if args.explain else ""
     print(f"wrote {len(table)} predictions{explained} to {args.out}{decided}")
+    flagged = int((checks != "").sum())
+    if flagged:
+        print(f"{flagged} rows flagged in column {checks.name} (outside the training rows)")
+    _print_drift(drift(frame, schema))
     return 0
 
 
@@ -343,6 +368,17 @@ def _contributions(model, frame, schema):
         background_rows(frame, schema),
         schema,
     )
+
+
+def _print_drift(table) -> None:
+    """Each column that moved away from the training rows, in a line; one line when none did."""
+    if table.empty:
+        print("no drift check: this model's schema.json keeps no training spread (train it again)")
+        return
+    moved = table[table["level"] != "stable"]
+    print(f"drift against the training rows (PSI): {len(moved)} of {len(table)} columns shifted")
+    for column, level, index, note in moved[["column", "level", "PSI", "what moved"]].to_numpy():
+        print(f"  {column}: {level}, PSI {index:.2f} ({note})")
 
 
 def _code(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 # Plotly's validators look pandas up in `sys.modules`, where a pandas another thread is still
 # importing is half made ("has no attribute 'Series'"). Importing it here waits for it whole.
-import pandas  # noqa: F401
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
@@ -1418,4 +1418,32 @@ def interaction(pair: dict, output: str, index: int) -> go.Figure:
         xaxis={"title": {"text": second}, "type": "category"},
         yaxis={"title": {"text": first}, "type": "category"},
         height=420,
+    )
+
+
+def drift(table: pd.DataFrame, bounds: Sequence[float]) -> go.Figure:
+    """Each column's population stability index against the training rows (`table` as
+    `nncore.data.drift.drift` gives it), largest on top, with the level `bounds` marked."""
+    colors = {"stable": MUTED_COLOR, "some shift": VALIDATION_COLOR}
+    fig = go.Figure(
+        go.Bar(
+            x=table["PSI"].tolist(),
+            y=[_user_text(c) for c in table["column"]],
+            orientation="h",
+            marker={"color": [colors.get(level, "#E45756") for level in table["level"]]},
+            customdata=table["level"].tolist(),
+            hovertemplate="%{y}<br>PSI %{x:.3f}: %{customdata}<extra></extra>",
+        )
+    )
+    for bound in bounds:
+        fig.add_vline(x=bound, line_dash="dot", line_color=MUTED_COLOR)
+    return _layout(
+        fig,
+        "Do the new rows look like the training rows?",
+        title_subtitle_text="population stability index per column (dotted: some shift, large "
+        "shift)",
+        xaxis={"title": {"text": "PSI"}, "zeroline": True},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=max(260, 110 + 28 * len(table)),
+        showlegend=False,
     )

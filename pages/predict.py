@@ -14,7 +14,9 @@ import streamlit as st
 from nncore import plots
 from nncore.artifacts import codegen, runfiles, sheets
 from nncore.artifacts.bundle import bundle
+from nncore.artifacts.predict import with_interval
 from nncore.artifacts.source import ModelSource, import_model_file
+from nncore.data.drift import CHECKS, DRIFT_LEVELS
 from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
 from nncore.learn.explain import (
@@ -58,6 +60,8 @@ EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 # answer shows at once and its waterfall follows.
 STATE = {"file": "predict_file_state", "row": "predict_row_state", "why": "predict_why_state"}
 IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
+COVERAGES = (0.5, 0.8, 0.9, 0.95, 0.99)  # offered for a regression model's intervals
+COVERAGE = 0.9
 
 
 def slot(kind: str) -> Predictions:
@@ -213,12 +217,36 @@ def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
     return pd.DataFrame({name: [value] for name, value in values.items()}) if submitted else None
 
 
-def show_row_prediction(predictions: pd.DataFrame, schema: Schema) -> None:
+def interval_coverage(schema: Schema) -> float | None:
+    """The coverage chosen for a regression model's intervals; None for a model without the
+    validation errors they come from (a classifier, or one saved before intervals existed)."""
+    residuals = schema.residuals if schema.target.task == "regression" else None
+    options = [c for c in COVERAGES if residuals and c <= residuals.highest_coverage]
+    if not options:
+        return None
+    return st.select_slider(
+        "Prediction interval coverage",
+        options,
+        value=COVERAGE if COVERAGE in options else options[-1],
+        format_func=lambda c: f"{c:.0%}",
+        key="interval_coverage",
+        help=f"Each prediction gets a lower and an upper bound holding the true value this often "
+        f"(split conformal, from the errors on the {residuals.count:,} validation rows).",
+    )
+
+
+def show_row_prediction(predictions: pd.DataFrame, schema: Schema, coverage: float | None) -> None:
     answer = predictions.iloc[0]
     target = schema.target
     heading = md(f"Predicted {target.name}")
     if target.task == "regression":
         st.metric(heading, target.format(answer.iloc[0]))
+        if coverage is not None:
+            interval = with_interval(predictions, schema, coverage).iloc[0]
+            st.caption(
+                f"{coverage:.0%} prediction interval: {target.format(interval['lower'])} to "
+                f"{target.format(interval['upper'])}."
+            )
         return
     label, chart = st.columns([1, 3])
     label.metric(heading, str(answer.iloc[0]))
@@ -271,6 +299,44 @@ def show_row_contributions(predictions: pd.DataFrame, row: pd.DataFrame, schema:
             "each column's contribution moves it to this row's prediction (shap's permutation "
             "method, seeded)."
         )
+    )
+
+
+def show_checks(answer: Answer) -> None:
+    """How many rows the model had to guess about, and each column's drift as a chart and a
+    table."""
+    flagged = int((answer.checks != "").sum())
+    if flagged:
+        st.caption(
+            f"{flagged:,} row{'s' if flagged != 1 else ''} flagged in the {CHECKS} column: a "
+            "number outside the training range, a category unseen in training or a missing "
+            "input, which the model fills as in training."
+        )
+    table = answer.drift
+    if table.empty:
+        st.caption("No drift check: this model's schema.json keeps no training spread.")
+        return
+    moved = table[table["level"] != "stable"]
+    words = (
+        "Every column looks as it did in the training rows."
+        if moved.empty
+        else f"{len(moved)} of {len(table)} columns moved away from the training rows "
+        f"({md(', '.join(moved['column']))}): predictions on these rows may be less reliable."
+    )
+    st.markdown(
+        f"**Drift.** {words} The population stability index (PSI) compares each column's spread "
+        "here with the training rows': under 0.1 stable, 0.1 to 0.25 some shift, above 0.25 a "
+        f"large shift, and stable whatever its value when chance alone often gives it with "
+        f"{len(answer.rows):,} rows."
+    )
+    chart, data = st.columns(2)
+    bounds = [bound for bound, _ in DRIFT_LEVELS if bound > 0]
+    chart.plotly_chart(plots.drift(table, bounds), key="drift_chart")
+    data.dataframe(
+        table,
+        hide_index=True,
+        key="drift_table",
+        column_config={"PSI": st.column_config.NumberColumn(format="%.3f")},
     )
 
 
@@ -424,6 +490,7 @@ if source is None:
         st.code(script, language="python")
 
 reference, no_reference = explain_reference(schema, run)
+coverage = interval_coverage(schema)
 
 # ------------------------------------------------------------------------------ a CSV file
 st.subheader("Predict a CSV file", anchor=False)
@@ -453,7 +520,10 @@ if settle("file"):
 if state.error is not None:
     show_error(state.error)
 if (shown := state.shown) is not None:
-    table = shown.beside_rows()
+    answered = shown.table
+    if coverage is not None:
+        answered = with_interval(answered, shown.source.schema, coverage)
+    table = shown.beside_rows(answered)
     st.caption(
         f"{len(table):,} row{'s' if len(table) != 1 else ''} of {md(shown.label)}, "
         f"predicted by {md(shown.source.name)}."
@@ -464,9 +534,8 @@ if (shown := state.shown) is not None:
         table,
         height=300,
         column_config={
-            f"predicted {predicted.name}": st.column_config.NumberColumn(
-                format=f"%.{predicted.decimals}f"
-            )
+            name: st.column_config.NumberColumn(format=f"%.{predicted.decimals}f")
+            for name in (f"predicted {predicted.name}", "lower", "upper")
         }
         if predicted.decimals is not None
         else None,
@@ -484,6 +553,7 @@ if (shown := state.shown) is not None:
         "In the file, cells and column names that start with =, +, -, @, a tab or a carriage "
         "return are prefixed with ' so spreadsheet programs do not run them as formulas."
     )
+    show_checks(shown)
 
 # --------------------------------------------------------------------------------- one row
 st.subheader("Predict one row", anchor=False)
@@ -500,7 +570,7 @@ if settle("row"):
 if state.error is not None:
     show_error(state.error)
 if state.shown is not None:
-    show_row_prediction(state.shown.table, schema)
+    show_row_prediction(state.shown.table, schema, coverage)
     warn_outside_training(state.shown)
     why = slot("why")
     if settle("why"):

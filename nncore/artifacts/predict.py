@@ -1,7 +1,8 @@
 """Raw rows in, predictions out: a class with its probabilities, or a number.
 
 A binary model labels a row positive from the schema's decision threshold on (`set_threshold`
-keeps a chosen one with the run), so every place that predicts with it decides the same way.
+keeps a chosen one with the run), so every place that predicts with it decides the same way;
+a regression model's predictions take an interval of a stated coverage (`with_interval`).
 `model_inputs` (no TensorFlow) checks and converts the rows as `schema.json` describes: missing
 columns are named, extra columns ignored, missing numbers filled with the training median, dates
 split into parts; unseen categories are left to the model, which ignores them. `predict` (in a
@@ -154,6 +155,35 @@ def predictions_frame(outputs: np.ndarray, schema: Schema) -> pd.DataFrame:
     if target.task == "binary":
         frame.attrs["threshold"] = schema.threshold
     return frame
+
+
+def interval_half_width(schema: Schema, coverage: float) -> float:
+    """How far either side of a regression model's prediction its interval of `coverage` reaches
+    (split conformal, from the validation errors kept in the schema); refused in one line for a
+    model without them."""
+    if schema.target.task != "regression":
+        raise DataError(
+            f"Prediction intervals are for regression models; this one is {schema.target.task}. "
+            "Its class probabilities say how sure it is."
+        )
+    if schema.residuals is None:
+        raise DataError(
+            "This model's schema.json keeps no validation errors (it was saved before prediction "
+            "intervals existed). Train it again to get intervals."
+        )
+    return schema.residuals.half_width(coverage)
+
+
+def with_interval(table: pd.DataFrame, schema: Schema, coverage: float) -> pd.DataFrame:
+    """`table` (a regression model's predictions) with columns `lower` and `upper` after the
+    prediction: an interval that holds the true value of a new row with probability `coverage`."""
+    half = interval_half_width(schema, coverage)
+    predicted = table[f"predicted {schema.target.name}"]
+    at = table.columns.get_loc(predicted.name) + 1
+    table = table.copy()
+    table.insert(at, "lower", predicted - half)
+    table.insert(at + 1, "upper", predicted + half)
+    return table
 
 
 def predict(model: keras.Model, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from nncore.errors import DataError
 MISSING_CATEGORY = "(missing)"
 SCHEMA_VERSION = 1
 MAX_DECIMALS = 6
+MAX_RESIDUALS = 1000  # validation errors kept for prediction intervals, at most
 # A binary model labels a row positive from this probability of the positive class on, until
 # someone chooses another (schema files written before thresholds existed read as this).
 DEFAULT_THRESHOLD = 0.5
@@ -38,6 +39,12 @@ class NumericInput:
     scale: float
     minimum: float  # training range, for forms and checks
     maximum: float
+    # How the training rows spread, for the drift check when scoring (`nncore.data.drift`):
+    # the cut points between their deciles, the share of rows between each pair (one more than
+    # the cut points) and the share missing. Schema files written before they existed have none.
+    edges: tuple[float, ...] = ()
+    shares: tuple[float, ...] = ()
+    missing: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,9 @@ class CategoricalInput:
     # The most common in the training rows: a form's default (schema files written before it
     # existed have none).
     most_common: str | None = None
+    # The share of training rows in each of `categories`, for the drift check (none in schema
+    # files written before it existed).
+    shares: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,49 @@ class TargetInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Residuals:
+    """A regression model's absolute errors on its validation rows, in the target's units, from
+    which split conformal prediction gives an interval of any coverage."""
+
+    count: int  # validation rows
+    # The sorted errors at ranks ceil(count * i / len) for i = 1..len: every error when there
+    # are at most MAX_RESIDUALS, else evenly spaced order statistics (schema.json stays small).
+    quantiles: tuple[float, ...]
+
+    @classmethod
+    def of(cls, y_true, y_pred) -> Residuals:
+        errors = np.sort(np.abs(np.ravel(y_true).astype(float) - np.ravel(y_pred)))
+        errors = errors[np.isfinite(errors)]
+        n, kept = len(errors), min(len(errors), MAX_RESIDUALS)
+        ranks = np.ceil(n * np.arange(1, kept + 1) / kept).astype(int)
+        return cls(count=n, quantiles=tuple(float(e) for e in errors[ranks - 1]))
+
+    @property
+    def highest_coverage(self) -> float:
+        """Beyond this, `count` rows cannot bound an interval: (n + 1) * coverage > n."""
+        return self.count / (self.count + 1)
+
+    def half_width(self, coverage: float) -> float:
+        """The interval's half width for `coverage`: the ceil((n + 1) * coverage)-th smallest
+        error (split conformal), or the next kept one above it (a slightly wider interval)."""
+        number = isinstance(coverage, int | float) and not isinstance(coverage, bool)
+        if not (number and math.isfinite(coverage) and 0 < coverage < 1):
+            raise DataError(
+                f"The interval's coverage must be a number between 0 and 1, got "
+                f"{safejson.quote(coverage)}. Pick one such as 0.9."
+            )
+        rank = math.ceil((self.count + 1) * coverage - 1e-9)  # 1e-9: 0.9 * 100 is 90.00000001
+        if rank > self.count:
+            most = math.floor(self.highest_coverage * 1000) / 1000
+            raise DataError(
+                f"A coverage of {coverage:g} needs more than the {self.count:,} validation rows "
+                f"this model was checked on; pick at most {most:g}."
+            )
+        kept = len(self.quantiles)
+        return self.quantiles[(rank - 1) * kept // self.count]
+
+
+@dataclass(frozen=True, slots=True)
 class Schema:
     """What a model expects and how raw rows become its inputs; saved as schema.json."""
 
@@ -91,6 +144,12 @@ class Schema:
     # which a row is labelled positive. Chosen after training; saved here so that every place
     # that labels rows with this model decides the same way.
     threshold: float = DEFAULT_THRESHOLD
+    # Regression: the validation errors prediction intervals come from (None in schema files
+    # written before them, and until the training ends).
+    residuals: Residuals | None = None
+    # The training rows the inputs' spreads (`NumericInput.shares`...) were counted on; 0 in
+    # schema files written before them.
+    training_rows: int = 0
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -127,21 +186,47 @@ class Schema:
                     RawColumn(**{**c, "datetime_parts": tuple(c.get("datetime_parts", ()))})
                     for c in raw["columns"]
                 ),
-                numeric=tuple(NumericInput(**n) for n in raw["numeric"]),
+                numeric=tuple(
+                    NumericInput(
+                        **{
+                            **n,
+                            "edges": tuple(n.get("edges", ())),
+                            "shares": tuple(n.get("shares", ())),
+                        }
+                    )
+                    for n in raw["numeric"]
+                ),
                 categorical=tuple(
-                    CategoricalInput(**{**c, "categories": tuple(c["categories"])})
+                    CategoricalInput(
+                        **{
+                            **c,
+                            "categories": tuple(c["categories"]),
+                            "shares": tuple(c.get("shares", ())),
+                        }
+                    )
                     for c in raw["categorical"]
                 ),
                 target=TargetInfo(**{**raw["target"], "classes": tuple(raw["target"]["classes"])}),
                 scaling=raw["scaling"],
                 version=raw["version"],
                 threshold=raw.get("threshold", DEFAULT_THRESHOLD),
+                residuals=_residuals(raw.get("residuals")),
+                training_rows=int(raw.get("training_rows", 0)),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(
                 f"schema.json is not a schema this studio wrote ({safejson.quote(exc)}); use the "
                 "schema.json saved with the model."
             ) from None
+
+
+def _residuals(raw: dict | None) -> Residuals | None:
+    if raw is None:
+        return None
+    residuals = Residuals(count=int(raw["count"]), quantiles=tuple(map(float, raw["quantiles"])))
+    if not (1 <= len(residuals.quantiles) <= min(residuals.count, MAX_RESIDUALS)):
+        raise TypeError("residuals do not match their count")
+    return residuals
 
 
 def check_threshold(value: object) -> None:

@@ -25,7 +25,9 @@ import pandas as pd
 
 from nncore.artifacts.runfiles import RunFiles
 from nncore.config import Experiment, check_size, output_units
+from nncore.data.drift import profiled
 from nncore.data.plan import ColumnPlan, plan_columns
+from nncore.data.schema import Residuals, feature_frame
 from nncore.errors import DataError, NNCoreError
 from nncore.rules import CHECKPOINT_SECONDS, SETTINGS
 from nncore.run.records import TrainingSummary
@@ -106,6 +108,9 @@ def _setup(frame: pd.DataFrame, experiment: Experiment, split=None) -> _Setup:
 
     plan = plan_columns(frame, experiment.data)
     prepared = prepare(frame, plan, experiment.data, seed=experiment.seed, split=split)
+    # How the training rows spread travels in schema.json, for the drift check when scoring.
+    training_rows = frame[frame[plan.target].notna()].iloc[prepared.split.train]
+    prepared.schema = profiled(prepared.schema, feature_frame(training_rows, prepared.schema))
     schema = prepared.schema
     task = plan.task
     n_classes = len(plan.classes)
@@ -242,9 +247,16 @@ def _saved_experiment(files: RunFiles) -> Experiment:
 
 def _check_same_table(setup: _Setup, files: RunFiles) -> None:
     saved, fresh = json.loads(files.schema.read_text()), setup.schema.to_dict()
-    # The decision threshold is chosen after training, from the model: not part of the table.
-    saved.pop("threshold", None)
-    fresh.pop("threshold")
+    # The decision threshold and the validation errors come after training, from the model: not
+    # part of the table.
+    for learned in ("threshold", "residuals", "training_rows"):
+        saved.pop(learned, None)
+        fresh.pop(learned)
+    # Nor is how the training rows spread (nor on how many), which older runs lack.
+    for schema in (saved, fresh):
+        for item in schema["numeric"] + schema["categorical"]:
+            for spread in ("edges", "shares", "missing"):
+                item.pop(spread, None)
     if saved != json.loads(json.dumps(fresh)):
         raise DataError(
             f"This table is not the one {files.folder.name} was trained on (its columns, "
@@ -368,6 +380,12 @@ def _finish(
             "rows": int(len(rows)),
         }
         metrics.setdefault("baseline_seconds", {})[part] = baselines.seconds
+    if task == "regression":
+        # Kept with the model for prediction intervals (split conformal).
+        schema = dataclasses.replace(
+            schema, residuals=Residuals.of(in_target_units(prepared.y_val), output_val)
+        )
+        _write_atomic(files.schema, json.dumps(schema.to_dict(), indent=2).encode())
     preprocessing, layers = portable_parts(portable)
     sources = evaluate.input_sources(schema)
     metrics["importance"] = evaluate.feature_importance(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from nncore.artifacts.predict import model_inputs, outside_training
 from nncore.artifacts.source import ModelSource
+from nncore.data.drift import drift, row_checks
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job, JobRunner
 from nncore.run.pipeline import Table
@@ -26,12 +27,16 @@ class Answer:
     source: ModelSource
     table: pd.DataFrame | None = None  # the predictions, once made
     outside: tuple[str, ...] = ()  # what `outside_training` says of the rows, once made
+    checks: pd.Series | None = None  # `row_checks` of the rows, once made
+    drift: pd.DataFrame | None = None  # `drift` of the rows, once made
 
-    def beside_rows(self) -> pd.DataFrame:
-        """The predictions followed by the rows they were made from (minus any column named
-        like a prediction: an earlier prediction file uploaded again)."""
-        rows = self.rows.drop(columns=[c for c in self.table.columns if c in self.rows.columns])
-        return pd.concat([self.table, rows], axis=1)
+    def beside_rows(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The predictions (`table`, by default the answer's), their row checks, then the rows
+        they were made from (minus any column named like those: an earlier prediction file
+        uploaded again)."""
+        table = pd.concat([self.table if table is None else table, self.checks], axis=1)
+        rows = self.rows.drop(columns=[c for c in table.columns if c in self.rows.columns])
+        return pd.concat([table, rows], axis=1)
 
 
 class Predictions:
@@ -103,12 +108,15 @@ class Predictions:
             return True
         try:
             asked = self.pending
+            schema = asked.source.schema
             self.shown = Answer(
                 asked.rows,
                 asked.label,
                 asked.source,
                 job.result(timeout=0),
-                tuple(outside_training(asked.rows, asked.source.schema)),
+                tuple(outside_training(asked.rows, schema)),
+                row_checks(asked.rows, schema),
+                drift(asked.rows, schema),
             )
         except NNCoreError as exc:
             self.error = exc

@@ -83,7 +83,12 @@ def test_predict_writes_one_row_per_input_row(trained, model, tmp_path):
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
     assert len(table) == len(pd.read_csv(data))
-    assert list(table.columns) == ["predicted label", "probability no", "probability yes"]
+    assert list(table.columns) == [
+        "predicted label",
+        "probability no",
+        "probability yes",
+        "checks",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from nncore.config import DataSpec, Experiment, LayerSpec, TrainSpec
 from nncore.data.ingest import read_table
 from nncore.data.samples import load_sample
+from nncore.data.schema import Schema
 from nncore.errors import DataError
 from nncore.run.session import Run, Workbench
 from tests.limits import OVER, SETTINGS, STARTS
@@ -179,6 +180,7 @@ def test_a_csv_gets_one_prediction_per_row_beside_its_rows(bench, runs):
         "predicted sold",
         "probability no",
         "probability yes",
+        "checks",
         *rows.columns,
     ]
     assert set(table["predicted sold"]) <= {"no", "yes"}
@@ -289,6 +291,34 @@ def test_rows_of_a_file_outside_the_training_range_are_predicted_with_a_warning(
     upload(at, "far.csv", csv(rows))
     assert not at.error and len(at.dataframe[0].value) == 6
     assert "2 rows have size outside the training range" in at.warning[0].value
+    checks = at.dataframe[0].value["checks"]
+    assert checks[[1, 4]].str.startswith("size 1000 above the training maximum").all()
+    assert checks[0] == "colour missing"  # houses() leaves every 17th colour empty
+    assert "3 rows flagged in the checks column" in " ".join(c.value for c in at.caption)
+
+
+def test_a_regression_csv_gets_intervals_of_the_chosen_coverage_and_a_drift_table(bench, runs):
+    run = runs["regression"]
+    at = open_page(bench, run)
+    rows = load_sample("diabetes").drop(columns="progression").tail(50)
+    rows["bmi"] += 10  # heavier than the training rows
+    upload(at, "new.csv", csv(rows))
+    assert not at.error
+    residuals = Schema.from_json((run.out_dir / "schema.json").read_bytes()).residuals
+    widths = {}
+    for coverage in (0.9, 0.5):
+        at.select_slider(key="interval_coverage").set_value(coverage).run()
+        table = at.dataframe[0].value
+        assert list(table.columns[:3]) == ["predicted progression", "lower", "upper"]
+        half = table["upper"] - table["predicted progression"]
+        assert np.allclose(half, residuals.half_width(coverage))
+        assert np.allclose(table["predicted progression"] - table["lower"], half)
+        widths[coverage] = half.iloc[0]
+    assert widths[0.5] < widths[0.9]
+    drift = next(d.value for d in at.dataframe if "PSI" in d.value.columns).set_index("column")
+    assert drift.loc["bmi", "level"] == "large shift"
+    assert at.get("plotly_chart")  # the drift chart beside its table
+    assert any("columns moved away from the training rows (bmi" in m.value for m in at.markdown)
 
 
 def test_invalid_input_in_the_form_clears_the_last_row_prediction(bench, runs):
@@ -309,6 +339,7 @@ def test_the_one_row_form_predicts_a_number_written_as_the_target_is(bench, runs
     assert at.metric[0].label == "Predicted progression"
     shown = at.metric[0].value
     assert np.isfinite(float(shown.replace(",", ""))) and "." not in shown  # whole numbers
+    assert any(c.value.startswith("90% prediction interval: ") for c in at.caption)
 
 
 def test_with_several_runs_the_chosen_one_is_used(bench, runs):
