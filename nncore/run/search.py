@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
-from optuna.pruners import MedianPruner
+from optuna.pruners import MedianPruner, NopPruner
 from optuna.samplers import TPESampler
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -153,6 +153,7 @@ class NetworkSearch:
         trials: int | None = None,
         minutes: float | None = None,
         seed: int | None = None,
+        prune: bool = True,
     ) -> NetworkSearch:
         check_budget(trials, minutes)
         base = base.replace(
@@ -166,6 +167,7 @@ class NetworkSearch:
             "trials": trials,
             "minutes": minutes,
             "seed": base.seed if seed is None else seed,
+            "prune": prune,  # off only to measure what pruning gains (bench/search.py)
         }
         path.unlink(missing_ok=True)
         study = cls._study(path, settings)
@@ -197,7 +199,9 @@ class NetworkSearch:
             study_name=STUDY,
             storage=cls._storage(path),
             sampler=TPESampler(seed=settings["seed"]),
-            pruner=MedianPruner(n_startup_trials=SEARCH_STARTUP, n_warmup_steps=SEARCH_WARMUP),
+            pruner=MedianPruner(n_startup_trials=SEARCH_STARTUP, n_warmup_steps=SEARCH_WARMUP)
+            if settings.get("prune", True)
+            else NopPruner(),
             direction="maximize" if monitor_mode(monitor) == "max" else "minimize",
             load_if_exists=True,
         )

@@ -679,6 +679,7 @@ class Workbench:
         trials: int | None = None,
         minutes: float | None = None,
         seed: int | None = None,
+        prune: bool = True,
     ) -> SearchDrive:
         """Search designs for `experiment` on the table in use within `space` (default: the
         rules' ranges), for `trials` trials and/or `minutes`; each trial is a run, one at a time,
@@ -699,6 +700,7 @@ class Workbench:
                 trials=trials,
                 minutes=minutes,
                 seed=seed,
+                prune=prune,
             )
             search.study.set_user_attr("table", table.id)
             self._network_search = SearchDrive(search, table.id)
