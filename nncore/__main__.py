@@ -1,5 +1,5 @@
 """Command line: `python -m nncore train ...` (and `train --continue RUN_DIR` to train a run
-more), `predict ...`, `code ...`, and the tunings `capacity ...` and `sweep ...`.
+more), `predict ...`, `code ...`, and the tunings `capacity ...`, `sweep ...` and `search ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -432,6 +432,26 @@ def _add_tuning_commands(commands) -> None:
     sweep.add_argument("--jobs", type=int, default=1, help="trainings at once (default 1)")
     sweep.set_defaults(run=_sweep)
 
+    search = commands.add_parser(
+        "search",
+        help="find a network: an Optuna search over layers, dropout, L2, optimizer, learning "
+        "rate and batch size (pruning trailing trials), then the best trained to completion",
+    )
+    search.add_argument("--data", required=True, type=Path, help="the CSV file")
+    search.add_argument("--target", help="the column to predict (or set it in --config)")
+    search.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="folder for the best design's model and reports (as train writes), and trials.csv",
+    )
+    search.add_argument("--config", type=Path, help="experiment.json: the settings to keep")
+    search.add_argument("--minutes", required=True, type=float, help="the search's wall time")
+    search.add_argument("--trials", type=int, help="trials at most (default: as time allows)")
+    search.add_argument("--epochs", type=int, help="epochs per trial (the final training: 100)")
+    search.add_argument("--seed", type=int)
+    search.set_defaults(run=_search)
+
 
 def _tuning_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="the CSV file")
@@ -585,6 +605,77 @@ def _sweep(args: argparse.Namespace) -> int:
         f"({monitor} {best.judged().score:.4g}) in {best.out_dir}"
     )
     return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from nncore.run.jobs import JobRunner
+    from nncore.run.pipeline import run_experiment
+    from nncore.run.search import check_budget
+    from nncore.run.session import Workbench
+    from nncore.run.workspace import Workspace
+
+    check_budget(args.trials, args.minutes)
+    # The settings the best design is trained with at the end: the trials' but for epochs.
+    final = Experiment.from_json(_read(args.config)) if args.config else Experiment()
+    changes = {"seed": args.seed} if args.seed is not None else {}
+    if args.target:
+        changes["data"] = dataclasses.replace(final.data, target=args.target)
+    final = Experiment.from_dict(final.replace(**changes).to_dict())
+    if not final.data.target:
+        raise NNCoreError("No target column: pass --target COLUMN (or set it in --config).")
+    frame = _read_table(args.data)
+    final.check_columns([str(c) for c in frame.columns])
+    base = final
+    if args.epochs is not None:
+        training = dataclasses.replace(final.training, epochs=args.epochs)
+        base = Experiment.from_dict(final.replace(training=training).to_dict())
+    # The trials' runs live in a workspace of their own, gone at the end: --out gets the best.
+    with tempfile.TemporaryDirectory() as folder, JobRunner(max_concurrent=1) as runner:
+        workspace = Workspace.at(Path(folder) / "search", create=True)
+        workspace.add_table(_read(args.data), args.data.name)
+        bench = Workbench(lambda: runner, workspace)
+        record = bench.start_network_search(
+            base, trials=args.trials, minutes=args.minutes, seed=args.seed
+        )
+        try:
+            while not record.wait(timeout=5):
+                pass
+        except KeyboardInterrupt:
+            bench.stop_network_search(wait=False)
+            runner.shutdown(wait=False)
+            raise
+        search = record.search
+        rows, best, chosen = search.table(), search.best(), search.best_design()
+        described = "" if best is None else search.describe(best)
+    if best is None:
+        raise NNCoreError(record.error or "No trial of the search ended with a score.")
+    monitor = search.monitor
+    for row in rows:
+        score = row[monitor]
+        scored = f"{monitor} {score:.4g}" if score is not None else f"no {monitor}"
+        print(f"trial {row['trial']} {row['state']}: {scored}")
+    origin = f"search: trial {best.number} of {len(rows)}, {monitor} {best.value:.4g}"
+    chosen = chosen.replace(training=final.training, origin=origin)
+    print(f"best: trial {best.number}, {described} ({monitor} {best.value:.4g})")
+    result = run_experiment(frame, chosen, args.out)
+    _write_trials(rows, args.out / "trials.csv")
+    if result.message:
+        print(result.message, file=sys.stderr)
+    _print_validation(result)
+    print(f"saved to {args.out}/: {', '.join(sorted(p.name for p in args.out.iterdir()))}")
+    return 0
+
+
+def _write_trials(rows: list[dict], path: Path) -> None:
+    import csv
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, columns)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 # --------------------------------------------------------------------------------- workspaces

@@ -210,6 +210,9 @@ class Experiment:
     compile: CompileSpec = field(default_factory=CompileSpec)
     training: TrainSpec = field(default_factory=TrainSpec)
     seed: int = _setting("seed")
+    # Where this design came from when a tuning chose it (e.g. "search: trial 7, val_loss
+    # 0.31"); "" for one set by hand.
+    origin: str = ""
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -229,6 +232,8 @@ class Experiment:
         ):
             _fail("experiment", f"layers must be a tuple of LayerSpec, got {quote(self.layers)}.")
         SETTINGS["hidden_layers"].check(len(self.layers), "experiment")
+        if not isinstance(self.origin, str):
+            _fail("experiment", f"origin must be text, got {quote(self.origin)}.")
         _check_version(self.schema_version)
 
     def replace(self, **changes: Any) -> Experiment:

@@ -1447,3 +1447,59 @@ def drift(table: pd.DataFrame, bounds: Sequence[float]) -> go.Figure:
         height=max(260, 110 + 28 * len(table)),
         showlegend=False,
     )
+
+
+def search_progress(
+    seconds: Sequence[float | None], best: Sequence[float | None], metric: str
+) -> go.Figure:
+    """A network search's best validation score so far against the minutes its trials took."""
+    label = _user_text(metric_label(metric.removeprefix("val_")))
+    minutes = np.cumsum([_number(s) if s is not None else 0.0 for s in seconds]) / 60
+    fig = go.Figure(
+        go.Scatter(
+            x=minutes,
+            y=[_number(b) for b in best],
+            mode="lines+markers",
+            line={"shape": "hv", "color": ACCENT_COLOR},
+            hovertemplate=f"%{{x:.1f}} min<br>best {label} %{{y:.4g}}<extra></extra>",
+        )
+    )
+    better = "lower" if _lower_is_better(metric.removeprefix("val_")) else "higher"
+    return _layout(
+        fig,
+        "Search: the best validation score so far",
+        title_subtitle_text=f"{better} is better; each point is a trial's end",
+        xaxis={"title": {"text": "minutes of trials"}},
+        yaxis={"title": {"text": f"best validation {label}"}},
+        showlegend=False,
+    )
+
+
+def search_curves(
+    curves: dict[int, dict[int, float]], pruned: Sequence[int], metric: str
+) -> go.Figure:
+    """Each trial's validation score per epoch, overlaid; pruned trials faded."""
+    label = _user_text(metric_label(metric.removeprefix("val_")))
+    fig = go.Figure()
+    for number, values in curves.items():
+        epochs = sorted(values)
+        faded = number in pruned
+        fig.add_trace(
+            go.Scatter(
+                x=[e + 1 for e in epochs],
+                y=[_number(values[e]) for e in epochs],
+                mode="lines",
+                name=f"trial {number}" + (" (pruned)" if faded else ""),
+                line={"color": MUTED_COLOR if faded else None},
+                opacity=0.35 if faded else 0.9,
+                hovertemplate=f"trial {number}<br>epoch %{{x}}<br>{label} %{{y:.4g}}"
+                "<extra></extra>",
+            )
+        )
+    return _layout(
+        fig,
+        "Search: each trial's validation curve",
+        title_subtitle_text="faded: stopped early by the pruner",
+        xaxis={"title": {"text": "epoch"}},
+        yaxis={"title": {"text": f"validation {label}"}},
+    )

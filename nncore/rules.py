@@ -242,6 +242,50 @@ WORKER_NICENESS = Limit(
 JOB_LIMITS = (QUEUED_PER_OWNER, JOB_SECONDS, SWEEP_WORK, CHECKPOINT_SECONDS, WORKER_NICENESS)
 
 
+# ------------------------------------------------------------------------------- search space
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRange:
+    """What a network search (`nncore.run.search`) tries for one setting: numbers from `low` to
+    `high` (on a log scale when `log`), or one of `choices`. A user may narrow it, never widen
+    it; the setting's own rule in SETTINGS still bounds every value."""
+
+    name: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple = ()
+
+
+SEARCH_SPACE: dict[str, SearchRange] = {
+    r.name: r
+    for r in (
+        SearchRange("hidden_layers", "How many hidden layers a trial has.", 1, 4),
+        SearchRange("units", "Units of each hidden layer, tried per layer.", 8, 256, log=True),
+        SearchRange(
+            "activation",
+            "The activation of every hidden layer of a trial.",
+            choices=("relu", "elu", "gelu", "tanh"),
+        ),
+        SearchRange("dropout", "Dropout after every hidden layer of a trial.", 0.0, 0.5),
+        SearchRange("l2", "The L2 penalty of every hidden layer.", 1e-6, 1e-2, log=True),
+        SearchRange("optimizer", "How the weights are updated.", choices=("adam", "rmsprop")),
+        SearchRange("learning_rate", "The optimizer's step size.", 1e-4, 3e-2, log=True),
+        SearchRange("batch_size", "Rows per update.", choices=(16, 32, 64, 128, 256)),
+    )
+}
+# How a search spends its budget: each trial trains at most SEARCH_EPOCHS epochs (early
+# stopping as set), and the pruner judges no trial before SEARCH_WARMUP epochs nor before
+# SEARCH_STARTUP trials have ended, as a median of fewer says little.
+SEARCH_EPOCHS = 30
+SEARCH_WARMUP = 3
+SEARCH_STARTUP = 3
+SEARCH_MAX_TRIALS = 200  # one search's trials at most: each is a run the workspace keeps
+SEARCH_MAX_MINUTES = 240  # one search's wall time at most
+
+
 # ------------------------------------------------------------------------------ the validator
 
 

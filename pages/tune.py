@@ -8,10 +8,18 @@ import streamlit as st
 from nncore import plots
 from nncore.config import OPTIMIZERS, Experiment, describe_layers
 from nncore.errors import NNCoreError
-from nncore.rules import SETTINGS, compare_on
+from nncore.rules import (
+    SEARCH_EPOCHS,
+    SEARCH_MAX_MINUTES,
+    SEARCH_MAX_TRIALS,
+    SEARCH_SPACE,
+    SETTINGS,
+    compare_on,
+)
 from nncore.run.crossval import CrossValidation
 from nncore.run.range_test import RULE, RangeTestSpec
 from nncore.run.rates import MAX_TRIALS, learning_rates
+from nncore.run.search import search_space
 from nncore.run.session import Run, sweep_pick
 from ui import (
     CHART_SECONDS,
@@ -102,8 +110,8 @@ if adopted := st.session_state.pop("tune_adopted", None):
         icon=":material/check_circle:",
     )
 
-sweep_tab, range_tab, capacity_tab, cv_tab = st.tabs(
-    ["Learning-rate sweep", "Range test", "Capacity search", "Cross-validate"]
+sweep_tab, range_tab, capacity_tab, cv_tab, search_tab = st.tabs(
+    ["Learning-rate sweep", "Range test", "Capacity search", "Cross-validate", "Search"]
 )
 
 # ------------------------------------------------------------------------- learning-rate sweep
@@ -450,3 +458,168 @@ with cv_tab:
             rerun_once_at_end("cv", job.id)
 
     cv_progress()
+
+# ------------------------------------------------------------------------------ network search
+with search_tab:
+    st.caption(
+        "Let the studio find a network: Optuna's TPE sampler proposes hidden layers, units, "
+        "activation, dropout, L2, optimizer, learning rate and batch size, learning from the "
+        "trials so far; a median pruner stops a trial whose validation score trails the trials "
+        f"before it. Each trial is a run (at most {SEARCH_EPOCHS} epochs), one at a time; the "
+        "search goes on with no tab open, and after a restart it can resume from its ended "
+        "trials."
+    )
+    record = bench.network_search
+    busy = record is not None and record.running
+    left, middle, right = st.columns(3)
+    remember("search_trials", 20)
+    trials = left.number_input("Trials at most", 1, SEARCH_MAX_TRIALS, key="search_trials")
+    remember("search_minutes", 5)
+    minutes = middle.number_input("Minutes at most", 1, SEARCH_MAX_MINUTES, key="search_minutes")
+    with right:
+        base = with_epochs("search_epochs")
+    with st.expander("Ranges to search"):
+        narrowed = {}
+        for name in ("hidden_layers", "units", "learning_rate"):
+            rule = SEARCH_SPACE[name]
+            if rule.log:
+                steps = (
+                    [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+                    if name == "learning_rate"
+                    else [8, 16, 32, 64, 128, 256]
+                )
+                narrowed[name] = st.select_slider(
+                    name.replace("_", " "),
+                    steps,
+                    value=(steps[0], steps[-1]),
+                    key=f"search_{name}",
+                    help=rule.help,
+                )
+            else:
+                narrowed[name] = st.slider(
+                    name.replace("_", " "),
+                    int(rule.low),
+                    int(rule.high),
+                    value=(int(rule.low), int(rule.high)),
+                    key=f"search_{name}",
+                    help=rule.help,
+                )
+        for name in ("activation", "optimizer", "batch_size"):
+            rule = SEARCH_SPACE[name]
+            narrowed[name] = st.multiselect(
+                name.replace("_", " "),
+                rule.choices,
+                default=rule.choices,
+                key=f"search_{name}",
+                help=rule.help,
+            )
+    start, resume = st.columns(2)
+    if start.button("Start search", key="start_search", disabled=busy, icon=":material/search:"):
+        attempt(
+            lambda: bench.start_network_search(
+                base,
+                space=search_space(**narrowed),
+                trials=int(trials),
+                minutes=float(minutes),
+                seed=experiment.seed,
+            )
+        )
+        st.rerun()
+    if (
+        record is not None
+        and record.resumable
+        and resume.button("Resume search", key="resume_search", icon=":material/play_arrow:")
+    ):
+        attempt(bench.resume_network_search)
+        st.rerun()
+
+    @st.fragment(run_every=CHART_SECONDS if busy else None)
+    def search_views() -> None:
+        record = bench.network_search
+        if record is None:
+            return
+        search = record.search
+        rows = search.table()
+        ended = [r for r in rows if r["state"] != "running"]
+        if record.running:
+            st.info(
+                f"Trial {len(rows) - 1} training; {len(ended)} ended.",
+                icon=":material/hourglass_top:",
+            )
+            st.button(
+                "Stop search",
+                key="stop_search",
+                on_click=lambda: bench.stop_network_search(wait=False),
+            )
+        elif record.error:
+            st.error(md(record.error), icon=":material/error:")
+        elif record.resumable:
+            st.warning(
+                "The server stopped while this search ran; resume it to go on from its "
+                f"{len(ended)} ended trials.",
+                icon=":material/warning:",
+            )
+        if not rows:
+            return
+        stamp = tuple((r["trial"], r["state"], r["epochs"]) for r in rows)
+        metric = search.monitor
+
+        def figures():
+            pruned = [r["trial"] for r in rows if r["state"] == "pruned"]
+            return (
+                plots.search_progress(
+                    [r["seconds"] for r in ended], [r["best so far"] for r in ended], metric
+                ),
+                plots.search_curves(search.curves(), pruned, metric),
+            )
+
+        progress_figure, curves_figure = built_once("search_figures", stamp, figures)
+        chart, table = st.columns([3, 2])
+        chart.plotly_chart(progress_figure, key="search_progress")
+        table.dataframe(
+            [
+                {"trial": r["trial"], "minutes": (r["seconds"] or 0) / 60, "best": r["best so far"]}
+                for r in ended
+            ],
+            hide_index=True,
+            key="search_progress_table",
+        )
+        chart, table = st.columns([3, 2])
+        chart.plotly_chart(curves_figure, key="search_curves")
+        table.dataframe(
+            [{"trial": r["trial"], "state": r["state"], "epochs": r["epochs"]} for r in rows],
+            hide_index=True,
+            key="search_curves_table",
+        )
+        st.dataframe(rows, hide_index=True, key="search_trials_table")
+        best = search.best()
+        if best is not None:
+            chosen = search.best_design()
+            st.success(
+                f"Best: trial {best.number}, {md(search.describe(best))} "
+                f"({metric} {best.value:.4g}).",
+                icon=":material/star:",
+            )
+            adopt_button(
+                f"Use the best (trial {best.number})",
+                "adopt_search",
+                layers=chosen.layers,
+                compile=chosen.compile,
+                training=dataclasses.replace(
+                    experiment.training, batch_size=chosen.training.batch_size
+                ),
+                origin=f"search: trial {best.number}, {metric} {best.value:.4g}",
+            )
+        if not record.running and len(ended) >= 5:
+            import optuna.visualization as views  # no TensorFlow: fine in the server
+
+            left, right = st.columns(2)
+            left.plotly_chart(views.plot_parallel_coordinate(search.study), key="search_coords")
+            try:
+                right.plotly_chart(views.plot_param_importances(search.study), key="search_imp")
+            except (RuntimeError, ValueError):
+                right.caption("The parameters' importance needs more completed trials.")
+        if not record.running:
+            rerun_once_at_end("search", str(len(rows)))
+
+    search_views()

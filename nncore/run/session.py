@@ -49,11 +49,15 @@ if TYPE_CHECKING:
 
     from nncore.run.pipeline import RunResult
     from nncore.run.range_test import RangeTestSpec
+    from nncore.run.search import NetworkSearch, Space
 
 # A job's end, as the workspace records a run's.
 _ENDED_AS = {"done": "finished", "stopped": "stopped", "failed": "failed"}
 STOPPED_BEFORE_START = "Stopped before it started."
 TOUCH_EVERY = 600.0  # seconds: how often opening a kept workspace renews it against expiry
+SEARCH_FILE = "search.journal"  # a workspace's network search: Optuna's journal
+SEARCH_POLL = 0.2  # seconds between looks at a trial's epochs: well under one epoch
+SEARCH_FAILURES = 3  # trials failing in a row that end a search: its settings cannot train
 
 
 class Run:
@@ -322,6 +326,39 @@ class Search:
         self._ended.set()
 
 
+@dataclass
+class SearchDrive:
+    """A network search (`nncore.run.search.NetworkSearch`) and its trials' runs, by trial
+    number, on the table `table_id`. `running` while this server drives it."""
+
+    search: NetworkSearch
+    table_id: str
+    runs: dict[int, Run] = field(default_factory=dict)
+    error: str | None = None  # why it ended early, in words for the user
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def resumable(self) -> bool:
+        """Not driven here, not ended, and with budget left: a restart interrupted it."""
+        return not self.running and not self.search.ended and self.search.budget_left()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the search stops or `timeout` seconds pass; True if it stopped."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+
+def _over_budget(job: Job) -> bool:
+    """Whether the runner stopped `job` for its wall-time budget (JOB_SECONDS)."""
+    return any(event["kind"] == "budget" for event in job.events())
+
+
 class Workbench:
     """The runs of `workspace`, oldest first, and its latest sweep, capacity search and range
     test.
@@ -341,6 +378,7 @@ class Workbench:
         self.search: Search | None = None
         self.range_test: Job | None = None
         self.cross_validation: Job | None = None
+        self._network_search: SearchDrive | None = None
         self._runs: dict[str, Run] = {}
         self._current: str | None = None
         self._connect = runner
@@ -393,7 +431,8 @@ class Workbench:
         with self._lock:
             jobs = [run.job for run in self._runs.values()]
             jobs += [self.range_test, self.cross_validation]
-        return any(job is not None and not job.done() for job in jobs)
+            searching = self._network_search is not None and self._network_search.running
+        return searching or any(job is not None and not job.done() for job in jobs)
 
     def current_run(self) -> Run | None:
         """The run chosen last (or started last), else the newest; None before any."""
@@ -629,6 +668,156 @@ class Workbench:
         )
         job.add_done_callback(partial(_reread_result, run))
         return job
+
+    # ----------------------------------------------------------------------------- network search
+
+    @property
+    def network_search(self) -> SearchDrive | None:
+        """The workspace's network search: this server's, or the one saved in the workspace
+        (ended, or interrupted by a restart: `resume_network_search` goes on with it)."""
+        from nncore.run.search import NetworkSearch
+
+        with self._lock:
+            if self._network_search is None:
+                search = NetworkSearch.open(self.workspace.folder / SEARCH_FILE)
+                if search is not None:
+                    table = search.study.user_attrs.get("table", "")
+                    self._network_search = SearchDrive(search, table)
+            return self._network_search
+
+    def start_network_search(
+        self,
+        experiment: Experiment,
+        *,
+        space: Space | None = None,
+        trials: int | None = None,
+        minutes: float | None = None,
+        seed: int | None = None,
+        prune: bool = True,
+    ) -> SearchDrive:
+        """Search designs for `experiment` on the table in use within `space` (default: the
+        rules' ranges), for `trials` trials and/or `minutes`; each trial is a run, one at a time,
+        started by a thread of this server. It replaces the search before (stopped first)."""
+        from nncore.run.search import NetworkSearch, check_budget
+
+        check_budget(trials, minutes)
+        table = self._table(None)
+        if trials is not None:
+            check_sweep_size(trials, experiment.training.epochs, self._table_path(table))
+        experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
+        self.stop_network_search()
+        with self._lock:
+            search = NetworkSearch.start(
+                self.workspace.folder / SEARCH_FILE,
+                experiment,
+                space=space,
+                trials=trials,
+                minutes=minutes,
+                seed=seed,
+                prune=prune,
+            )
+            search.study.set_user_attr("table", table.id)
+            self._network_search = SearchDrive(search, table.id)
+            return self._drive(self._network_search)
+
+    def resume_network_search(self) -> SearchDrive | None:
+        """Go on with the saved search a restart interrupted, from its ended trials (one left
+        running is recorded failed); None if there is none to resume."""
+        record = self.network_search
+        with self._lock:
+            if record is None or not record.resumable:
+                return None
+            record.search.abandon_running()
+            record._stop.clear()
+            return self._drive(record)
+
+    def stop_network_search(self, wait: bool = True) -> None:
+        """End the network search, keeping its ended trials; the trial in training stops
+        (within an epoch: `wait` for that)."""
+        record = self._network_search
+        if record is None or not record.running:
+            return
+        record._stop.set()
+        if wait:
+            record.wait()
+
+    def _drive(self, record: SearchDrive) -> SearchDrive:
+        record.error = None
+        record._thread = threading.Thread(
+            target=self._search_guarded, args=(record,), name="network search", daemon=True
+        )
+        record._thread.start()
+        return record
+
+    def _search_guarded(self, record: SearchDrive) -> None:
+        try:
+            self._search_loop(record)
+        except Exception as exc:  # a thread's error reaches nobody: the page shows it instead
+            record.error = f"The search stopped on an error: {exc}"
+
+    def _search_loop(self, record: SearchDrive) -> None:
+        from optuna.trial import TrialState
+
+        search, failures = record.search, 0
+        deadline = search.deadline()
+        while not record._stop.is_set():
+            if not search.budget_left():
+                search.end("Its budget is spent.")
+                return
+            number, trial = search.ask()
+            try:
+                run = self.start_run(
+                    trial,
+                    label=f"search trial {number}: {describe_layers(trial.layers)}",
+                    table_id=record.table_id,
+                )
+            except NNCoreError as exc:
+                search.tell(number, None, TrialState.FAIL)
+                record.error = str(exc)  # a full queue, a closed runner: resumable later
+                return
+            search.set_run(number, run.id)
+            record.runs[number] = run
+            asked = self._watch_trial(record, number, run, deadline)
+            if run.status == "interrupted" or (
+                run.status == "stopped" and not asked and not _over_budget(run.job)
+            ):
+                search.tell(number, None, TrialState.FAIL)
+                return  # the server is stopping: a restart resumes the search
+            if run.status == "failed":
+                search.tell(number, None, TrialState.FAIL)
+                failures += 1
+                if failures == SEARCH_FAILURES:
+                    record.error = f"{failures} trials in a row failed; the last: {run.error()}"
+                    search.end(record.error)
+                    return
+                continue
+            failures = 0
+            state = TrialState.PRUNED if asked or run.status == "stopped" else TrialState.COMPLETE
+            search.tell(number, run.score(), state)
+            if deadline is not None and time.monotonic() >= deadline:
+                search.end("Its minutes are spent.")
+                return
+        search.end("It was stopped.")
+
+    def _watch_trial(
+        self, record: SearchDrive, number: int, run: Run, deadline: float | None
+    ) -> bool:
+        """Feed the trial's epochs to the pruner until its job ends; True if the search stopped
+        it (within an epoch): pruned, the search stopped, or out of minutes."""
+        seen, asked, monitor = 0, False, record.search.monitor
+        while not run.job.wait(SEARCH_POLL):
+            history = run.history()
+            for epoch in range(seen, len(history)):
+                value = history[epoch].get(monitor)
+                if not asked and value is not None and record.search.report(number, epoch, value):
+                    asked = True
+                    run.stop()
+            seen = len(history)
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            if not asked and (record._stop.is_set() or out_of_time):
+                asked = True
+                run.stop()
+        return asked
 
     # --------------------------------------------------------------------------------- range test
 
