@@ -374,8 +374,8 @@ def find_network(experiment: Experiment) -> None:
             st.error(md(record.error), icon=":material/error:")
         elif record.resumable:
             st.warning(
-                f"The server stopped while this search ran; {ended} trials ended. Resume it on "
-                "Tune's Search tab: it goes on from them and then trains the best.",
+                f"The server stopped while this search ran, after {ended} ended trials. Resume "
+                "it on Tune's Search tab: it goes on from them, then trains the best.",
                 icon=":material/warning:",
             )
         final = next((r for r in bench.runs if r.id == search.final_run), None)

@@ -94,8 +94,9 @@ def test_a_search_trains_each_trial_as_a_run_and_names_the_best(workspace, runne
 
 
 def test_the_pruner_stops_a_trailing_trial_within_an_epoch(workspace, runner):
-    # Epochs of a few hundred steps: the pruner's decision lands well inside the next one.
-    workspace.add_table(linear_csv(4000), "long.csv")
+    # Epochs of 600 steps, a second or more: far longer than the search's look at a trial's
+    # epochs (SEARCH_POLL), so its decision lands inside the next epoch on a busy machine too.
+    workspace.add_table(linear_csv(12_000), "long.csv")
     space = search_space(batch_size=(16,))
     bench = Workbench(lambda: runner, workspace)
     # Three trials ended with a perfect score at every epoch: any real one trails them.

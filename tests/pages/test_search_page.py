@@ -2,9 +2,12 @@
 an adopted design, and the Train page's "Find me a network" from the button to the best design
 trained to completion; with real trainings on a sample."""
 
+import optuna
 from test_tune_page import chart, has_button, open_tune_page, run_until
 
 from nncore.config import TrainSpec
+from nncore.run.search import NetworkSearch
+from nncore.run.session import SEARCH_FILE
 from ui import Keys, md
 
 
@@ -55,3 +58,22 @@ def test_find_me_a_network_trains_the_best_and_links_to_the_baselines():
     assert final.experiment.training.early_stopping  # to completion, as the page says
     assert any(md(final.experiment.origin) in s.value for s in at.success)
     assert not has_button(at, "find_stop") and not at.session_state.get("find_error")
+
+
+def test_a_search_the_server_left_unfinished_is_offered_for_resuming():
+    at = open_tune_page()
+    bench = at.session_state[Keys.WORKBENCH]
+    experiment = at.session_state[Keys.EXPERIMENT]
+    # As a killed server leaves it: one trial ended, one left running, budget left.
+    search = NetworkSearch.start(
+        bench.workspace.folder / SEARCH_FILE, experiment, trials=4, finish=experiment
+    )
+    search.study.set_user_attr("table", at.session_state[Keys.TABLE])
+    search.study.add_trial(optuna.trial.create_trial(value=0.5, intermediate_values={0: 0.5}))
+    search.study.ask()
+    at.run()
+    assert any("resume it to go on from its 1 ended trials" in w.value for w in at.warning)
+    assert has_button(at, "resume_search") and not has_button(at, "stop_search")
+    at.switch_page("pages/train.py").run()
+    assert any("after 1 ended trials. Resume it on Tune" in w.value for w in at.warning)
+    assert not has_button(at, "find_stop")
