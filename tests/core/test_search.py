@@ -75,22 +75,34 @@ def workspace(tmp_path) -> Workspace:
     return workspace
 
 
-def test_a_search_trains_each_trial_as_a_run_and_names_the_best(workspace, runner):
+def test_a_search_trains_each_trial_as_a_run_names_the_best_and_trains_it_on(workspace, runner):
+    """ "Find me a network": the search's trials, then its best design trained to completion."""
     bench = Workbench(lambda: runner, workspace)
-    record = bench.start_network_search(base(epochs=2), trials=2, seed=5)
+    experiment = base(epochs=2, early_stopping=False, patience=1)
+    record = bench.find_network(experiment, minutes=5, trials=2)
     assert record.wait(WAIT_SECONDS)
-    table = record.search.table()
+    search = record.search
+    table = search.table()
     assert [row["state"] for row in table] == ["complete"] * 2  # the pruner waits 3 trials
-    assert len(bench.runs) == 2 and record.search.final_run == ""  # no finish: nothing more
-    assert record.error is None and record.search.why_ended == "Its budget is spent."
+    assert record.error is None and search.why_ended == "Its budget is spent."
     runs = {run.id: run for run in bench.runs}
     for row in table:
         run = runs[row["run"]]
         assert run.status == "finished" and run.name.startswith(f"run {row['trial'] + 1} ")
         assert row["val_loss"] == pytest.approx(run.score())
-    best = record.search.best()
+    best = search.best()
     assert best.value == min(row["val_loss"] for row in table)
-    assert record.search.best_design().layers == runs[best.user_attrs["run"]].experiment.layers
+    assert search.best_design().layers == runs[best.user_attrs["run"]].experiment.layers
+
+    final = runs[search.final_run]
+    assert list(runs) == [*(row["run"] for row in table), final.id]
+    assert bench.current_run() is final and final.job.wait(WAIT_SECONDS)
+    assert final.status == "finished"
+    found = final.experiment
+    assert found.origin == f"search: trial {best.number} of 2, val_loss {best.value:.4g}"
+    assert found.layers == search.best_design().layers
+    assert found.training.batch_size == best.params["batch_size"]
+    assert found.training.early_stopping and found.training.patience == 1
 
 
 def test_the_pruner_stops_a_trailing_trial_within_an_epoch(workspace, runner):
@@ -142,24 +154,7 @@ def test_a_search_cut_by_the_servers_end_resumes_from_its_ended_trials(workspace
     assert len(judged) == 2 and found.search.why_ended == "Its budget is spent."
     listed = {run.id for run in restarted.runs}
     assert {t.user_attrs["run"] for t in judged} <= listed
-
-
-def test_find_a_network_searches_then_trains_the_best_to_completion(workspace, runner):
-    bench = Workbench(lambda: runner, workspace)
-    experiment = base(epochs=4, early_stopping=False, patience=2)
-    record = bench.find_network(experiment, minutes=5, trials=2)
-    assert record.wait(WAIT_SECONDS) and record.error is None
-    search = record.search
-    best = search.best()
-    final = next(r for r in bench.runs if r.id == search.final_run)
-    assert bench.current_run() is final and final.job.wait(WAIT_SECONDS)
-    assert final.status == "finished"
-    found = final.experiment
-    assert found.origin == f"search: trial {best.number} of 2, val_loss {best.value:.4g}"
-    assert found.layers == search.best_design().layers
-    assert found.training.batch_size == best.params["batch_size"]
-    assert found.training.early_stopping and found.training.epochs == 4
-    assert found.training.patience == 2
+    assert found.search.final_run == ""  # a search without a finish trains nothing more
 
 
 def test_cli_search_writes_a_trained_run_and_the_trials(tmp_path):
