@@ -322,7 +322,7 @@ def find_network(experiment: Experiment) -> None:
     record = bench.network_search
     searching = record is not None and record.running
     st.subheader("Find me a network", help=FIND_HELP)
-    left, middle, right = st.columns(3)
+    left, middle, right = st.columns(3, vertical_alignment="bottom")
     rows = len(st.session_state[Keys.DATASET])
     minutes = left.number_input(
         "Minutes", 1, SEARCH_MAX_MINUTES, rules.find_minutes(rows), key="find_minutes"
