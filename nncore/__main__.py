@@ -647,7 +647,7 @@ def _search(args: argparse.Namespace) -> int:
             runner.shutdown(wait=False)
             raise
         search = record.search
-        rows, best, chosen = search.table(), search.best(), search.best_design()
+        rows, best, chosen = search.table(), search.best(), search.final_design(final.training)
         described = "" if best is None else search.describe(best)
     if best is None:
         raise NNCoreError(record.error or "No trial of the search ended with a score.")
@@ -656,8 +656,6 @@ def _search(args: argparse.Namespace) -> int:
         score = row[monitor]
         scored = f"{monitor} {score:.4g}" if score is not None else f"no {monitor}"
         print(f"trial {row['trial']} {row['state']}: {scored}")
-    origin = f"search: trial {best.number} of {len(rows)}, {monitor} {best.value:.4g}"
-    chosen = chosen.replace(training=final.training, origin=origin)
     print(f"best: trial {best.number}, {described} ({monitor} {best.value:.4g})")
     result = run_experiment(frame, chosen, args.out)
     _write_trials(rows, args.out / "trials.csv")

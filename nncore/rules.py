@@ -284,6 +284,17 @@ SEARCH_WARMUP = 3
 SEARCH_STARTUP = 3
 SEARCH_MAX_TRIALS = 200  # one search's trials at most: each is a run the workspace keeps
 SEARCH_MAX_MINUTES = 240  # one search's wall time at most
+# "Find me a network" (the Train page): a search of so many minutes for a table of up to so many
+# rows (past the last row: the last minutes), then its best design trained to completion. Small
+# tables train a trial in seconds, so a few minutes try dozens of designs; big ones need longer
+# for as many.
+FIND_MINUTES: tuple[tuple[int, int], ...] = ((2_000, 3), (20_000, 5), (200_000, 10))
+FIND_MINUTES_PAST = 20
+
+
+def find_minutes(rows: int) -> int:
+    """The minutes "Find me a network" searches a table of `rows` rows for."""
+    return next((minutes for most, minutes in FIND_MINUTES if rows <= most), FIND_MINUTES_PAST)
 
 
 # ------------------------------------------------------------------------------ the validator

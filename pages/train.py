@@ -10,7 +10,7 @@ from nncore import plots, rules
 from nncore.config import CompileSpec, Experiment, TrainSpec, describe_layers, monitor_mode
 from nncore.errors import NNCoreError
 from nncore.learn.diagnostics import alerts
-from nncore.rules import SETTINGS
+from nncore.rules import SEARCH_EPOCHS, SEARCH_MAX_MINUTES, SEARCH_MAX_TRIALS, SETTINGS
 from ui import (
     CHART_SECONDS,
     MONITOR_SUGGESTED,
@@ -32,6 +32,13 @@ BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 OPTIMIZER_HELP = " ".join(
     f"{o.name}{' (the default)' if o.name == SETTINGS['optimizer'].default else ''}: {o.help}."
     for o in rules.OPTIMIZERS.values()
+)
+FIND_HELP = (
+    "Optuna searches hidden layers, units, activation, dropout, L2, optimizer, learning rate and "
+    f"batch size for the minutes given (by default, more for more rows), each trial a run of at "
+    f"most {SEARCH_EPOCHS} epochs, stopping those that trail early; then the best design trains "
+    "with these settings' epochs and early stopping. Evaluate shows it beside gradient boosting "
+    "and a linear model; the search's views are on Tune's Search tab."
 )
 INSIDE_HELP = (
     "Measured after each epoch (on very small data, after some: at most 5% of the training "
@@ -309,6 +316,94 @@ def learned_elsewhere(run: Run) -> str | None:
     )
 
 
+def find_network(experiment: Experiment) -> None:
+    """One button: a search sized for the data, then its best design trained to completion."""
+    bench = workbench()
+    record = bench.network_search
+    searching = record is not None and record.running
+    st.subheader("Find me a network", help=FIND_HELP)
+    left, middle, right = st.columns(3, vertical_alignment="bottom")
+    rows = len(st.session_state[Keys.DATASET])
+    minutes = left.number_input(
+        "Minutes", 1, SEARCH_MAX_MINUTES, rules.find_minutes(rows), key="find_minutes"
+    )
+    trials = middle.number_input(
+        "Trials at most",
+        1,
+        SEARCH_MAX_TRIALS,
+        None,
+        key="find_trials",
+        placeholder="as time allows",
+    )
+    if right.button(
+        "Find me a network",
+        key="find_network",
+        disabled=busy or searching,
+        icon=":material/auto_awesome:",
+    ):
+        try:
+            experiment.compile.resolved_loss(task)
+            bench.find_network(experiment, float(minutes), trials and int(trials))
+            st.rerun()
+        except NNCoreError as exc:
+            st.session_state["find_error"] = exc
+    if error := st.session_state.pop("find_error", None):
+        show_error(error)
+    if record is None or record.search.finish is None:
+        return
+    drawn = (searching, len(record.runs), record.search.final_run)
+
+    @st.fragment(run_every=POLL_SECONDS if searching else None)
+    def find_status() -> None:
+        search = record.search
+        if (record.running, len(record.runs), search.final_run) != drawn:
+            st.rerun()  # a trial or the final run started: the run above is to show it
+        best, ended = search.best(), len(search.ended_trials())
+        if record.running:
+            so_far = f"; best {search.monitor} so far {best.value:.4g}" if best else ""
+            st.info(
+                f"Searching: trial {len(record.runs) - 1} training, {ended} ended{so_far}.",
+                icon=":material/hourglass_top:",
+            )
+            st.button(
+                "Stop the search",
+                key="find_stop",
+                on_click=lambda: bench.stop_network_search(wait=False),
+            )
+        elif record.error:
+            st.error(md(record.error), icon=":material/error:")
+        elif record.resumable:
+            st.warning(
+                f"The server stopped while this search ran, after {ended} ended trials. Resume "
+                "it on Tune's Search tab: it goes on from them, then trains the best.",
+                icon=":material/warning:",
+            )
+        final = next((r for r in bench.runs if r.id == search.final_run), None)
+        if final is None:
+            return
+        if final.in_flight:
+            st.info(
+                f"{md(final.name)} trains the best design to completion, with early stopping.",
+                icon=":material/hourglass_top:",
+            )
+        elif run is not None and run.id == final.id:
+            st.success(
+                f"{md(final.name)}: {md(final.experiment.origin)}, trained to completion.",
+                icon=":material/star:",
+            )
+            st.page_link(
+                "pages/evaluate.py",
+                label="Compare it with gradient boosting and a linear model",
+                icon=":material/insights:",
+            )
+        elif st.button(f"Show {final.name}, the search's best", key="find_show"):
+            bench.choose(final.id)
+            st.rerun()
+        st.page_link("pages/tune.py", label="The search's trials", icon=":material/search:")
+
+    find_status()
+
+
 run = workbench().current_run()
 busy = run is not None and run.in_flight
 elsewhere = run and learned_elsewhere(run)
@@ -378,3 +473,5 @@ with settings_area:
             st.session_state["start_error"] = exc
     if error := st.session_state.pop("start_error", None):
         show_error(error)
+
+    find_network(experiment)

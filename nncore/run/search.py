@@ -141,6 +141,9 @@ class NetworkSearch:
         self.trials_budget: int | None = settings["trials"]
         self.minutes: float | None = settings["minutes"]
         self.seed: int = settings["seed"]
+        # The experiment whose training settings the best design is trained with once the budget
+        # is spent (None: the search only searches).
+        self.finish: dict | None = settings.get("finish")
         self._asked: dict[int, optuna.Trial] = {}
 
     @classmethod
@@ -154,7 +157,10 @@ class NetworkSearch:
         minutes: float | None = None,
         seed: int | None = None,
         prune: bool = True,
+        finish: Experiment | None = None,
     ) -> NetworkSearch:
+        """A new search (see the class); `finish`: train the best design with its training
+        settings (but the batch size found) once the budget is spent."""
         check_budget(trials, minutes)
         base = base.replace(
             training=dataclasses.replace(
@@ -168,6 +174,7 @@ class NetworkSearch:
             "minutes": minutes,
             "seed": base.seed if seed is None else seed,
             "prune": prune,  # off only to measure what pruning gains (bench/search.py)
+            "finish": None if finish is None else finish.to_dict(),
         }
         path.unlink(missing_ok=True)
         study = cls._study(path, settings)
@@ -289,6 +296,23 @@ class NetworkSearch:
     def best_design(self) -> Experiment | None:
         best = self.best()
         return None if best is None else design(self.base, best.params)
+
+    def final_design(self, training) -> Experiment | None:
+        """The best design, to train to completion with `training` (a TrainSpec) but the batch
+        size the search found, recording where it came from; None before a completed trial."""
+        best, chosen = self.best(), self.best_design()
+        if best is None:
+            return None
+        trials = len(self.study.get_trials(deepcopy=False))
+        return chosen.replace(
+            training=dataclasses.replace(training, batch_size=chosen.training.batch_size),
+            origin=f"search: trial {best.number} of {trials}, {self.monitor} {best.value:.4g}",
+        )
+
+    @property
+    def final_run(self) -> str:
+        """The id of the run that trained the best design to completion; "" before it."""
+        return self.study.user_attrs.get("final run", "")
 
     def describe(self, trial: optuna.trial.FrozenTrial) -> str:
         """A trial's design in a few words: `64 relu → 32 relu, adam 0.003, batch 64`."""

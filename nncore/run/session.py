@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from nncore.config import Experiment, describe_layers
 from nncore.errors import ConfigError, NNCoreError
-from nncore.rules import SWEEP_WORK
+from nncore.rules import SEARCH_EPOCHS, SWEEP_WORK
 from nncore.run.capacity import CapacitySearch
 from nncore.run.jobs import SHARED_OWNER, Job, JobRunner
 from nncore.run.records import Progress
@@ -694,16 +694,20 @@ class Workbench:
         minutes: float | None = None,
         seed: int | None = None,
         prune: bool = True,
+        finish: Experiment | None = None,
     ) -> SearchDrive:
         """Search designs for `experiment` on the table in use within `space` (default: the
         rules' ranges), for `trials` trials and/or `minutes`; each trial is a run, one at a time,
-        started by a thread of this server. It replaces the search before (stopped first)."""
+        started by a thread of this server. With `finish`, once the budget is spent the best design
+        is trained with `finish`'s training settings (`NetworkSearch.final_design`) as one more
+        run. It replaces the search before (stopped first)."""
         from nncore.run.search import NetworkSearch, check_budget
 
         check_budget(trials, minutes)
         table = self._table(None)
         if trials is not None:
-            check_sweep_size(trials, experiment.training.epochs, self._table_path(table))
+            epochs = min(experiment.training.epochs, SEARCH_EPOCHS)  # a trial's at most
+            check_sweep_size(trials, epochs, self._table_path(table))
         experiment = Experiment.from_dict(experiment.to_dict())  # see start_run
         self.stop_network_search()
         with self._lock:
@@ -715,10 +719,25 @@ class Workbench:
                 minutes=minutes,
                 seed=seed,
                 prune=prune,
+                finish=finish,
             )
             search.study.set_user_attr("table", table.id)
             self._network_search = SearchDrive(search, table.id)
             return self._drive(self._network_search)
+
+    def find_network(
+        self, experiment: Experiment, minutes: float, trials: int | None = None
+    ) -> SearchDrive:
+        """ "Find me a network": search designs for `experiment` over the rules' ranges, then
+        train the best to completion: `experiment`'s epochs, with early stopping."""
+        training = replace(experiment.training, early_stopping=True)
+        return self.start_network_search(
+            experiment,
+            trials=trials,
+            minutes=minutes,
+            seed=experiment.seed,
+            finish=experiment.replace(training=training),
+        )
 
     def resume_network_search(self) -> SearchDrive | None:
         """Go on with the saved search a restart interrupted, from its ended trials (one left
@@ -763,6 +782,7 @@ class Workbench:
         while not record._stop.is_set():
             if not search.budget_left():
                 search.end("Its budget is spent.")
+                self._train_best(record)
                 return
             number, trial = search.ask()
             try:
@@ -796,8 +816,21 @@ class Workbench:
             search.tell(number, run.score(), state)
             if deadline is not None and time.monotonic() >= deadline:
                 search.end("Its minutes are spent.")
+                self._train_best(record)
                 return
         search.end("It was stopped.")
+
+    def _train_best(self, record: SearchDrive) -> None:
+        """A search with a `finish` trains its best design to completion, as the current run."""
+        search = record.search
+        if search.finish is None:
+            return
+        final = search.final_design(Experiment.from_dict(search.finish).training)
+        if final is None:
+            record.error = "No trial of the search ended with a score: there is no design to train."
+            return
+        run = self.start_run(final, label="the search's best", table_id=record.table_id)
+        search.study.set_user_attr("final run", run.id)
 
     def _watch_trial(
         self, record: SearchDrive, number: int, run: Run, deadline: float | None
