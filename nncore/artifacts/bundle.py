@@ -111,6 +111,22 @@ def bundle(files: RunFiles) -> bytes:
     return buffer.getvalue()
 
 
+def export_download(files: RunFiles, file_name: str) -> tuple[bytes, str] | None:
+    """The run's export `file_name` as one download (a SavedModel folder zipped) and the name
+    to save it under; None until that export exists."""
+    path = files.folder / EXPORTS / file_name
+    if path.is_file():
+        return path.read_bytes(), file_name
+    if not path.is_dir():
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in sorted(path.rglob("*")):
+            if member.is_file():
+                archive.write(member, arcname=str(member.relative_to(path.parent)))
+    return buffer.getvalue(), f"{file_name}.zip"
+
+
 def service_files() -> dict[str, str]:
     """serve/'s files by name: the app, its Dockerfile, its pinned requirements and the engine
     modules it imports."""

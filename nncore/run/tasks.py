@@ -8,6 +8,8 @@ the worker reads: a queued job then holds a path, not a copy of the table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from nncore.config import Experiment
@@ -69,3 +71,12 @@ def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict
     model = load_model(model_path, reuse=True)  # the same file again: answered at once
     check_fits(model, schema)
     return predict(model, frame, schema)
+
+
+def export_job(channel, run_dir: str, name: str) -> dict:
+    """The run's model in format `name` into its exports/ folder, checked against the .keras
+    model in a fresh process: the check, as `nncore.artifacts.formats.export_checked` gives it."""
+    from nncore.artifacts.bundle import EXPORTS
+    from nncore.artifacts.formats import FORMATS, export_checked
+
+    return export_checked(run_dir, name, Path(run_dir) / EXPORTS / FORMATS[name].file_name)
