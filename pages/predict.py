@@ -20,7 +20,6 @@ from nncore.data.schema import MISSING_CATEGORY, NumericInput, RawColumn, Schema
 from nncore.errors import NNCoreError
 from nncore.run.jobs import Job
 from nncore.run.predicting import Predictions
-from nncore.run.tasks import export_job
 from ui import (
     RUN_POLL_SECONDS,
     Keys,
@@ -153,9 +152,9 @@ def date_field(column: RawColumn, numbers: dict[str, NumericInput], key: str) ->
     ).isoformat()
 
 
-def start_export(run_dir: str, run_id: str, name: str) -> None:
+def start_export(run_id: str, name: str) -> None:
     try:
-        job = job_runner().submit(export_job, run_dir, name, name=f"export {name}")
+        job = workbench().start_export(run_id, name)
     except NNCoreError as exc:
         st.session_state[f"export_error_{name}"] = exc
         return
@@ -172,9 +171,9 @@ def deployment_exports(files: runfiles.RunFiles, run_id: str) -> None:
     """A download per deployment format once it is made and checked; making one is a job."""
     st.caption(
         "For deployment: each export is made in a worker, then checked in a fresh process on "
-        "rows across the training ranges; it must predict what the .keras file predicts within "
-        "1e-5. Hover a download for what its caller must do first (the bundle's "
-        "exports/prepare.py does it)."
+        "the run's validation rows (rows drawn across the training ranges if its table is "
+        "gone): it must predict what the .keras file predicts within 1e-5. Hover a download "
+        "for what its caller must do first (the bundle's exports/prepare.py does it)."
     )
     jobs = st.session_state.setdefault(EXPORT_JOBS, {})
     for column, item in zip(st.columns(len(FORMATS)), FORMATS.values(), strict=True):
@@ -210,7 +209,7 @@ def deployment_exports(files: runfiles.RunFiles, run_id: str) -> None:
                     f"Make {item.name}",
                     key=f"export_{item.name}",
                     on_click=start_export,
-                    args=(str(files.folder), run_id, item.name),
+                    args=(run_id, item.name),
                     icon=":material/deployed_code:",
                 )
     if any(key[0] == run_id for key in jobs):

@@ -73,10 +73,13 @@ def predict_job(channel, model_path: str, frame: pd.DataFrame, schema_dict: dict
     return predict(model, frame, schema)
 
 
-def export_job(channel, run_dir: str, name: str) -> dict:
+def export_job(channel, run_dir: str, name: str, table: Table | None = None) -> dict:
     """The run's model in format `name` into its exports/ folder, checked against the .keras
-    model in a fresh process: the check, as `nncore.artifacts.formats.export_checked` gives it."""
+    model in a fresh process on the run's validation rows of `table` (its own table; without
+    it, drawn rows): the check, as `nncore.artifacts.formats.export_checked` gives it."""
     from nncore.artifacts.bundle import EXPORTS
     from nncore.artifacts.formats import FORMATS, export_checked
+    from nncore.run.pipeline import as_frame
 
-    return export_checked(run_dir, name, Path(run_dir) / EXPORTS / FORMATS[name].file_name)
+    out = Path(run_dir) / EXPORTS / FORMATS[name].file_name
+    return export_checked(run_dir, name, out, None if table is None else as_frame(table))

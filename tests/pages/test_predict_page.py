@@ -185,7 +185,8 @@ def test_an_export_is_made_in_a_worker_checked_and_offered(bench, runs):
         at.run()
         assert not at.exception and not at.error, errors(at)
     assert at.download_button(key="download_tflite").proto.label == "model.tflite"
-    assert any(c.value.startswith("tflite check passed: on 256 rows") for c in at.caption)
+    rows = len(run.result().validation_rows)  # the run's own validation rows, from its table
+    assert any(c.value.startswith(f"tflite check passed: on {rows} rows") for c in at.caption)
     assert (run.out_dir / "exports" / "model.tflite.check.json").exists()
 
 
