@@ -7,7 +7,7 @@ same `nncore.artifacts.predict` path as the studio. A row the model cannot take 
 a 422 naming the row, the column and the problem; an unseen category is accepted (the model
 ignores it, as in the studio) and named in the answer. The zip bundle ships this module and the
 few it imports under `serve/` (see `nncore.artifacts.bundle`), so the service runs without the
-studio. FastAPI and uvicorn are an optional extra (requirements-serve.txt).
+studio. FastAPI and uvicorn are an optional extra (requirements-deploy.txt).
 """
 
 from __future__ import annotations
@@ -38,38 +38,30 @@ MAX_PROBLEMS = 20  # problems listed in one 422
 
 
 class RowProblems(NNCoreError):
-    """Rows the model cannot take: each problem as {row, column, problem}."""
+    """Rows the model cannot take: each problem as {row, column, problem}; row and column are
+    None for a problem of the whole request."""
 
     def __init__(self, problems: list[dict]):
         self.problems = problems
         first = problems[0]
-        super().__init__(f"Row {first['row']}, column {first['column']!r}: {first['problem']}")
+        where = f"Row {first['row']}, column {first['column']!r}: " if first["column"] else ""
+        super().__init__(where + first["problem"])
+
+
+def _request_problem(problem: str) -> RowProblems:
+    return RowProblems([{"row": None, "column": None, "problem": problem}])
 
 
 def rows_frame(body: Any, schema: Schema) -> pd.DataFrame:
     """The request's rows as a table, every value checked against the schema's columns."""
     rows = body.get("rows") if isinstance(body, dict) else body
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise RowProblems(
-            [
-                {
-                    "row": None,
-                    "column": None,
-                    "problem": "send a non-empty list of rows, each "
-                    'an object of column: value (or {"rows": [...]})',
-                }
-            ]
+        raise _request_problem(
+            'Send a non-empty list of rows, each an object of column: value (or {"rows": [...]}).'
         )
     if len(rows) > MAX_ROWS:
-        raise RowProblems(
-            [
-                {
-                    "row": None,
-                    "column": None,
-                    "problem": f"{len(rows):,} rows in one request; "
-                    f"send at most {MAX_ROWS:,} at a time",
-                }
-            ]
+        raise _request_problem(
+            f"{len(rows):,} rows in one request; send at most {MAX_ROWS:,} at a time."
         )
     problems = []
     for column in schema.columns:

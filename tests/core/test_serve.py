@@ -98,7 +98,7 @@ def test_not_rows_and_too_many_rows_are_refused(client):
     for body in ({"rows": []}, [1, 2], {"x": 1}):
         answer = client.post("/predict", json=body)
         assert answer.status_code == 422
-        assert answer.json()["detail"]["problems"][0]["problem"].startswith("send a non-empty")
+        assert answer.json()["detail"]["message"].startswith("Send a non-empty list of rows")
     answer = client.post("/predict", json=[{}] * (MAX_ROWS + 1))
     assert answer.status_code == 422
     assert "send at most 100,000 at a time" in answer.json()["detail"]["message"]
