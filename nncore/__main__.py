@@ -1,5 +1,6 @@
 """Command line: `python -m nncore train ...` (and `train --continue RUN_DIR` to train a run
-more), `predict ...`, `code ...`, and the tunings `capacity ...`, `sweep ...` and `search ...`.
+more), `predict ...`, `code ...`, `export ...` (SavedModel, TFLite, ONNX), `serve ...` (an HTTP
+prediction service), and the tunings `capacity ...`, `sweep ...` and `search ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--data", default="data.csv", help="the CSV name the script reads")
     code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
     code.set_defaults(run=_code)
+    _add_deploy_commands(commands)
     _add_tuning_commands(commands)
     _add_workspace_commands(commands, train)
     return parser
@@ -396,6 +398,79 @@ def _code(args: argparse.Namespace) -> int:
     else:
         args.out.write_text(script)
         print(f"wrote {args.out}; run it beside {args.data}: python {args.out.name} {args.data}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- export, serve
+
+
+def _add_deploy_commands(commands) -> None:
+    from nncore.artifacts.formats import FORMATS
+
+    export = commands.add_parser(
+        "export",
+        help="write a run's model as a SavedModel, TFLite or ONNX file, checked against the "
+        ".keras model in a fresh process",
+    )
+    export.add_argument("--run", dest="run_dir", required=True, type=Path, help="the run folder")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument(
+        "--out", type=Path, help="where to write it (default: the run's exports/ folder)"
+    )
+    export.add_argument(
+        "--data",
+        type=Path,
+        help="the table the run trained on: check on its validation rows (default: rows drawn "
+        "across the training ranges)",
+    )
+    export.set_defaults(run=_export)
+
+    serve = commands.add_parser(
+        "serve", help="serve a run's model over HTTP: POST /predict, GET /health, GET /schema"
+    )
+    serve.add_argument("--run", dest="run_dir", required=True, type=Path, help="the run folder")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.set_defaults(run=_serve)
+
+
+def _run_folder(run_dir: Path):
+    from nncore.artifacts.runfiles import RunFiles
+
+    files = RunFiles(run_dir)
+    if not (files.keras.exists() and files.schema.exists()):
+        raise NNCoreError(
+            f"No model.keras and schema.json in {run_dir}. Pass the folder `python -m nncore "
+            "train` wrote."
+        )
+    return files
+
+
+def _export(args: argparse.Namespace) -> int:
+    from nncore.artifacts.bundle import EXPORTS
+    from nncore.artifacts.formats import FORMATS, check_file, export_checked, in_words
+
+    files = _run_folder(args.run_dir)
+    out = args.out or files.folder / EXPORTS / FORMATS[args.format].file_name
+    rows = _read_table(args.data) if args.data else None
+    check = export_checked(files.folder, args.format, out, rows)
+    print(f"wrote {out}")
+    print(in_words(check))
+    print(check["takes"])
+    print(f"check written to {check_file(out)}")
+    return 0 if check["passed"] else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from nncore.artifacts.serve import serve
+    except ImportError as exc:
+        raise NNCoreError(
+            f"serve needs FastAPI and uvicorn ({exc.name} is missing): pip install -r "
+            "requirements-deploy.txt"
+        ) from None
+    files = _run_folder(args.run_dir)
+    serve(files.folder, args.host, args.port)
     return 0
 
 

@@ -4,6 +4,7 @@ Predictions run as jobs in a worker process (TensorFlow never loads in the serve
 only reads the run's files, checks new rows against its schema and shows what comes back.
 """
 
+import json
 import math
 from datetime import date, datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ import streamlit as st
 
 from nncore import plots
 from nncore.artifacts import codegen, runfiles, sheets
-from nncore.artifacts.bundle import bundle
+from nncore.artifacts.bundle import EXPORTS, bundle, export_download
+from nncore.artifacts.formats import FORMATS, check_file, in_words
 from nncore.artifacts.predict import with_interval
 from nncore.artifacts.source import ModelSource, import_model_file
 from nncore.data.drift import CHECKS, DRIFT_LEVELS
@@ -62,6 +64,7 @@ STATE = {"file": "predict_file_state", "row": "predict_row_state", "why": "predi
 IMPORTED, IMPORT_ERROR = "imported_model", "import_error"  # a loaded model file and its refusal
 COVERAGES = (0.5, 0.8, 0.9, 0.95, 0.99)  # offered for a regression model's intervals
 COVERAGE = 0.9
+EXPORT_JOBS = "export_jobs"  # (run id, format) -> the job making that export, until it ends
 
 
 def slot(kind: str) -> Predictions:
@@ -189,6 +192,70 @@ def date_field(column: RawColumn, numbers: dict[str, NumericInput], key: str) ->
     return st.date_input(
         md(column.name), default, EARLIEST, LATEST, key=key, help=help_text
     ).isoformat()
+
+
+def start_export(run_id: str, name: str) -> None:
+    try:
+        job = workbench().start_export(run_id, name)
+    except NNCoreError as exc:
+        st.session_state[f"export_error_{name}"] = exc
+        return
+    st.session_state.setdefault(EXPORT_JOBS, {})[(run_id, name)] = job
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def wait_for_exports() -> None:
+    if all(job.done() for job in st.session_state[EXPORT_JOBS].values()):
+        st.rerun()
+
+
+def deployment_exports(files: runfiles.RunFiles, run_id: str) -> None:
+    """A download per deployment format once it is made and checked; making one is a job."""
+    st.caption(
+        "For deployment: each export is made in a worker, then checked in a fresh process on "
+        "the run's validation rows (rows drawn across the training ranges if its table is "
+        "gone): it must predict what the .keras file predicts within 1e-5. Hover a download "
+        "for what its caller must do first (the bundle's exports/prepare.py does it)."
+    )
+    jobs = st.session_state.setdefault(EXPORT_JOBS, {})
+    for column, item in zip(st.columns(len(FORMATS)), FORMATS.values(), strict=True):
+        job = jobs.get((run_id, item.name))
+        if job is not None and job.done():
+            del jobs[(run_id, item.name)]
+            try:
+                job.result(timeout=0)
+            except NNCoreError as exc:
+                st.session_state[f"export_error_{item.name}"] = exc
+            job = None
+        download = export_download(files, item.file_name)
+        checked = check_file(files.folder / EXPORTS / item.file_name)
+        with column:
+            if (error := st.session_state.pop(f"export_error_{item.name}", None)) is not None:
+                show_error(error)
+            if job is not None:
+                st.info(f"Making {item.name}…", icon=":material/hourglass_top:")
+            elif download is not None and checked.exists():
+                check = json.loads(checked.read_text())
+                st.download_button(
+                    download[1],
+                    download[0],
+                    file_name=download[1],
+                    key=f"download_{item.name}",
+                    on_click="ignore",
+                    icon=":material/download:",
+                    help=check["takes"],
+                )
+                st.caption(in_words(check) + ".")
+            else:
+                st.button(
+                    f"Make {item.name}",
+                    key=f"export_{item.name}",
+                    on_click=start_export,
+                    args=(run_id, item.name),
+                    icon=":material/deployed_code:",
+                )
+    if any(key[0] == run_id for key in jobs):
+        wait_for_exports()
 
 
 def one_row_form(schema: Schema, key_prefix: str) -> pd.DataFrame | None:
@@ -433,7 +500,8 @@ if source is None:
     st.subheader("Download the model", anchor=False)
     st.caption(
         "The .keras and .h5 files take raw rows (see schema.json); experiment.json reruns the "
-        "training; the bundle adds the scores and the history."
+        "training; the bundle adds the scores, the history, a prediction service (serve/) and "
+        "the exports made below."
     )
     files = result.files
     buttons = st.columns(len(DOWNLOADS) + 1)
@@ -456,6 +524,7 @@ if source is None:
         icon=":material/folder_zip:",
         type="primary",
     )
+    deployment_exports(files, run.id)
 
     with st.expander("Show me the code", icon=":material/code:"):
         data_name = st.session_state[Keys.DATASET_NAME]

@@ -884,6 +884,23 @@ class Workbench:
         )
         return self.cross_validation
 
+    # -------------------------------------------------------------------------------- exports
+
+    def start_export(self, run_id: str, name: str) -> Job:
+        """Make the finished run's export `name` and check it, as a job (`tasks.export_job`),
+        on the run's validation rows of the table it learned from, or on rows drawn across the
+        training ranges when that table is no longer in the workspace."""
+        from nncore.run.tasks import export_job
+
+        run = self._run(run_id)
+        table = None
+        if run.record.table_id:
+            with contextlib.suppress(NNCoreError):  # the table was deleted since
+                table = self._table_path(self.workspace.table_info(run.record.table_id))
+        return self.runner.submit(
+            export_job, str(run.out_dir), name, table, name=f"export {name}", owner=self.owner
+        )
+
 
 def _reread_result(run: Run, job: Job) -> None:
     if job.status == "done":

@@ -8,6 +8,8 @@ the worker reads: a queued job then holds a path, not a copy of the table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from nncore.config import Experiment
@@ -125,3 +127,15 @@ def partial_dependence_job(
     return partial_dependence_curves(
         _raw_predict(model_path, schema), rows, schema, curve_columns(schema, importance)
     )
+
+
+def export_job(channel, run_dir: str, name: str, table: Table | None = None) -> dict:
+    """The run's model in format `name` into its exports/ folder, checked against the .keras
+    model in a fresh process on the run's validation rows of `table` (its own table; without
+    it, drawn rows): the check, as `nncore.artifacts.formats.export_checked` gives it."""
+    from nncore.artifacts.bundle import EXPORTS
+    from nncore.artifacts.formats import FORMATS, export_checked
+    from nncore.run.pipeline import as_frame
+
+    out = Path(run_dir) / EXPORTS / FORMATS[name].file_name
+    return export_checked(run_dir, name, out, None if table is None else as_frame(table))

@@ -165,8 +165,32 @@ def test_downloads_hold_the_run_files_and_a_bundle_of_all(bench, runs, monkeypat
         assert saved[at.download_button(key=key).proto.url] == (run.out_dir / name).read_bytes()
     bundle = saved[at.download_button(key="download_bundle").proto.url]
     archive = zipfile.ZipFile(io.BytesIO(bundle))
-    assert sorted(archive.namelist()) == sorted([*files.values(), "metrics.json", "history.csv"])
+    names = archive.namelist()
+    assert sorted(n for n in names if "/" not in n) == sorted(
+        [*files.values(), "metrics.json", "history.csv"]
+    )
     assert archive.read("metrics.json") == (run.out_dir / "metrics.json").read_bytes()
+    # the prediction service, with the engine modules it imports
+    assert {"serve/app.py", "serve/Dockerfile", "serve/requirements.txt"} <= set(names)
+    assert "serve/nncore/artifacts/predict.py" in names
+
+
+def test_an_export_is_made_in_a_worker_checked_and_offered(bench, runs):
+    run = runs["regression"]
+    at = open_page(bench, run)
+    assert "download_tflite" not in [b.key for b in at.download_button]
+    at.button(key="export_tflite").click().run()
+    assert not at.exception and not at.error
+    deadline = time.monotonic() + WAIT_SECONDS
+    while "download_tflite" not in [b.key for b in at.download_button]:
+        assert time.monotonic() < deadline, "no tflite export in time"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception and not at.error, errors(at)
+    assert at.download_button(key="download_tflite").proto.label == "model.tflite"
+    rows = len(run.result().validation_rows)  # the run's own validation rows, from its table
+    assert any(c.value.startswith(f"tflite check passed: on {rows} rows") for c in at.caption)
+    assert (run.out_dir / "exports" / "model.tflite.check.json").exists()
 
 
 def test_a_csv_gets_one_prediction_per_row_beside_its_rows(bench, runs):
