@@ -1,5 +1,5 @@
 """Command line: `python -m nncore train ...` (and `train --continue RUN_DIR` to train a run
-more), `predict ...`, `code ...`, and the tunings `capacity ...` and `sweep ...`.
+more), `predict ...`, `code ...`, `report ...`, and the tunings `capacity ...` and `sweep ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--data", default="data.csv", help="the CSV name the script reads")
     code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
     code.set_defaults(run=_code)
+
+    report = commands.add_parser(
+        "report", help="write a trained run's model report: one self-contained HTML file"
+    )
+    report.add_argument(
+        "--run", dest="run_dir", required=True, type=Path, help="the folder train wrote"
+    )
+    report.add_argument("--out", required=True, type=Path, help="where to write the .html file")
+    report.set_defaults(run=_report)
     _add_tuning_commands(commands)
     _add_workspace_commands(commands, train)
     return parser
@@ -272,6 +281,19 @@ def _predict(args: argparse.Namespace) -> int:
         positive = schema.target.classes[1]
         decided = f" ({positive} from a probability of {table.attrs['threshold']:g} on)"
     print(f"wrote {len(table)} predictions to {args.out}{decided}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from nncore.artifacts.report import report_html
+    from nncore.artifacts.runfiles import RunFiles
+
+    html = report_html(RunFiles(args.run_dir))
+    try:
+        args.out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise NNCoreError(f"Cannot write {args.out}: {exc.strerror}. Check the path.") from None
+    print(f"wrote {args.out}")
     return 0
 
 
