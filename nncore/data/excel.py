@@ -18,6 +18,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 from posixpath import join, normpath
 
@@ -40,6 +41,7 @@ _RATIO_FROM = 1 << 20  # small members (styles, a tiny sheet) may be very repeti
 # under this, so a workbook within the cell limit is within this too.
 _BYTES_PER_CELL = 100
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]*)(\d*)(?::([A-Z]*)(\d*))?"')
+_SHARED_STRINGS = "xl/sharedStrings.xml"
 _NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
     "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
@@ -79,6 +81,7 @@ def read_workbook(
             "Choose one of those."
         )
     _check_dimension(book.archive, book.sheets[sheet], it, sheet, limits)
+    _check_declared_sizes(book.archive, (book.sheets[sheet], _SHARED_STRINGS), it)
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -191,6 +194,27 @@ def _check_dimension(
             f"Sheet {sheet!r} of {it} declares {rows:,} rows × {columns:,} columns, more than "
             f"the {limits.max_cells:,} cells this studio takes. Upload fewer rows or columns."
         )
+
+
+def _check_declared_sizes(archive: zipfile.ZipFile, members: tuple[str, ...], it: str) -> None:
+    """Refuse a part that unpacks to more than its declared size, a zip bomb's way past the
+    check of declared sizes. Python's zipfile stops at the declared size and then checks the
+    part's checksum, so this costs the declared bytes alone; python-calamine would unpack the
+    whole part before it noticed (seconds per gigabyte)."""
+    names = set(archive.namelist())
+    for member in members:
+        if member not in names:
+            continue
+        try:
+            with archive.open(member) as part:
+                while part.read(1 << 20):
+                    pass
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            raise DataError(
+                f"{it} is refused: its part {member} does not unpack to the size it declares, "
+                "a zip bomb's trick or a damaged file. Save it again from a spreadsheet program, "
+                "then upload it."
+            ) from None
 
 
 def _column_number(letters: bytes) -> int:

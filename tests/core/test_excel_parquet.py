@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
+import struct
 import subprocess
 import sys
 import textwrap
@@ -128,7 +130,7 @@ def test_a_parquet_row_group_too_big_to_unpack_is_refused_from_its_metadata():
         read_table(parquet(pa.table({"n": list(range(2_000))})), "many.parquet", small)
 
 
-def zip_bomb(path, unpacked: int) -> None:
+def zip_bomb(path, unpacked: int, *, force_zip64: bool = True) -> None:
     """A workbook whose one sheet unpacks to `unpacked` bytes of XML, written in slices so the
     test itself never holds it."""
     good = zipfile.ZipFile(io.BytesIO(xlsx({"S": ROWS})))
@@ -136,7 +138,7 @@ def zip_bomb(path, unpacked: int) -> None:
         for member in good.infolist():
             if member.filename != "xl/worksheets/sheet1.xml":
                 book.writestr(member, good.read(member))
-        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=force_zip64) as sheet:
             chunk = b"<row/>" * (1 << 20)
             for _ in range(unpacked // len(chunk)):
                 sheet.write(chunk)
@@ -168,6 +170,22 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked_in_bounded_memory(tmp_path)
     result = json.loads(done.stdout)
     assert "the mark of a zip bomb" in result["message"]
     assert result["grew_kib"] < 32 * 1024  # 32 MiB at most for a 2 GiB bomb
+
+
+def test_a_part_unpacking_past_its_declared_size_is_refused_at_that_size(tmp_path):
+    bomb = tmp_path / "liar.xlsx"
+    zip_bomb(bomb, 64 * 2**20, force_zip64=False)
+    data = bytearray(bomb.read_bytes())
+    sheet = zipfile.ZipFile(bomb).getinfo("xl/worksheets/sheet1.xml")
+    # The uncompressed size, in the part's local header and in the central directory, says the
+    # part is as small as its packed bytes, below every ratio and size check.
+    struct.pack_into("<I", data, sheet.header_offset + 22, sheet.compress_size)
+    for entry in re.finditer(rb"PK\x01\x02", data):  # central directory entries
+        if data[entry.start() + 46 :].startswith(sheet.filename.encode()):
+            struct.pack_into("<I", data, entry.start() + 24, sheet.compress_size)
+    assert zipfile.ZipFile(io.BytesIO(data)).getinfo(sheet.filename).file_size < 2**20
+    with pytest.raises(DataError, match="does not unpack to the size it declares"):
+        read_table(bytes(data), "liar.xlsx", LIMITS)
 
 
 def test_a_workbook_unpacking_past_what_the_cell_limit_needs_is_refused(tmp_path):
