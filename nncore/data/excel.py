@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from dataclasses import dataclass
+from itertools import zip_longest
 from posixpath import join, normpath
 
 import numpy as np
@@ -243,7 +244,9 @@ def _frame(values: list[list], it: str, sheet: str, limits: TableLimits) -> pd.D
             f"the {limits.max_cells:,} cells this studio takes. Upload fewer rows or columns."
         )
     names = _column_names([_text(v) for v in header])
-    columns = {n: _column([row[i] for row in body]) for i, n in enumerate(names)}
+    # Transposed in C; calamine's rows are as wide as the header (zip_longest pads if not).
+    transposed = list(zip_longest(*body)) if body else [()] * width
+    columns = {n: _column(values) for n, values in zip(names, transposed, strict=False)}
     return pd.DataFrame(columns, index=pd.RangeIndex(len(body)))
 
 
@@ -257,17 +260,18 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _column(values: list) -> np.ndarray | pd.Series:
+def _column(values: tuple) -> np.ndarray | pd.Series:
     """One sheet column as a CSV of it would read: int64 (no missing values), float64 or text."""
-    present = [v for v in values if not _missing(v)]
-    if not present:
-        return np.full(len(values), np.nan)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-        numbers = np.array([np.nan if _missing(v) else v for v in values], dtype=float)
-        whole = len(present) == len(values) and all(float(v).is_integer() for v in present)
-        return numbers.astype(np.int64) if whole else numbers
-    return pd.Series([np.nan if _missing(v) else _text(v) for v in values], dtype="str")
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in NA_TOKENS)
+    series = pd.Series(values, dtype=object)
+    kinds = series.map(type)
+    text = kinds.eq(str)
+    missing = series.isna() | (text & series.where(text, "").str.strip().isin(NA_TOKENS))
+    if missing.all():
+        return np.full(len(series), np.nan)
+    present = series.where(~missing)
+    if (kinds.isin([int, float]) | missing).all():  # bools are no numbers: type(True) is bool
+        numbers = present.astype(float).to_numpy()
+        if not missing.any() and (numbers == np.round(numbers)).all():
+            return numbers.astype(np.int64)
+        return numbers
+    return pd.Series(present.map(_text, na_action="ignore"), dtype="str")

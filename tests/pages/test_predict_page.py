@@ -164,7 +164,9 @@ def test_downloads_hold_the_run_files_and_a_bundle_of_all(bench, runs, monkeypat
         assert saved[at.download_button(key=key).proto.url] == (run.out_dir / name).read_bytes()
     bundle = saved[at.download_button(key="download_bundle").proto.url]
     archive = zipfile.ZipFile(io.BytesIO(bundle))
-    assert sorted(archive.namelist()) == sorted([*files.values(), "metrics.json", "history.csv"])
+    assert sorted(archive.namelist()) == sorted(
+        [*files.values(), "metrics.json", "history.csv", "report.html"]
+    )
     assert archive.read("metrics.json") == (run.out_dir / "metrics.json").read_bytes()
 
 
