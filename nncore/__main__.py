@@ -1,6 +1,6 @@
 """Command line: `python -m nncore train ...` (and `train --continue RUN_DIR` to train a run
-more), `predict ...`, `code ...`, `export ...` (SavedModel, TFLite, ONNX), `serve ...` (an HTTP
-prediction service), and the tunings `capacity ...`, `sweep ...` and `search ...`.
+more), `predict ...`, `code ...`, `report ...`, `export ...` (SavedModel, TFLite, ONNX), `serve
+...` (an HTTP prediction service), and the tunings `capacity ...`, `sweep ...` and `search ...`.
 
 The same engine as the studio, for scripted and reproducible runs. Exit 0 on success, 2 with a
 one-line message on stderr for anything the user got wrong; warnings go to stderr.
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from nncore.config import ACTIVATIONS, OPTIMIZERS, SCALINGS, Experiment, parse_layers
+from nncore.data.ingest import with_sheet
 from nncore.errors import NNCoreError
 from nncore.rules import LOSSES, SETTINGS
 
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model on a CSV file")
-    train.add_argument("--data", required=True, type=Path, help="the CSV file")
+    train.add_argument("--data", required=True, type=Path, help="the table (.csv, .xlsx, .parquet)")
+    train.add_argument("--sheet", help="the sheet of an .xlsx workbook (default: its first)")
     train.add_argument("--target", help="the column to predict (or set it in --config)")
     train.add_argument("--out", type=Path, help="folder for the model and reports")
     train.add_argument("--config", type=Path, help="experiment.json; options below override it")
@@ -95,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--schema", type=Path, help="schema.json (default: the one beside the model)"
     )
-    predict.add_argument("--data", required=True, type=Path, help="the CSV file")
+    predict.add_argument(
+        "--data", required=True, type=Path, help="the table: CSV, .xlsx or .parquet"
+    )
+    predict.add_argument("--sheet", help="the sheet of an .xlsx workbook (default: its first)")
     predict.add_argument("--out", required=True, type=Path, help="where to write predictions")
     predict.add_argument(
         "--threshold",
@@ -132,6 +137,15 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--out", type=Path, help="where to write the script (default: print it)")
     code.set_defaults(run=_code)
     _add_deploy_commands(commands)
+
+    report = commands.add_parser(
+        "report", help="write a trained run's model report: one self-contained HTML file"
+    )
+    report.add_argument(
+        "--run", dest="run_dir", required=True, type=Path, help="the folder train wrote"
+    )
+    report.add_argument("--out", required=True, type=Path, help="where to write the .html file")
+    report.set_defaults(run=_report)
     _add_tuning_commands(commands)
     _add_workspace_commands(commands, train)
     return parser
@@ -144,11 +158,11 @@ def _read(path: Path) -> bytes:
         raise NNCoreError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
 
 
-def _read_table(path: Path):
+def _read_table(path: Path, sheet: str | None):
     """The `--data` table, read as the studio reads an upload (the same limits and refusals)."""
     from nncore.data.ingest import read_table
 
-    return read_table(_read(path), path.name)[0]
+    return read_table(_read(path), with_sheet(path.name, sheet))[0]
 
 
 def experiment_from_args(args: argparse.Namespace) -> Experiment:
@@ -196,7 +210,7 @@ def _train(args: argparse.Namespace) -> int:
             raise NNCoreError("--cv scores a design trained from scratch; drop --continue.")
         return _train_more(args)
     experiment = experiment_from_args(args)
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, args.sheet)
     experiment.check_columns([str(c) for c in frame.columns])
     _check_decisions(args, experiment, frame)
     if args.cv is not None:
@@ -289,7 +303,7 @@ def _train_more(args: argparse.Namespace) -> int:
     """`train --continue RUN_DIR --epochs N`: the run's design, split and seed, N epochs more."""
     if args.epochs is None:
         raise NNCoreError("--continue needs --epochs N: how many epochs more to train.")
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, args.sheet)
 
     from nncore.learn.train import Listener
     from nncore.run.pipeline import continue_run
@@ -331,7 +345,7 @@ def _predict(args: argparse.Namespace) -> int:
         schema = dataclasses.replace(schema, threshold=args.threshold)
     if args.interval is not None:
         interval_half_width(schema, args.interval)  # refused before anything is read
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, args.sheet)
     if not args.model.exists():
         raise NNCoreError(f"No model file at {args.model}. Check the path.")
     model = load_model(args.model)
@@ -381,6 +395,19 @@ def _print_drift(table) -> None:
     print(f"drift against the training rows (PSI): {len(moved)} of {len(table)} columns shifted")
     for column, level, index, note in moved[["column", "level", "PSI", "what moved"]].to_numpy():
         print(f"  {column}: {level}, PSI {index:.2f} ({note})")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from nncore.artifacts.report import report_html
+    from nncore.artifacts.runfiles import RunFiles
+
+    html = report_html(RunFiles(args.run_dir))
+    try:
+        args.out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise NNCoreError(f"Cannot write {args.out}: {exc.strerror}. Check the path.") from None
+    print(f"wrote {args.out}")
+    return 0
 
 
 def _code(args: argparse.Namespace) -> int:
@@ -529,7 +556,10 @@ def _add_tuning_commands(commands) -> None:
 
 
 def _tuning_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="the CSV file")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="the table: CSV, .xlsx or .parquet"
+    )
+    parser.add_argument("--sheet", help="the sheet of an .xlsx workbook (default: its first)")
     parser.add_argument("--target", help="the column to predict (or set it in --config)")
     parser.add_argument(
         "--out",
@@ -546,7 +576,7 @@ def _tuning_setup(args: argparse.Namespace, **search_options):
     """The experiment to tune, checked against the table, and the workspace --out with the
     table in use; nothing is written before every check has passed (`search_options`: those of a
     capacity search, checked too)."""
-    from nncore.data.csvio import read_csv
+    from nncore.data.ingest import read_table
     from nncore.run.capacity import CapacitySearch
     from nncore.run.workspace import Workspace
 
@@ -561,12 +591,12 @@ def _tuning_setup(args: argparse.Namespace, **search_options):
     experiment = Experiment.from_dict(experiment.replace(**changes).to_dict())
     if not experiment.data.target:
         raise NNCoreError("No target column: pass --target COLUMN (or set it in --config).")
-    data = _read(args.data)
-    experiment.check_columns([str(c) for c in read_csv(data).columns])
+    data, name = _read(args.data), with_sheet(args.data.name, args.sheet)
+    experiment.check_columns([str(c) for c in read_table(data, name)[0].columns])
     if search_options:
         CapacitySearch(base=experiment, **search_options)
     workspace = Workspace.at(args.out, create=True)
-    workspace.add_table(data, args.data.name)
+    workspace.add_table(data, name)
     return experiment, workspace
 
 
@@ -782,7 +812,7 @@ def _train_somewhere(args: argparse.Namespace) -> int:
 
     experiment = experiment_from_args(args)
     workspace = Workspace.at(args.workspace, create=True)
-    table = workspace.add_table(_read(args.data), args.data.name)
+    table = workspace.add_table(_read(args.data), with_sheet(args.data.name, args.sheet))
     experiment.check_columns([str(c) for c in table.frame.columns])
     record = workspace.create_run(experiment, table.info, status="running")
     # The run learns from the workspace's copy of the table, as a run started in the studio does.

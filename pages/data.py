@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from nncore.config import ROLES, SCALINGS, TASKS
+from nncore.data.ingest import is_workbook, with_sheet
 from nncore.data.samples import SAMPLES, sample_csv
 from nncore.errors import NNCoreError
 from nncore.rules import SCALERS, SETTINGS
@@ -49,10 +50,11 @@ ROLE_HELP = (
 
 
 def load(data: bytes, name: str, source: str | None = None, target: str = "") -> None:
-    """Keep CSV bytes in the workspace and make them the session's dataset, predicting `target`
-    (none until the user picks one, for an upload); on failure keep the old one and say why."""
+    """Keep a table's bytes in the workspace and make them the session's dataset, predicting
+    `target` (none until the user picks one, for an upload); on failure keep the old one and say
+    why."""
     try:
-        with st.spinner("Reading the CSV…"):
+        with st.spinner("Reading the table…"):
             loaded = workspace().add_table(data, name)
         use_table(loaded, source or loaded.how)
     except NNCoreError as exc:
@@ -84,10 +86,31 @@ def load_sample(name: str) -> None:
 
 def load_upload() -> None:
     upload = st.session_state["upload"]
+    st.session_state.pop("sheet", None)
     if upload is None:
         st.session_state[Keys.LOAD_ERROR] = None
     else:
-        load(upload.getvalue(), upload.name)
+        sheets = workbook_sheets()
+        load(upload.getvalue(), with_sheet(upload.name, sheets[0] if len(sheets) > 1 else None))
+
+
+def load_sheet() -> None:
+    upload = st.session_state["upload"]
+    load(upload.getvalue(), with_sheet(upload.name, st.session_state["sheet"]))
+
+
+def workbook_sheets() -> list[str]:
+    """The sheets of the workbook in the uploader; none for another file or a refused one
+    (whose refusal the load shows)."""
+    upload = st.session_state.get("upload")
+    if upload is None or not is_workbook(upload.name):
+        return []
+    from nncore.data.excel import sheet_names
+
+    try:
+        return sheet_names(upload.getvalue(), upload.name)
+    except NNCoreError:
+        return []
 
 
 def seed(key: str, value: object) -> None:
@@ -141,7 +164,13 @@ with samples:
             width="stretch",
         )
 with upload:
-    st.file_uploader("**…or upload a CSV**", key="upload", on_change=load_upload)
+    st.file_uploader(
+        "**…or upload a CSV, an Excel workbook (.xlsx) or a Parquet file**",
+        key="upload",
+        on_change=load_upload,
+    )
+    if len(sheets := workbook_sheets()) > 1:
+        st.selectbox("Sheet", sheets, key="sheet", on_change=load_sheet)
 
 frame = st.session_state[Keys.DATASET]
 if st.session_state[Keys.LOAD_ERROR] is not None:

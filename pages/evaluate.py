@@ -1,11 +1,14 @@
 """Evaluate: how well a trained network does on rows it did not learn from, beside baselines."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from nncore import plots, rules
 from nncore.artifacts.predict import load_schema, set_threshold
+from nncore.artifacts.report import report_html
 from nncore.errors import DataError, NNCoreError
 from nncore.learn import calibrate
 from nncore.learn.evaluate import importance_note, threshold_scores, verdict
@@ -359,6 +362,15 @@ if "test" in metrics:
     st.markdown(f"**Test rows** ({metrics['test']['rows']:,}), held out until the end:")
     show_scores(metrics["test"])
     caution_if_few(metrics["test"]["rows"], "test")
+st.download_button(
+    "Model report (.html)",
+    partial(report_html, result.files),  # written when clicked, not on every rerun
+    file_name=f"{run.name.replace(' ', '-')}-report.html",
+    mime="text/html",
+    key="download_report",
+    on_click="ignore",
+    icon=":material/description:",
+)
 
 # The charts, the threshold and the importance are measured on the validation rows: a threshold
 # chosen on the test rows would make their scores flatter the model.

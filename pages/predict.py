@@ -579,7 +579,8 @@ st.file_uploader(
     key="predict_upload",
     on_change=load_upload,
     args=(source, reference),
-    help=f"It needs the columns {needed}; any others are ignored. Empty cells are allowed.",
+    help=f"A CSV, an Excel workbook (.xlsx, its first sheet) or a Parquet file. It needs the "
+    f"columns {needed}; any others are ignored. Empty cells are allowed.",
 )
 state = slot("file")
 state.follow(source)

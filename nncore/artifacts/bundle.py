@@ -8,6 +8,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from nncore.artifacts.report import REPORT, report_html
 from nncore.artifacts.runfiles import RunFiles
 
 EXPORTS = "exports"  # the run's folder of checked exports, as `python -m nncore export` or the
@@ -94,12 +95,15 @@ CMD ["uvicorn", "app:app", "--app-dir", "serve", "--host", "0.0.0.0", "--port", 
 
 
 def bundle(files: RunFiles) -> bytes:
-    """Every file the run wrote, the service and the run's exports, as one zip made in memory."""
+    """Every file the run wrote, its model report, the service and the run's exports, as one zip
+    made in memory."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, path in files.by_name().items():
             if path.exists():
                 archive.write(path, arcname=name)
+        if files.metrics.exists():
+            archive.writestr(REPORT, report_html(files), compresslevel=1)
         for name, text in service_files().items():
             archive.writestr(f"serve/{name}", text)
         exports = files.folder / EXPORTS

@@ -71,6 +71,7 @@ def as_frame(table: Table) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table
     from nncore.data.ingest import read_table
+    from nncore.run.workspace.folder import uploaded_name
 
     path = Path(table)
     try:
@@ -79,7 +80,7 @@ def as_frame(table: Table) -> pd.DataFrame:
         raise DataError(
             f"Cannot read the table {path.name}: {exc.strerror}. Load it again."
         ) from None
-    return read_table(data, path.name)[0]
+    return read_table(data, uploaded_name(path))[0]
 
 
 @dataclass

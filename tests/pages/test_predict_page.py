@@ -167,7 +167,7 @@ def test_downloads_hold_the_run_files_and_a_bundle_of_all(bench, runs, monkeypat
     archive = zipfile.ZipFile(io.BytesIO(bundle))
     names = archive.namelist()
     assert sorted(n for n in names if "/" not in n) == sorted(
-        [*files.values(), "metrics.json", "history.csv"]
+        [*files.values(), "metrics.json", "history.csv", "report.html"]
     )
     assert archive.read("metrics.json") == (run.out_dir / "metrics.json").read_bytes()
     # the prediction service, with the engine modules it imports

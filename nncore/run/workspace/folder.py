@@ -235,11 +235,12 @@ class Workspace:
         """Keep the uploaded `data` (the file `name`) and make it the table in use. Refused, in
         one line, when it is over the upload limits (as `read_table` refuses it) or over the
         workspace's quota. The same bytes twice are kept once."""
-        from nncore.data.ingest import read_table
+        from nncore.data.ingest import read_table, sheet_of
 
         frame, how = read_table(data, name)
         sha = hashlib.sha256(data).hexdigest()
-        table_id = sha[:16]
+        # Two sheets of one workbook are two tables.
+        table_id = hashlib.sha256(data + sheet_of(name).encode()).hexdigest()[:16]
         final = self.folder / TABLES / table_id
         info = self._table_info(table_id)
         if info is None:
@@ -519,3 +520,12 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} bytes"
+
+
+def uploaded_name(path: Path) -> str:
+    """The name a table was uploaded as, given the file `Workspace.table_path` gave (the name
+    says how to read the bytes: a workbook's sheet, Parquet or CSV); the file's own name for a
+    file outside a workspace."""
+    info = read_json(path.parent / TABLE_FILE) if path.name == TABLE_BYTES else None
+    name = info.get("name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) else path.name
