@@ -34,12 +34,24 @@ def test_evaluate_calibrates_and_keeps_a_threshold_chosen_by_costs(page):
     )
     wait_idle(page)
 
+    cheapest = re.compile(r"The cheapest threshold on the \d+ validation rows is (0\.\d+)")
+    before = cheapest.search(page.inner_text("body")).group(1)
     cost = page.get_by_role("spinbutton", name=re.compile("Cost of a false negative"))
     cost.fill("20")
     cost.press("Enter")
+    # A false negative now costs 20 times more: wait for the page drawn with that cost (a
+    # lower cheapest threshold), then for its Keep button, which names the same threshold.
+    page.wait_for_function(
+        """(before) => {
+          const found = document.body.innerText.match(
+            /The cheapest threshold on the \\d+ validation rows is (0\\.\\d+)/);
+          return found && found[1] !== before;
+        }""",
+        arg=before,
+    )
     wait_idle(page)
-    keep = page.get_by_role("button", name=re.compile(r"^push_pin\s*Keep 0\.\d+$|^Keep 0\.\d+$"))
-    chosen = re.search(r"0\.\d+", keep.inner_text()).group()
+    chosen = cheapest.search(page.inner_text("body")).group(1)
+    keep = page.get_by_role("button", name=re.compile(rf"Keep {re.escape(chosen)}$"))
     if keep.is_enabled():
         keep.click()
         wait_idle(page)
