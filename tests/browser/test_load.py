@@ -324,7 +324,9 @@ def test_five_sessions_upload_train_and_predict_at_once(browser, lone_server):
             outputs = [f"predicted target_{s.index}"]
             if s.binary:
                 outputs += [f"probability s{s.index}_no", f"probability s{s.index}_yes"]
-            assert grid_columns(s.page) == ["", *outputs, *s.columns]
+            else:
+                outputs += ["lower", "upper"]  # the 90% prediction interval
+            assert grid_columns(s.page) == ["", *outputs, "checks", *s.columns]
 
         each("predict page", predict_page)
         each("predict upload", predict)
