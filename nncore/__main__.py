@@ -353,10 +353,10 @@ def _predict(args: argparse.Namespace) -> int:
     table = predict(model, frame, schema)
     if args.interval is not None:
         table = with_interval(table, schema, args.interval)
-    if args.explain:
-        table = table.join(_contributions(model, frame, schema))
     checks = row_checks(frame, schema)
     table[checks.name] = checks
+    if args.explain:  # last: a row's contributions and base value end it
+        table = table.join(_contributions(model, frame, schema))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheets.to_csv(table, args.out)
     decided = ""
