@@ -158,7 +158,7 @@ def _read(path: Path) -> bytes:
         raise NNCoreError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
 
 
-def _read_table(path: Path, sheet: str | None):
+def _read_table(path: Path, sheet: str | None = None):
     """The `--data` table, read as the studio reads an upload (the same limits and refusals)."""
     from nncore.data.ingest import read_table
 
