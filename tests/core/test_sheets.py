@@ -161,5 +161,7 @@ def test_the_command_line_predictions_are_safe_to_open(trained):
     assert set(predicted) <= {"'" + LINK, "'" + SUM, "'" + COMMAND}
     assert "'" + SUM in set(predicted)  # the commonest class: '=1+1 comes back, prefixed
     # The headers name the classes after "probability ", so no header starts a formula.
-    assert set(table.columns[1:]) == {f"probability {c}" for c in (LINK, SUM, COMMAND)}
-    assert np.allclose(table.iloc[:, 1:].sum(axis=1), 1, atol=1e-5)  # numbers still numbers
+    probabilities = [c for c in table.columns if c.startswith("probability ")]
+    assert set(probabilities) == {f"probability {c}" for c in (LINK, SUM, COMMAND)}
+    assert list(table.columns) == ["predicted label", *probabilities, "checks"]
+    assert np.allclose(table[probabilities].sum(axis=1), 1, atol=1e-5)  # numbers still numbers
