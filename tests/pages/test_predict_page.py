@@ -457,6 +457,7 @@ def test_the_download_is_safe_to_open_in_a_spreadsheet(tmp_path, monkeypatch):
     assert list(table.columns) == [
         "predicted label",
         *(f"probability {c}" for c in sorted([LINK, COMMAND])),  # no formula: "probability …"
+        "checks",
         "'=size",
         "'@note",
         "label",
