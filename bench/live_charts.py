@@ -44,7 +44,8 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.common import machine
-from bench.memory import CHROMIUM_ARGS, choose_target, go_to, streamlit_server, wait_idle
+from bench.memory import CHROMIUM_ARGS, go_to, streamlit_server, wait_idle
+from bench.server_exit import upload
 from bench.train_speed import make_csv
 
 SIDES = ("attached", "nothing attached")
@@ -212,12 +213,7 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
-            page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
-            main = page.get_by_test_id("stMainBlockContainer")
-            main.locator("input[type=file]").set_input_files(str(csv))
-            page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
-            wait_idle(page)
-            choose_target(page, "y")
+            upload(page, csv)
             seen: set[Path] = set()
             server = psutil.Process(process.pid)
             once = sweep_once if args.page == "tune" else train_once

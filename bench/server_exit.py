@@ -41,14 +41,19 @@ EPOCHS = 10_000
 EXIT_SECONDS = 120  # the server is killed, and the repeat failed, past this
 
 
-def start_training(page, csv: Path) -> None:
-    """Upload `csv` and start a training of EPOCHS epochs, early stopping off."""
+def upload(page, csv: Path) -> None:
+    """Upload `csv` on the Data page and pick its target, y."""
     page.get_by_role("heading", name="Data").first.wait_for(timeout=60_000)
     main = page.get_by_test_id("stMainBlockContainer")
     main.locator("input[type=file]").set_input_files(str(csv))
     page.get_by_role("heading", name=csv.name).wait_for(timeout=120_000)
     wait_idle(page)
     choose_target(page, "y")
+
+
+def start_training(page, csv: Path) -> None:
+    """Upload `csv` and start a training of EPOCHS epochs, early stopping off."""
+    upload(page, csv)
     go_to(page, "Train")
     epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
     epochs.fill(str(EPOCHS))
